@@ -1,0 +1,233 @@
+# ECS on Fargate: one cluster, three task definitions from the same image.
+#
+# * sync  - `athens sync`, the single writer. desired_count = 1 and a
+#           deployment of minimum 0 % / maximum 100 %: ECS stops the old task
+#           before it starts the new one, so two never run at once. (Athens'
+#           advisory-lock lease would make a second one wait as standby
+#           anyway; this just avoids paying for it.)
+# * api   - `athens serve`, stateless, behind the ALB, autoscaled.
+# * admin - no service; run on demand for `migrate`, `setup`, `seed`,
+#           `reindex`, `status`, `verify` (README.md "First deployment").
+
+locals {
+  image = "${var.ecr_repository_url}:${var.image_tag}"
+
+  environment = [
+    for k, v in merge({
+      ATHENS_ENGINE_URL = var.engine_url
+      ATHENS_INDEX      = var.athens_index
+      ATHENS_HTTP_ADDR  = "0.0.0.0:${var.app_port}"
+      ATHENS_LOG_FORMAT = "json"
+    }, var.extra_environment) : { name = k, value = v }
+  ]
+
+  secrets = [
+    { name = "ATHENS_DATABASE_URL", valueFrom = "${var.database_secret_arn}:url::" },
+    { name = "ATHENS_ENGINE_USERNAME", valueFrom = "${var.engine_secret_arn}:username::" },
+    { name = "ATHENS_ENGINE_PASSWORD", valueFrom = "${var.engine_secret_arn}:password::" },
+  ]
+
+  roles = {
+    api = {
+      command      = ["serve"]
+      cpu          = var.api_cpu
+      memory       = var.api_memory
+      port_mapping = true
+    }
+    sync = {
+      command      = ["sync"]
+      cpu          = var.sync_cpu
+      memory       = var.sync_memory
+      port_mapping = false
+    }
+    admin = {
+      command      = ["status"]
+      cpu          = var.sync_cpu
+      memory       = var.sync_memory
+      port_mapping = false
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "/ecs/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE"]
+
+  default_capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    weight            = 1
+  }
+}
+
+resource "aws_ecs_task_definition" "this" {
+  for_each = local.roles
+
+  family                   = "${var.name}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = each.value.cpu
+  memory                   = each.value.memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  # Writable scratch space; the root filesystem is read-only.
+  volume {
+    name = "tmp"
+  }
+
+  container_definitions = jsonencode([
+    {
+      name                   = "athens"
+      image                  = local.image
+      essential              = true
+      command                = each.value.command
+      environment            = local.environment
+      secrets                = local.secrets
+      readonlyRootFilesystem = true
+      privileged             = false
+      stopTimeout            = 60 # let the sync finish its batch and release the lease on SIGTERM
+      linuxParameters        = { initProcessEnabled = true }
+      mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+      portMappings = each.value.port_mapping ? [
+        { containerPort = var.app_port, hostPort = var.app_port, protocol = "tcp" }
+      ] : []
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.this.name
+          awslogs-region        = data.aws_region.current.name
+          awslogs-stream-prefix = each.key
+        }
+      }
+    }
+  ])
+}
+
+resource "aws_ecs_service" "sync" {
+  name                = "${var.name}-sync"
+  cluster             = aws_ecs_cluster.this.id
+  task_definition     = aws_ecs_task_definition.this["sync"].arn
+  launch_type         = "FARGATE"
+  platform_version    = "LATEST"
+  desired_count       = 1
+  propagate_tags      = "SERVICE"
+  scheduling_strategy = "REPLICA"
+
+  # Never two writers: stop the old task before starting the new one.
+  deployment_minimum_healthy_percent = 0
+  deployment_maximum_percent         = 100
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [var.sync_security_group_id]
+    assign_public_ip = false
+  }
+}
+
+resource "aws_ecs_service" "api" {
+  name                              = "${var.name}-api"
+  cluster                           = aws_ecs_cluster.this.id
+  task_definition                   = aws_ecs_task_definition.this["api"].arn
+  launch_type                       = "FARGATE"
+  platform_version                  = "LATEST"
+  desired_count                     = var.api_min_count
+  propagate_tags                    = "SERVICE"
+  scheduling_strategy               = "REPLICA"
+  health_check_grace_period_seconds = 60
+
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [var.api_security_group_id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = var.target_group_arn
+    container_name   = "athens"
+    container_port   = var.app_port
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count] # owned by autoscaling after creation
+  }
+}
+
+# --- API autoscaling -----------------------------------------------------------
+
+resource "aws_appautoscaling_target" "api" {
+  service_namespace  = "ecs"
+  resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.api.name}"
+  scalable_dimension = "ecs:service:DesiredCount"
+  min_capacity       = var.api_min_count
+  max_capacity       = var.api_max_count
+}
+
+resource "aws_appautoscaling_policy" "api_cpu" {
+  name               = "${var.name}-api-cpu"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.api.service_namespace
+  resource_id        = aws_appautoscaling_target.api.resource_id
+  scalable_dimension = aws_appautoscaling_target.api.scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.api_cpu_target_percent
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+
+    predefined_metric_specification {
+      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "api_requests" {
+  name               = "${var.name}-api-requests"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.api.service_namespace
+  resource_id        = aws_appautoscaling_target.api.resource_id
+  scalable_dimension = aws_appautoscaling_target.api.scalable_dimension
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = var.api_requests_per_target_per_minute
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+
+    predefined_metric_specification {
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "${var.alb_arn_suffix}/${var.target_group_arn_suffix}"
+    }
+  }
+}

@@ -1,0 +1,356 @@
+# ---------------------------------------------------------------------------
+# Required: no defaults, the operator must supply these (terraform.tfvars).
+# ---------------------------------------------------------------------------
+
+variable "acm_certificate_arn" {
+  description = "ARN of an issued ACM certificate (same region) for the ALB's HTTPS listener, covering the host name clients use."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-zA-Z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.acm_certificate_arn))
+    error_message = "acm_certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "image_tag" {
+  description = "Tag of the Athens image in the ECR repository to run (tags are immutable; use e.g. the git commit)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "image_tag must be a valid Docker tag other than \"latest\"."
+  }
+}
+
+variable "allowed_ingress_cidrs" {
+  description = "IPv4 CIDRs allowed to reach the ALB on 443 (and on 80, which only redirects). Use [\"0.0.0.0/0\"] for a public API."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_ingress_cidrs) > 0 && alltrue([for c in var.allowed_ingress_cidrs : can(cidrhost(c, 0))])
+    error_message = "allowed_ingress_cidrs must be a non-empty list of IPv4 CIDRs."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# General
+# ---------------------------------------------------------------------------
+
+variable "name" {
+  description = "Name of the stack: prefix of every resource name (ALB, cluster, RDS identifier, OpenSearch domain, secrets ...)."
+  type        = string
+  default     = "athens"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.name))
+    error_message = "name must be 2-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "tags" {
+  description = "Extra tags added to every resource (merged into the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "log_retention_days" {
+  description = "Retention of every CloudWatch log group (ECS, RDS exports, OpenSearch, WAF, VPC flow logs), in days."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (e.g. 30, 90, 365)."
+  }
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted secret can still be restored (0 = delete immediately, else 7-30)."
+  type        = number
+  default     = 7
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period (7-30 days) before the KMS key is deleted after a destroy."
+  type        = number
+  default     = 30
+}
+
+# ---------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the new VPC (a /16 to /18)."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "availability_zones" {
+  description = "Two availability zones to use; empty means <region>a and <region>b."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.availability_zones) == 0 || length(var.availability_zones) == 2
+    error_message = "Give exactly two availability zones, or none."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Load balancer
+# ---------------------------------------------------------------------------
+
+variable "alb_ssl_policy" {
+  description = "Security policy of the HTTPS listener; the default allows TLS 1.3 and 1.2 only."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+}
+
+variable "alb_deletion_protection" {
+  description = "Protect the ALB from deletion (turn off before `terraform destroy`)."
+  type        = bool
+  default     = true
+}
+
+variable "alb_access_log_retention_days" {
+  description = "Days ALB access logs are kept in their S3 bucket."
+  type        = number
+  default     = 90
+}
+
+variable "waf_rate_limit_per_5min" {
+  description = "Requests one client IP may send per 5 minutes before WAF blocks it (minimum 100)."
+  type        = number
+  default     = 2000
+}
+
+# ---------------------------------------------------------------------------
+# Container / ECS
+# ---------------------------------------------------------------------------
+
+variable "ecr_repository_name" {
+  description = "Name of the ECR repository created for the Athens image."
+  type        = string
+  default     = "athens"
+}
+
+variable "cpu_architecture" {
+  description = "CPU architecture of the tasks: X86_64, or ARM64 (about 20 % cheaper on Fargate; push an arm64 image)."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "athens_index" {
+  description = "ATHENS_INDEX: the search alias Athens maintains and serves."
+  type        = string
+  default     = "athens-projects"
+}
+
+variable "extra_environment" {
+  description = "Extra non-secret environment variables for every Athens container (e.g. RUST_LOG). Never put credentials here."
+  type        = map(string)
+  default     = {}
+}
+
+variable "api_cpu" {
+  description = "CPU units per API task (256, 512, 1024, ...; 1024 = 1 vCPU)."
+  type        = number
+  default     = 512
+}
+
+variable "api_memory" {
+  description = "Memory per API task in MiB (must be valid for api_cpu on Fargate)."
+  type        = number
+  default     = 1024
+}
+
+variable "sync_cpu" {
+  description = "CPU units of the sync task (also used by one-off admin tasks such as reindex)."
+  type        = number
+  default     = 512
+}
+
+variable "sync_memory" {
+  description = "Memory in MiB of the sync task (also used by admin tasks)."
+  type        = number
+  default     = 1024
+}
+
+variable "api_min_count" {
+  description = "Minimum number of API tasks (2 keeps one per AZ)."
+  type        = number
+  default     = 2
+}
+
+variable "api_max_count" {
+  description = "Maximum number of API tasks autoscaling may run."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.api_max_count >= 1
+    error_message = "api_max_count must be at least 1."
+  }
+}
+
+variable "api_cpu_target_percent" {
+  description = "Target average CPU utilisation of the API service, percent."
+  type        = number
+  default     = 60
+}
+
+variable "api_requests_per_target_per_minute" {
+  description = "Target ALB requests per API task per minute."
+  type        = number
+  default     = 1000
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL (RDS)
+# ---------------------------------------------------------------------------
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL version; a major version lets RDS choose and auto-upgrade the minor."
+  type        = string
+  default     = "16"
+}
+
+variable "db_parameter_group_family" {
+  description = "Parameter group family matching db_engine_version."
+  type        = string
+  default     = "postgres16"
+}
+
+variable "db_allocated_storage_gb" {
+  description = "Initial gp3 storage, GiB (20 minimum)."
+  type        = number
+  default     = 20
+}
+
+variable "db_max_allocated_storage_gb" {
+  description = "Storage autoscaling ceiling, GiB."
+  type        = number
+  default     = 200
+}
+
+variable "db_multi_az" {
+  description = "Synchronous standby in the second AZ (doubles the instance cost)."
+  type        = bool
+  default     = true
+}
+
+variable "db_backup_retention_days" {
+  description = "Automated backup retention, days (1-35)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days must be between 1 and 35."
+  }
+}
+
+variable "db_deletion_protection" {
+  description = "Protect the RDS instance from deletion (turn off before `terraform destroy`)."
+  type        = bool
+  default     = true
+}
+
+variable "db_log_min_duration_statement_ms" {
+  description = "Log statements running longer than this, in ms (-1 disables)."
+  type        = number
+  default     = 1000
+}
+
+variable "db_max_connections" {
+  description = "Override PostgreSQL max_connections (applied at the next reboot); null keeps the RDS default from instance memory (about 400 on db.t4g.medium)."
+  type        = number
+  default     = null
+}
+
+variable "db_sslmode" {
+  description = "sslmode in ATHENS_DATABASE_URL. The server only accepts TLS (rds.force_ssl = 1); verify-full would also need the RDS CA bundle in the image."
+  type        = string
+  default     = "require"
+
+  validation {
+    condition     = contains(["require", "verify-ca", "verify-full"], var.db_sslmode)
+    error_message = "db_sslmode must be require, verify-ca or verify-full (the server refuses plain connections)."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# OpenSearch
+# ---------------------------------------------------------------------------
+
+variable "search_engine_version" {
+  description = "OpenSearch engine version."
+  type        = string
+  default     = "OpenSearch_2.17"
+}
+
+variable "search_instance_type" {
+  description = "OpenSearch data node instance type."
+  type        = string
+  default     = "m6g.large.search"
+}
+
+variable "search_instance_count" {
+  description = "Number of OpenSearch data nodes (even, >= 2: one per AZ or more)."
+  type        = number
+  default     = 2
+}
+
+variable "search_dedicated_master_enabled" {
+  description = "Three dedicated master nodes. Recommended for production: with two data nodes only, losing one AZ loses the cluster quorum."
+  type        = bool
+  default     = true
+}
+
+variable "search_dedicated_master_type" {
+  description = "Instance type of the dedicated master nodes."
+  type        = string
+  default     = "m6g.large.search"
+}
+
+variable "search_dedicated_master_count" {
+  description = "Number of dedicated master nodes."
+  type        = number
+  default     = 3
+}
+
+variable "search_volume_size_gb" {
+  description = "gp3 EBS size per data node, GiB."
+  type        = number
+  default     = 20
+}
+
+variable "search_master_user_name" {
+  description = "Fine-grained-access-control master user that Athens authenticates as (basic auth)."
+  type        = string
+  default     = "athens"
+}
+
+variable "create_opensearch_service_linked_role" {
+  description = "Create the account-wide AWSServiceRoleForAmazonOpenSearchService role; set false if it already exists in the account."
+  type        = bool
+  default     = true
+}
