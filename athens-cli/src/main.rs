@@ -1,0 +1,2 @@
+//! The `athens` command (in progress).
+fn main() {}

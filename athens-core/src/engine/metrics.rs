@@ -1,0 +1,68 @@
+//! The pipeline's metrics, recorded through the `metrics` facade: whichever exporter the embedding
+//! program installs (Prometheus in `athens`) publishes them; without one they cost nothing.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::change::{Backlog, ChangeRecord};
+
+/// Changes read from the source.
+pub const CHANGES_READ: &str = "athens_sync_changes_read_total";
+/// Changes acknowledged to the source after the index accepted their work.
+pub const CHANGES_ACKED: &str = "athens_sync_changes_acked_total";
+/// Documents written (upserted or deleted) by outcome: `applied` or `superseded`.
+pub const DOCUMENTS_WRITTEN: &str = "athens_sync_documents_written_total";
+/// Documents the index refused for good and that went to the dead-letter table.
+pub const DEAD_LETTERS: &str = "athens_sync_dead_letters_total";
+/// Failed index write attempts (each is retried).
+pub const WRITE_FAILURES: &str = "athens_sync_write_failures_total";
+/// Seconds from a change's transaction to its acknowledgement.
+pub const CHANGE_LATENCY: &str = "athens_sync_change_latency_seconds";
+/// Seconds one streaming batch took, from poll to acknowledgement.
+pub const BATCH_SECONDS: &str = "athens_sync_batch_seconds";
+/// Seconds the oldest pending change has waited (0 when nothing is pending).
+pub const LAG_SECONDS: &str = "athens_sync_lag_seconds";
+/// Changes pending in the source.
+pub const BACKLOG: &str = "athens_sync_backlog_changes";
+/// Documents written by the running or last backfill.
+pub const BACKFILL_DOCUMENTS: &str = "athens_backfill_documents_total";
+
+pub(crate) fn changes_read(count: usize) {
+    metrics::counter!(CHANGES_READ).increment(count as u64);
+}
+
+pub(crate) fn acknowledged(records: &[ChangeRecord], batch: Duration) {
+    metrics::counter!(CHANGES_ACKED).increment(records.len() as u64);
+    let now = Utc::now();
+    let histogram = metrics::histogram!(CHANGE_LATENCY);
+    for record in records {
+        let seconds = (now - record.recorded_at).num_milliseconds().max(0) as f64 / 1000.0;
+        histogram.record(seconds);
+    }
+    metrics::histogram!(BATCH_SECONDS).record(batch.as_secs_f64());
+}
+
+pub(crate) fn documents_written(applied: u64, superseded: u64) {
+    metrics::counter!(DOCUMENTS_WRITTEN, "outcome" => "applied").increment(applied);
+    metrics::counter!(DOCUMENTS_WRITTEN, "outcome" => "superseded").increment(superseded);
+}
+
+pub(crate) fn dead_letters(count: usize) {
+    metrics::counter!(DEAD_LETTERS).increment(count as u64);
+}
+
+pub(crate) fn write_failure() {
+    metrics::counter!(WRITE_FAILURES).increment(1);
+}
+
+pub(crate) fn backfilled(count: u64) {
+    metrics::counter!(BACKFILL_DOCUMENTS).increment(count);
+}
+
+/// Publishes the backlog as gauges.
+pub fn backlog(backlog: &Backlog) {
+    metrics::gauge!(BACKLOG).set(backlog.pending as f64);
+    let lag = backlog.oldest_age.map_or(0.0, |age| age.as_secs_f64());
+    metrics::gauge!(LAG_SECONDS).set(lag);
+}

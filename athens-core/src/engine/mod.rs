@@ -1,0 +1,213 @@
+//! The sync engine: holds the writer lease, backfills a fresh index when needed, then streams changes
+//! from the source into the index, acknowledging them only once the index accepted their work.
+
+mod backfill;
+pub mod metrics;
+mod plan;
+mod stream;
+mod verify;
+mod write;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use backfill::BackfillReport;
+pub use stream::StepReport;
+pub use verify::VerifyReport;
+pub use write::RetryPolicy;
+
+use crate::error::SyncError;
+use crate::index::{IndexName, SearchIndex};
+use crate::source::{ChangeSource, DocumentSource, WriterLease};
+
+/// How often the streaming loop publishes the backlog gauges.
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Tuning of the engine; the defaults suit a small deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Most changes taken from the source in one streaming batch.
+    pub batch_size: usize,
+    /// Most documents loaded from the source and written to the index in one request.
+    pub chunk_size: usize,
+    /// Index write requests in flight at once during a backfill.
+    pub write_concurrency: usize,
+    /// How long a poll waits for a change when none is pending.
+    pub poll_wait: Duration,
+    /// How often a standby checks whether the writer lease became free.
+    pub standby_interval: Duration,
+    /// Retry of transient source and index failures.
+    pub retry: RetryPolicy,
+    /// Keep the previous physical index after a reindex instead of deleting it.
+    pub keep_previous_index: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            batch_size: 1000,
+            chunk_size: 500,
+            write_concurrency: 2,
+            poll_wait: Duration::from_secs(1),
+            standby_interval: Duration::from_secs(2),
+            retry: RetryPolicy::default(),
+            keep_previous_index: false,
+        }
+    }
+}
+
+/// Keeps a [`SearchIndex`] equal to what a [`DocumentSource`] says, driven by a [`ChangeSource`].
+///
+/// Delivery is at least once with idempotent, versioned writes: a change is acknowledged only after the
+/// index accepted every document it touched, and a replay rewrites current state with a newer version,
+/// so crashes anywhere lose nothing and duplicate nothing visible.
+pub struct SyncEngine {
+    changes: Arc<dyn ChangeSource>,
+    documents: Arc<dyn DocumentSource>,
+    index: Arc<dyn SearchIndex>,
+    lease: Arc<dyn WriterLease>,
+    config: EngineConfig,
+    shutdown: CancellationToken,
+    progress: watch::Sender<u64>,
+}
+
+impl SyncEngine {
+    /// Wires an engine from its ports. Cancelling `shutdown` stops it between or inside batches,
+    /// without acknowledging unfinished work.
+    pub fn new(
+        changes: Arc<dyn ChangeSource>,
+        documents: Arc<dyn DocumentSource>,
+        index: Arc<dyn SearchIndex>,
+        lease: Arc<dyn WriterLease>,
+        config: EngineConfig,
+        shutdown: CancellationToken,
+    ) -> SyncEngine {
+        SyncEngine {
+            changes,
+            documents,
+            index,
+            lease,
+            config,
+            shutdown,
+            progress: watch::Sender::new(0),
+        }
+    }
+
+    /// Documents written so far by the running (or last) backfill, for progress displays.
+    pub fn backfill_progress(&self) -> watch::Receiver<u64> {
+        self.progress.subscribe()
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Runs until shutdown: waits as a standby until it holds the writer lease, backfills if the
+    /// alias does not exist yet, then streams changes. Transient failures are retried; losing the
+    /// lease sends it back to standby. Returns `Ok` on shutdown.
+    pub async fn run(&self) -> Result<(), SyncError> {
+        let result = self.run_until_error().await;
+        let released = self.lease.release().await;
+        match result {
+            Err(SyncError::Cancelled) | Ok(()) => {
+                released?;
+                info!("sync engine stopped");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn run_until_error(&self) -> Result<(), SyncError> {
+        let mut attempt = 0u32;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            match self.lead().await {
+                Err(error) if error.is_retryable() => {
+                    attempt += 1;
+                    warn!(attempt, error = %error, "sync interrupted, resuming");
+                    self.config.retry.pause(attempt, &self.shutdown).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits for the lease, then backfills if needed and streams until shutdown or an error.
+    async fn lead(&self) -> Result<(), SyncError> {
+        self.acquire_lease().await?;
+        let mut live = self.ensure_live_index().await?;
+        info!(index = %live, "streaming changes");
+        let mut backlog_published: Option<Instant> = None;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let report = self.step_into(&live, self.config.poll_wait).await?;
+            if let Some(index) = report.reindexed {
+                live = index;
+            }
+            if backlog_published.is_none_or(|at| at.elapsed() >= BACKLOG_INTERVAL) {
+                self.publish_backlog().await;
+                backlog_published = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Waits as a standby until this process holds the writer lease (or shutdown).
+    pub async fn acquire_lease(&self) -> Result<(), SyncError> {
+        let mut waiting = false;
+        loop {
+            if self.lease.try_acquire().await? {
+                if waiting {
+                    info!("writer lease acquired, leaving standby");
+                }
+                return Ok(());
+            }
+            if !waiting {
+                info!("another process holds the writer lease, waiting as standby");
+                waiting = true;
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return Err(SyncError::Cancelled),
+                () = tokio::time::sleep(self.config.standby_interval) => {}
+            }
+        }
+    }
+
+    /// The physical index behind the alias, backfilling a fresh one first if the alias does not exist.
+    pub async fn ensure_live_index(&self) -> Result<IndexName, SyncError> {
+        if let Some(live) = self.index.live_index().await? {
+            return Ok(live);
+        }
+        info!("no index behind the alias yet, backfilling");
+        let report = self.backfill().await?;
+        Ok(report.index)
+    }
+
+    async fn publish_backlog(&self) {
+        match self.changes.backlog().await {
+            Ok(backlog) => metrics::backlog(&backlog),
+            Err(error) => warn!(error = %error, "could not read the backlog"),
+        }
+    }
+
+    /// Fails with [`SyncError::LeaseLost`] unless this process still holds the writer lease.
+    async fn check_lease(&self) -> Result<(), SyncError> {
+        if self.lease.is_held().await? {
+            Ok(())
+        } else {
+            Err(SyncError::LeaseLost)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,37 @@
+//! Athens' core: the project document, the ports every adapter implements and the sync engine that
+//! keeps a search index equal to what a relational source says.
+//!
+//! Athens depends on no database or search library here. Plug adapters into the ports:
+//! - [`ChangeSource`]: committed changes, pending until acknowledged;
+//! - [`DocumentSource`]: current documents, read with a version that orders them;
+//! - [`WriterLease`]: one writer at a time;
+//! - [`SearchIndex`]: versioned writes into physical indexes behind an alias;
+//! - [`ProjectSearch`]: the read side the API serves.
+//!
+//! [`SyncEngine`] drives the first four: a zero-downtime backfill into a fresh index, then streaming
+//! of changes with at-least-once delivery and idempotent, versioned writes.
+
+mod change;
+mod document;
+pub mod engine;
+mod error;
+mod index;
+mod search;
+mod source;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use change::{Ack, Backlog, Change, ChangeId, ChangeRecord, DeadLetter, Table};
+pub use document::{
+    Creator, CreatorLink, Hashtag, HashtagId, HashtagLink, ProjectDocument, ProjectId, ProjectRow,
+    UserId, build_documents,
+};
+pub use engine::{BackfillReport, EngineConfig, RetryPolicy, StepReport, SyncEngine, VerifyReport};
+pub use error::{IndexError, SearchError, SourceError, SyncError};
+pub use index::{IndexName, IndexOp, SearchIndex, WriteOutcome};
+pub use search::{
+    DEFAULT_PAGE_SIZE, HashtagMode, MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS,
+    MAX_PAGE_SIZE, MAX_TEXT_CHARS, ProjectSearch, SearchHit, SearchPage, SearchRequest,
+    normalize_hashtag,
+};
+pub use source::{ChangeSource, DocumentSource, Snapshot, Version, WriterLease};

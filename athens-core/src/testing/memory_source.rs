@@ -1,0 +1,549 @@
+//! An in-memory source: the five tables, an outbox filled the way the PostgreSQL triggers fill it
+//! (cascades included), versioned snapshots, a writer lease, and fault injection.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::change::{Ack, Backlog, Change, ChangeId, ChangeRecord, DeadLetter, Table};
+use crate::document::{
+    Creator, CreatorLink, Hashtag, HashtagId, HashtagLink, ProjectDocument, ProjectId, ProjectRow,
+    UserId, build_documents,
+};
+use crate::error::SourceError;
+use crate::source::{ChangeSource, DocumentSource, Snapshot, Version, WriterLease};
+
+/// Counts down injected failures: each call that finds it positive fails and decrements it.
+#[derive(Debug, Default)]
+pub struct Fault(AtomicU64);
+
+impl Fault {
+    /// Makes the next `count` calls fail.
+    pub fn arm(&self, count: u64) {
+        self.0.store(count, Ordering::SeqCst);
+    }
+
+    /// Whether this call must fail (and consumes one failure).
+    pub fn fire(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    }
+}
+
+/// Failures a [`MemorySource`] can be told to inject.
+#[derive(Debug, Default)]
+pub struct SourceFaults {
+    /// Fails `poll` with `Unavailable`.
+    pub poll: Fault,
+    /// Fails `load` and `load_page` with `Unavailable`.
+    pub load: Fault,
+    /// Fails `ack` with `Unavailable`.
+    pub ack: Fault,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    users: BTreeMap<UserId, (String, DateTime<Utc>)>,
+    hashtags: BTreeMap<HashtagId, (String, DateTime<Utc>)>,
+    projects: BTreeMap<ProjectId, ProjectRow>,
+    project_hashtags: BTreeSet<(ProjectId, HashtagId)>,
+    user_projects: BTreeSet<(ProjectId, UserId)>,
+    outbox: BTreeMap<ChangeId, ChangeRecord>,
+    dead_letters: Vec<DeadLetter>,
+    next_change: i64,
+    next_row: i64,
+    version: u64,
+    lease_holder: Option<u64>,
+}
+
+impl Tables {
+    fn record(&mut self, change: Change) {
+        self.next_change += 1;
+        let id = ChangeId(self.next_change);
+        self.outbox.insert(
+            id,
+            ChangeRecord {
+                id,
+                change,
+                recorded_at: Utc::now(),
+            },
+        );
+    }
+
+    fn next_row(&mut self) -> i64 {
+        self.next_row += 1;
+        self.next_row
+    }
+
+    fn documents(&self, ids: impl Iterator<Item = ProjectId>) -> Vec<ProjectDocument> {
+        let wanted: BTreeSet<ProjectId> = ids.collect();
+        let rows = wanted
+            .iter()
+            .filter_map(|id| self.projects.get(id).cloned())
+            .collect();
+        let hashtags = self
+            .project_hashtags
+            .iter()
+            .filter(|(project, _)| wanted.contains(project))
+            .filter_map(|(project, hashtag)| {
+                let (name, created_at) = self.hashtags.get(hashtag)?;
+                Some(HashtagLink {
+                    project: *project,
+                    hashtag: Hashtag {
+                        id: *hashtag,
+                        name: name.clone(),
+                        created_at: *created_at,
+                    },
+                })
+            })
+            .collect();
+        let creators = self
+            .user_projects
+            .iter()
+            .filter(|(project, _)| wanted.contains(project))
+            .filter_map(|(project, user)| {
+                let (name, created_at) = self.users.get(user)?;
+                Some(CreatorLink {
+                    project: *project,
+                    creator: Creator {
+                        id: *user,
+                        name: name.clone(),
+                        created_at: *created_at,
+                    },
+                })
+            })
+            .collect();
+        build_documents(rows, hashtags, creators)
+    }
+
+    fn next_version(&mut self) -> Version {
+        self.version += 1;
+        Version(self.version)
+    }
+}
+
+/// The five tables and their outbox in memory. Mutations record changes like the capture triggers do.
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    tables: Mutex<Tables>,
+    arrived: Notify,
+    /// Failures to inject.
+    pub faults: SourceFaults,
+}
+
+fn unavailable() -> SourceError {
+    SourceError::Unavailable("injected failure".into())
+}
+
+impl MemorySource {
+    /// An empty source.
+    pub fn new() -> Arc<MemorySource> {
+        Arc::new(MemorySource::default())
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        self.tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn commit<T>(&self, mutate: impl FnOnce(&mut Tables) -> T) -> T {
+        let result = mutate(&mut self.tables());
+        self.arrived.notify_waiters();
+        result
+    }
+
+    /// A lease handle for one process; handles of the same source exclude each other.
+    pub fn lease(self: &Arc<Self>) -> MemoryLease {
+        static OWNERS: AtomicU64 = AtomicU64::new(1);
+        MemoryLease {
+            source: Arc::clone(self),
+            owner: OWNERS.fetch_add(1, Ordering::SeqCst),
+        }
+    }
+
+    /// Inserts a user.
+    pub fn add_user(&self, name: &str) -> UserId {
+        self.commit(|t| {
+            let id = UserId(t.next_row());
+            t.users.insert(id, (name.into(), Utc::now()));
+            t.record(Change::User { user: id });
+            id
+        })
+    }
+
+    /// Renames a user (no change recorded when the name is the same).
+    pub fn rename_user(&self, id: UserId, name: &str) {
+        self.commit(|t| {
+            if let Some(user) = t.users.get_mut(&id)
+                && user.0 != name
+            {
+                user.0 = name.into();
+                t.record(Change::User { user: id });
+            }
+        });
+    }
+
+    /// Deletes a user; its `user_projects` rows go with it.
+    pub fn delete_user(&self, id: UserId) {
+        self.commit(|t| {
+            let links: Vec<_> = t
+                .user_projects
+                .iter()
+                .filter(|(_, user)| *user == id)
+                .copied()
+                .collect();
+            for (project, user) in links {
+                t.user_projects.remove(&(project, user));
+                t.record(Change::UserProject { project, user });
+            }
+            if t.users.remove(&id).is_some() {
+                t.record(Change::User { user: id });
+            }
+        });
+    }
+
+    /// Inserts a hashtag.
+    pub fn add_hashtag(&self, name: &str) -> HashtagId {
+        self.commit(|t| {
+            let id = HashtagId(t.next_row());
+            t.hashtags.insert(id, (name.into(), Utc::now()));
+            t.record(Change::Hashtag { hashtag: id });
+            id
+        })
+    }
+
+    /// Renames a hashtag.
+    pub fn rename_hashtag(&self, id: HashtagId, name: &str) {
+        self.commit(|t| {
+            if let Some(hashtag) = t.hashtags.get_mut(&id)
+                && hashtag.0 != name
+            {
+                hashtag.0 = name.into();
+                t.record(Change::Hashtag { hashtag: id });
+            }
+        });
+    }
+
+    /// Deletes a hashtag; its `project_hashtags` rows go with it.
+    pub fn delete_hashtag(&self, id: HashtagId) {
+        self.commit(|t| {
+            let links: Vec<_> = t
+                .project_hashtags
+                .iter()
+                .filter(|(_, hashtag)| *hashtag == id)
+                .copied()
+                .collect();
+            for (project, hashtag) in links {
+                t.project_hashtags.remove(&(project, hashtag));
+                t.record(Change::ProjectHashtag { project, hashtag });
+            }
+            if t.hashtags.remove(&id).is_some() {
+                t.record(Change::Hashtag { hashtag: id });
+            }
+        });
+    }
+
+    /// Inserts a project.
+    pub fn add_project(&self, name: &str, slug: &str, description: &str) -> ProjectId {
+        self.commit(|t| {
+            let id = ProjectId(t.next_row());
+            t.projects.insert(
+                id,
+                ProjectRow {
+                    id,
+                    name: name.into(),
+                    slug: slug.into(),
+                    description: Some(description.into()),
+                    created_at: Utc::now(),
+                },
+            );
+            t.record(Change::Project { project: id });
+            id
+        })
+    }
+
+    /// Changes a project's description.
+    pub fn describe_project(&self, id: ProjectId, description: &str) {
+        self.commit(|t| {
+            if let Some(project) = t.projects.get_mut(&id) {
+                project.description = Some(description.into());
+                t.record(Change::Project { project: id });
+            }
+        });
+    }
+
+    /// Deletes a project; its link rows go with it.
+    pub fn delete_project(&self, id: ProjectId) {
+        self.commit(|t| {
+            let tags: Vec<_> = t
+                .project_hashtags
+                .iter()
+                .filter(|(project, _)| *project == id)
+                .copied()
+                .collect();
+            for (project, hashtag) in tags {
+                t.project_hashtags.remove(&(project, hashtag));
+                t.record(Change::ProjectHashtag { project, hashtag });
+            }
+            let users: Vec<_> = t
+                .user_projects
+                .iter()
+                .filter(|(project, _)| *project == id)
+                .copied()
+                .collect();
+            for (project, user) in users {
+                t.user_projects.remove(&(project, user));
+                t.record(Change::UserProject { project, user });
+            }
+            if t.projects.remove(&id).is_some() {
+                t.record(Change::Project { project: id });
+            }
+        });
+    }
+
+    /// Tags a project with a hashtag.
+    pub fn tag(&self, project: ProjectId, hashtag: HashtagId) {
+        self.commit(|t| {
+            if t.project_hashtags.insert((project, hashtag)) {
+                t.record(Change::ProjectHashtag { project, hashtag });
+            }
+        });
+    }
+
+    /// Removes a hashtag from a project.
+    pub fn untag(&self, project: ProjectId, hashtag: HashtagId) {
+        self.commit(|t| {
+            if t.project_hashtags.remove(&(project, hashtag)) {
+                t.record(Change::ProjectHashtag { project, hashtag });
+            }
+        });
+    }
+
+    /// Records a user as a creator of a project.
+    pub fn credit(&self, project: ProjectId, user: UserId) {
+        self.commit(|t| {
+            if t.user_projects.insert((project, user)) {
+                t.record(Change::UserProject { project, user });
+            }
+        });
+    }
+
+    /// Removes a creator from a project.
+    pub fn uncredit(&self, project: ProjectId, user: UserId) {
+        self.commit(|t| {
+            if t.user_projects.remove(&(project, user)) {
+                t.record(Change::UserProject { project, user });
+            }
+        });
+    }
+
+    /// Truncates a table, cascading to the link tables that reference it, like `TRUNCATE ... CASCADE`.
+    pub fn truncate(&self, table: Table) {
+        self.commit(|t| {
+            let cascade: &[Table] = match table {
+                Table::Users => &[Table::Users, Table::UserProjects],
+                Table::Hashtags => &[Table::Hashtags, Table::ProjectHashtags],
+                Table::Projects => &[Table::Projects, Table::ProjectHashtags, Table::UserProjects],
+                Table::ProjectHashtags => &[Table::ProjectHashtags],
+                Table::UserProjects => &[Table::UserProjects],
+            };
+            for table in cascade {
+                match table {
+                    Table::Users => t.users.clear(),
+                    Table::Hashtags => t.hashtags.clear(),
+                    Table::Projects => t.projects.clear(),
+                    Table::ProjectHashtags => t.project_hashtags.clear(),
+                    Table::UserProjects => t.user_projects.clear(),
+                }
+                t.record(Change::Truncate { table: *table });
+            }
+        });
+    }
+
+    /// Every project's document as the source says now, sorted by id.
+    pub fn expected_documents(&self) -> Vec<ProjectDocument> {
+        let tables = self.tables();
+        tables.documents(tables.projects.keys().copied())
+    }
+
+    /// Dead letters recorded so far.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.tables().dead_letters.clone()
+    }
+
+    /// Changes pending in the outbox.
+    pub fn pending(&self) -> usize {
+        self.tables().outbox.len()
+    }
+}
+
+#[async_trait]
+impl ChangeSource for MemorySource {
+    async fn poll(&self, max: usize, wait: Duration) -> Result<Vec<ChangeRecord>, SourceError> {
+        if self.faults.poll.fire() {
+            return Err(unavailable());
+        }
+        let arrived = self.arrived.notified();
+        let take = |tables: &Tables| -> Vec<ChangeRecord> {
+            tables.outbox.values().take(max).cloned().collect()
+        };
+        let batch = take(&self.tables());
+        if !batch.is_empty() || wait.is_zero() {
+            return Ok(batch);
+        }
+        let _ = tokio::time::timeout(wait, arrived).await;
+        Ok(take(&self.tables()))
+    }
+
+    async fn ack(&self, ack: &Ack) -> Result<(), SourceError> {
+        if self.faults.ack.fire() {
+            return Err(unavailable());
+        }
+        let mut tables = self.tables();
+        for id in &ack.changes {
+            tables.outbox.remove(id);
+        }
+        tables.dead_letters.extend(ack.dead_letters.iter().cloned());
+        Ok(())
+    }
+
+    async fn backlog(&self) -> Result<Backlog, SourceError> {
+        let tables = self.tables();
+        Ok(Backlog {
+            pending: tables.outbox.len() as u64,
+            oldest_age: tables
+                .outbox
+                .values()
+                .next()
+                .and_then(|record| (Utc::now() - record.recorded_at).to_std().ok()),
+            dead_letters: tables.dead_letters.len() as u64,
+        })
+    }
+}
+
+#[async_trait]
+impl DocumentSource for MemorySource {
+    async fn load(&self, ids: &[ProjectId]) -> Result<Snapshot, SourceError> {
+        if self.faults.load.fire() {
+            return Err(unavailable());
+        }
+        let mut tables = self.tables();
+        let version = tables.next_version();
+        let documents = tables.documents(ids.iter().copied());
+        let mut missing: Vec<ProjectId> = ids
+            .iter()
+            .filter(|id| !tables.projects.contains_key(id))
+            .copied()
+            .collect();
+        missing.sort();
+        missing.dedup();
+        Ok(Snapshot {
+            version,
+            documents,
+            missing,
+        })
+    }
+
+    async fn load_page(
+        &self,
+        after: Option<ProjectId>,
+        limit: usize,
+    ) -> Result<Snapshot, SourceError> {
+        if self.faults.load.fire() {
+            return Err(unavailable());
+        }
+        let mut tables = self.tables();
+        let version = tables.next_version();
+        let ids: Vec<ProjectId> = tables
+            .projects
+            .keys()
+            .filter(|id| after.is_none_or(|after| **id > after))
+            .take(limit)
+            .copied()
+            .collect();
+        Ok(Snapshot {
+            version,
+            documents: tables.documents(ids.into_iter()),
+            missing: Vec::new(),
+        })
+    }
+
+    async fn projects_touched(
+        &self,
+        users: &[UserId],
+        hashtags: &[HashtagId],
+    ) -> Result<Vec<ProjectId>, SourceError> {
+        let tables = self.tables();
+        let mut touched: BTreeSet<ProjectId> = tables
+            .user_projects
+            .iter()
+            .filter(|(_, user)| users.contains(user))
+            .map(|(project, _)| *project)
+            .collect();
+        touched.extend(
+            tables
+                .project_hashtags
+                .iter()
+                .filter(|(_, hashtag)| hashtags.contains(hashtag))
+                .map(|(project, _)| *project),
+        );
+        Ok(touched.into_iter().collect())
+    }
+
+    async fn user_exists(&self, user: UserId) -> Result<bool, SourceError> {
+        Ok(self.tables().users.contains_key(&user))
+    }
+
+    async fn count(&self) -> Result<u64, SourceError> {
+        Ok(self.tables().projects.len() as u64)
+    }
+}
+
+/// One process's handle on a [`MemorySource`]'s writer lease.
+#[derive(Debug)]
+pub struct MemoryLease {
+    source: Arc<MemorySource>,
+    owner: u64,
+}
+
+impl MemoryLease {
+    /// Takes the lease away from whoever holds it, as a crashed holder's lost connection would.
+    pub fn expire(&self) {
+        self.source.tables().lease_holder = None;
+    }
+}
+
+#[async_trait]
+impl WriterLease for MemoryLease {
+    async fn try_acquire(&self) -> Result<bool, SourceError> {
+        let mut tables = self.source.tables();
+        match tables.lease_holder {
+            Some(holder) => Ok(holder == self.owner),
+            None => {
+                tables.lease_holder = Some(self.owner);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn is_held(&self) -> Result<bool, SourceError> {
+        Ok(self.source.tables().lease_holder == Some(self.owner))
+    }
+
+    async fn release(&self) -> Result<(), SourceError> {
+        let mut tables = self.source.tables();
+        if tables.lease_holder == Some(self.owner) {
+            tables.lease_holder = None;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! Test support for Athens and for anyone writing an adapter: in-memory fakes of every port with fault
+//! injection, and the contract suites each implementation must pass. Enabled by the `testing` feature.
+
+pub mod contract;
+mod memory_index;
+mod memory_source;
+
+use async_trait::async_trait;
+
+pub use contract::{
+    ContractFailure, ContractResult, FixtureError, SourceFixture, sample_document,
+    search_index_contract, source_contract,
+};
+pub use memory_index::{IndexFaults, MemoryIndex};
+pub use memory_source::{Fault, MemoryLease, MemorySource, SourceFaults};
+
+use crate::change::Table;
+use crate::document::{HashtagId, ProjectId, UserId};
+use crate::source::{ChangeSource, DocumentSource};
+
+#[async_trait]
+impl SourceFixture for MemorySource {
+    fn changes(&self) -> &dyn ChangeSource {
+        self
+    }
+    fn documents(&self) -> &dyn DocumentSource {
+        self
+    }
+    async fn add_user(&self, name: &str) -> Result<UserId, FixtureError> {
+        Ok(MemorySource::add_user(self, name))
+    }
+    async fn rename_user(&self, user: UserId, name: &str) -> Result<(), FixtureError> {
+        MemorySource::rename_user(self, user, name);
+        Ok(())
+    }
+    async fn add_hashtag(&self, name: &str) -> Result<HashtagId, FixtureError> {
+        Ok(MemorySource::add_hashtag(self, name))
+    }
+    async fn delete_hashtag(&self, hashtag: HashtagId) -> Result<(), FixtureError> {
+        MemorySource::delete_hashtag(self, hashtag);
+        Ok(())
+    }
+    async fn add_project(&self, name: &str, slug: &str) -> Result<ProjectId, FixtureError> {
+        Ok(MemorySource::add_project(self, name, slug, ""))
+    }
+    async fn delete_project(&self, project: ProjectId) -> Result<(), FixtureError> {
+        MemorySource::delete_project(self, project);
+        Ok(())
+    }
+    async fn tag(&self, project: ProjectId, hashtag: HashtagId) -> Result<(), FixtureError> {
+        MemorySource::tag(self, project, hashtag);
+        Ok(())
+    }
+    async fn credit(&self, project: ProjectId, user: UserId) -> Result<(), FixtureError> {
+        MemorySource::credit(self, project, user);
+        Ok(())
+    }
+    async fn uncredit(&self, project: ProjectId, user: UserId) -> Result<(), FixtureError> {
+        MemorySource::uncredit(self, project, user);
+        Ok(())
+    }
+    async fn truncate(&self, table: Table) -> Result<(), FixtureError> {
+        MemorySource::truncate(self, table);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_source_honours_the_source_contract() {
+        let source = MemorySource::new();
+        source_contract(source.as_ref()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn memory_index_honours_the_index_contract() {
+        search_index_contract(&MemoryIndex::new()).await.unwrap();
+    }
+}

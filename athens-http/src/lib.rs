@@ -1,0 +1,1 @@
+//! Adapter crate (in progress).
