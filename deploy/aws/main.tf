@@ -102,6 +102,7 @@ module "alb" {
   health_check_path         = "/readyz"
   deletion_protection       = var.alb_deletion_protection
   waf_rate_limit_per_5min   = var.waf_rate_limit_per_5min
+  block_metrics             = var.alb_block_metrics
   kms_key_arn               = module.kms.key_arn
   log_retention_days        = var.log_retention_days
   access_log_retention_days = var.alb_access_log_retention_days
@@ -138,6 +139,7 @@ module "ecs" {
   api_max_count                      = var.api_max_count
   api_cpu_target_percent             = var.api_cpu_target_percent
   api_requests_per_target_per_minute = var.api_requests_per_target_per_minute
+  run_services                       = var.run_services
 
   # The API target group must be attached to a listener before a service can
   # register into it, and the first tasks need their egress to ECR, S3, logs

@@ -125,10 +125,21 @@ variable "alb_access_log_retention_days" {
   default     = 90
 }
 
+variable "alb_block_metrics" {
+  description = "Answer /metrics with 404 on the public HTTPS listener (Prometheus should scrape the tasks from inside the VPC)."
+  type        = bool
+  default     = true
+}
+
 variable "waf_rate_limit_per_5min" {
-  description = "Requests one client IP may send per 5 minutes before WAF blocks it (minimum 100)."
+  description = "Requests one client IP may send per 5 minutes before WAF blocks it (at least 100)."
   type        = number
   default     = 2000
+
+  validation {
+    condition     = var.waf_rate_limit_per_5min >= 100
+    error_message = "waf_rate_limit_per_5min must be at least 100."
+  }
 }
 
 # ---------------------------------------------------------------------------
@@ -162,6 +173,12 @@ variable "extra_environment" {
   description = "Extra non-secret environment variables for every Athens container (e.g. RUST_LOG). Never put credentials here."
   type        = map(string)
   default     = {}
+}
+
+variable "run_services" {
+  description = "Run the sync and API services. Set false for the very first apply, run `athens migrate` and `athens setup` as admin tasks, then set true (README.md \"First deployment\")."
+  type        = bool
+  default     = true
 }
 
 variable "api_cpu" {

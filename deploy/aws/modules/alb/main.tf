@@ -66,6 +66,30 @@ resource "aws_lb_listener" "https" {
   }
 }
 
+# Prometheus metrics are for scrapers inside the VPC, not for the internet.
+resource "aws_lb_listener_rule" "hide_metrics" {
+  count = var.block_metrics ? 1 : 0
+
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 10
+
+  condition {
+    path_pattern {
+      values = ["/metrics", "/metrics/*"]
+    }
+  }
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Not Found"
+      status_code  = "404"
+    }
+  }
+}
+
 resource "aws_lb_listener" "http_redirect" {
   load_balancer_arn = aws_lb.this.arn
   port              = 80

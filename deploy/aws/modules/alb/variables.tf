@@ -62,3 +62,8 @@ variable "access_log_retention_days" {
   description = "Days ALB access logs are kept in S3."
   type        = number
 }
+
+variable "block_metrics" {
+  description = "Answer /metrics on the public listener with 404."
+  type        = bool
+}

@@ -129,7 +129,7 @@ resource "aws_ecs_service" "sync" {
   task_definition     = aws_ecs_task_definition.this["sync"].arn
   launch_type         = "FARGATE"
   platform_version    = "LATEST"
-  desired_count       = 1
+  desired_count       = var.run_services ? 1 : 0
   propagate_tags      = "SERVICE"
   scheduling_strategy = "REPLICA"
 
@@ -155,7 +155,7 @@ resource "aws_ecs_service" "api" {
   task_definition                   = aws_ecs_task_definition.this["api"].arn
   launch_type                       = "FARGATE"
   platform_version                  = "LATEST"
-  desired_count                     = var.api_min_count
+  desired_count                     = var.run_services ? var.api_min_count : 0
   propagate_tags                    = "SERVICE"
   scheduling_strategy               = "REPLICA"
   health_check_grace_period_seconds = 60
@@ -191,8 +191,8 @@ resource "aws_appautoscaling_target" "api" {
   service_namespace  = "ecs"
   resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.api.name}"
   scalable_dimension = "ecs:service:DesiredCount"
-  min_capacity       = var.api_min_count
-  max_capacity       = var.api_max_count
+  min_capacity       = var.run_services ? var.api_min_count : 0
+  max_capacity       = var.run_services ? var.api_max_count : 0
 }
 
 resource "aws_appautoscaling_policy" "api_cpu" {

@@ -137,3 +137,8 @@ variable "api_requests_per_target_per_minute" {
   description = "ALB requests per API task per minute the service is scaled to hold."
   type        = number
 }
+
+variable "run_services" {
+  description = "false scales the sync and API services to zero (first deployment, before `athens migrate`/`setup`)."
+  type        = bool
+}
