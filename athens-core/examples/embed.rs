@@ -1,8 +1,9 @@
 //! Embedding `athens-core` with your own adapters: this example plugs a hand-written `SearchIndex`
-#![allow(clippy::print_stdout)] // an example reports to its user on stdout
 //! (a decorator that counts the documents written, standing in for your own search backend) and the
 //! in-memory source from the `testing` feature into a `SyncEngine`, backfills, streams a change, and
 //! verifies. Run it with `cargo run -p athens-core --example embed --features testing`.
+
+#![allow(clippy::print_stdout)] // an example reports to its user on stdout
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
