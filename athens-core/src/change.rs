@@ -151,4 +151,6 @@ pub struct Backlog {
     pub oldest_age: Option<Duration>,
     /// Dead letters recorded so far.
     pub dead_letters: u64,
+    /// When changes were last acknowledged, `None` if never.
+    pub last_ack_at: Option<DateTime<Utc>>,
 }

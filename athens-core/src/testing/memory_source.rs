@@ -58,6 +58,7 @@ struct Tables {
     user_projects: BTreeSet<(ProjectId, UserId)>,
     outbox: BTreeMap<ChangeId, ChangeRecord>,
     dead_letters: Vec<DeadLetter>,
+    last_ack_at: Option<DateTime<Utc>>,
     next_change: i64,
     next_row: i64,
     version: u64,
@@ -413,6 +414,9 @@ impl ChangeSource for MemorySource {
             tables.outbox.remove(id);
         }
         tables.dead_letters.extend(ack.dead_letters.iter().cloned());
+        if !ack.changes.is_empty() {
+            tables.last_ack_at = Some(Utc::now());
+        }
         Ok(())
     }
 
@@ -426,6 +430,7 @@ impl ChangeSource for MemorySource {
                 .next()
                 .and_then(|record| (Utc::now() - record.recorded_at).to_std().ok()),
             dead_letters: tables.dead_letters.len() as u64,
+            last_ack_at: tables.last_ack_at,
         })
     }
 }
