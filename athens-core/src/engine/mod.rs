@@ -182,6 +182,12 @@ impl SyncEngine {
         }
     }
 
+    /// Gives the writer lease up, for a process that took it with [`acquire_lease`](Self::acquire_lease)
+    /// to do one job and is done.
+    pub async fn release_lease(&self) -> Result<(), SyncError> {
+        Ok(self.lease.release().await?)
+    }
+
     /// The physical index behind the alias, backfilling a fresh one first if the alias does not exist.
     pub async fn ensure_live_index(&self) -> Result<IndexName, SyncError> {
         if let Some(live) = self.index.live_index().await? {
