@@ -1,1 +1,30 @@
-//! Adapter crate (in progress).
+//! Athens' Elasticsearch/OpenSearch adapter: the [`SearchIndex`](athens_core::SearchIndex) the sync
+//! engine writes to ([`EsIndex`]) and the [`ProjectSearch`](athens_core::ProjectSearch) the API reads
+//! ([`EsSearch`]).
+//!
+//! One adapter for Elasticsearch 7.10 to 9.x, OpenSearch 2.x/3.x and Amazon OpenSearch Service: it
+//! only uses APIs they share (typeless document APIs, `_bulk` with external versions, `_aliases`,
+//! `_mget`, `search_after`) and sends plain `application/json` (no Elasticsearch 8+ compatibility
+//! media types, which OpenSearch and Elasticsearch 7 refuse).
+//!
+//! Modules: [`config`](EsConfig) (settings), `client` (transport, auth, TLS, the check of every
+//! answer), `mapping` (analysis and mapping), `wire` (the stored document), `bulk` (NDJSON and
+//! per-item outcomes), `index` ([`EsIndex`]), `query` (search bodies and cursors), `search`
+//! ([`EsSearch`]), `error` ([`EsError`] and the mapping of failures to the core's error kinds).
+
+mod bulk;
+mod client;
+mod config;
+mod error;
+mod index;
+mod mapping;
+mod query;
+mod search;
+mod wire;
+
+pub use client::{Distribution, EngineInfo};
+pub use config::{DEFAULT_ALIAS, EsAuth, EsConfig};
+pub use error::EsError;
+pub use index::EsIndex;
+pub use mapping::MAPPING_VERSION;
+pub use search::EsSearch;

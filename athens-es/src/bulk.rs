@@ -1,0 +1,321 @@
+//! Bulk requests: the NDJSON body of a batch of versioned operations, and the classification of the
+//! engine's answer into one [`WriteOutcome`] per operation.
+//!
+//! Every action carries `version` and `version_type: external` (both engines, since 7.0): the engine
+//! applies an operation only if its version is greater than the one it holds for the document, a
+//! deletion's version included (kept for `index.gc_deletes`).
+
+use std::io::Write;
+
+use athens_core::{IndexError, IndexOp, WriteOutcome};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::wire::IndexedProject;
+
+/// The longest reason kept for a refused or retryable operation.
+const MAX_REASON_CHARS: usize = 500;
+
+/// Error types that say "not now" whatever status accompanies them. Most come with 429 or 503; a
+/// `cluster_block_exception` comes with 403 when a full disk made the index read-only, which an
+/// operator fixes: dead-lettering every document meanwhile would lose them.
+const TRANSIENT_KINDS: &[&str] = &[
+    "es_rejected_execution_exception",
+    "rejected_execution_exception",
+    "circuit_breaking_exception",
+    "unavailable_shards_exception",
+    "no_shard_available_action_exception",
+    "cluster_block_exception",
+    "process_cluster_event_timeout_exception",
+    "node_not_connected_exception",
+    "connect_transport_exception",
+    "node_closed_exception",
+];
+
+/// Appends the NDJSON of `ops` to `out`, for a request to `POST /<index>/_bulk` (the index is in the
+/// path, not repeated on every action). Documents are serialised straight into `out`.
+pub(crate) fn encode(ops: &[IndexOp], out: &mut Vec<u8>) -> serde_json::Result<()> {
+    for op in ops {
+        match op {
+            IndexOp::Upsert { document, version } => {
+                writeln!(
+                    out,
+                    r#"{{"index":{{"_id":"{}","version":{},"version_type":"external"}}}}"#,
+                    document.id, version.0
+                )
+                .map_err(serde_json::Error::io)?;
+                serde_json::to_writer(&mut *out, &IndexedProject::from(document))?;
+                out.push(b'\n');
+            }
+            IndexOp::Delete { id, version } => {
+                writeln!(
+                    out,
+                    r#"{{"delete":{{"_id":"{id}","version":{},"version_type":"external"}}}}"#,
+                    version.0
+                )
+                .map_err(serde_json::Error::io)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The engine's answer to a bulk request that was accepted as a whole (2xx).
+#[derive(Debug, Deserialize)]
+pub(crate) struct BulkResponse {
+    /// Whether any item failed; the items are classified one by one whatever it says.
+    #[serde(default)]
+    pub errors: bool,
+    items: Vec<BulkItem>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum BulkItem {
+    Index(ItemResult),
+    Create(ItemResult),
+    Update(ItemResult),
+    Delete(ItemResult),
+}
+
+#[derive(Debug, Deserialize)]
+struct ItemResult {
+    status: u16,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// Turns a bulk answer into one outcome per operation, in order.
+///
+/// - 2xx → `Applied`; a delete of an absent document (404 without error) → `Applied`, since the engine
+///   still records the deletion's version;
+/// - 409 `version_conflict_engine_exception` → `Superseded`;
+/// - 429, 5xx and the [`TRANSIENT_KINDS`] → `Retryable`;
+/// - any other 4xx (mapping error, immense term, bad date) → `Rejected`;
+/// - `index_not_found_exception` fails the whole call with `NotFound`: the target index is gone.
+pub(crate) fn outcomes(
+    ops: &[IndexOp],
+    response: BulkResponse,
+) -> Result<Vec<WriteOutcome>, IndexError> {
+    if response.items.len() != ops.len() {
+        return Err(IndexError::Invalid(format!(
+            "bulk answer has {} items for {} operations",
+            response.items.len(),
+            ops.len()
+        )));
+    }
+    ops.iter()
+        .zip(response.items)
+        .map(|(op, item)| {
+            let (is_delete, item) = match item {
+                BulkItem::Delete(item) => (true, item),
+                BulkItem::Index(item) | BulkItem::Create(item) | BulkItem::Update(item) => {
+                    (false, item)
+                }
+            };
+            if is_delete != matches!(op, IndexOp::Delete { .. }) {
+                return Err(IndexError::Invalid(format!(
+                    "bulk answer for project {} is for another kind of operation",
+                    op.project()
+                )));
+            }
+            classify(is_delete, &item)
+        })
+        .collect()
+}
+
+fn classify(is_delete: bool, item: &ItemResult) -> Result<WriteOutcome, IndexError> {
+    let status = item.status;
+    let kind = item
+        .error
+        .as_ref()
+        .and_then(|error| error.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if (200..300).contains(&status) || (is_delete && status == 404 && item.error.is_none()) {
+        return Ok(WriteOutcome::Applied);
+    }
+    if kind == "index_not_found_exception" {
+        return Err(IndexError::NotFound(describe(item)));
+    }
+    if status == 409 && kind == "version_conflict_engine_exception" {
+        return Ok(WriteOutcome::Superseded);
+    }
+    if status == 429 || status >= 500 || TRANSIENT_KINDS.contains(&kind) {
+        return Ok(WriteOutcome::Retryable(describe(item)));
+    }
+    Ok(WriteOutcome::Rejected(describe(item)))
+}
+
+/// `type: reason (caused by: type: reason)`, bounded.
+fn describe(item: &ItemResult) -> String {
+    let mut text = match &item.error {
+        None => format!("status {}", item.status),
+        Some(error) => {
+            let mut text = cause(error);
+            if let Some(caused_by) = error.get("caused_by") {
+                text.push_str(" (caused by: ");
+                text.push_str(&cause(caused_by));
+                text.push(')');
+            }
+            text
+        }
+    };
+    if let Some((cut, _)) = text.char_indices().nth(MAX_REASON_CHARS) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+fn cause(error: &Value) -> String {
+    let field = |name| error.get(name).and_then(Value::as_str).unwrap_or_default();
+    match error {
+        Value::String(reason) => reason.clone(),
+        _ => format!("{}: {}", field("type"), field("reason")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use athens_core::testing::sample_document;
+    use athens_core::{ProjectId, Version};
+
+    use super::*;
+
+    fn upsert(id: i64) -> IndexOp {
+        IndexOp::Upsert {
+            document: sample_document(id, "slug"),
+            version: Version(7),
+        }
+    }
+
+    fn delete(id: i64) -> IndexOp {
+        IndexOp::Delete {
+            id: ProjectId(id),
+            version: Version(8),
+        }
+    }
+
+    fn classify_all(ops: &[IndexOp], answer: Value) -> Result<Vec<WriteOutcome>, IndexError> {
+        outcomes(ops, serde_json::from_value(answer).unwrap())
+    }
+
+    fn error(kind: &str, reason: &str) -> Value {
+        serde_json::json!({"type": kind, "reason": reason})
+    }
+
+    #[test]
+    fn encodes_one_action_line_and_one_source_line_per_upsert() {
+        let mut out = Vec::new();
+        encode(&[upsert(1), delete(2)], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(text.ends_with('\n'));
+        let action: Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(
+            action,
+            serde_json::json!({"index": {"_id": "1", "version": 7, "version_type": "external"}})
+        );
+        let source: Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(source["slug"], "slug");
+        let action: Value = serde_json::from_str(lines[2]).unwrap();
+        assert_eq!(action["delete"]["_id"], "2");
+        assert_eq!(action["delete"]["version"], 8);
+    }
+
+    #[test]
+    fn classifies_every_item_of_an_answer_with_errors() {
+        let ops = [
+            upsert(1),
+            upsert(2),
+            upsert(3),
+            upsert(4),
+            upsert(5),
+            upsert(6),
+            delete(7),
+            delete(8),
+            upsert(9),
+        ];
+        let answer = serde_json::json!({
+            "took": 3,
+            "errors": true,
+            "items": [
+                {"index": {"_id": "1", "status": 201, "result": "created"}},
+                {"index": {"_id": "2", "status": 200, "result": "updated"}},
+                {"index": {"_id": "3", "status": 409, "error": error("version_conflict_engine_exception", "[3]: version conflict, current version [10] is higher or equal to the one provided [7]")}},
+                {"index": {"_id": "4", "status": 429, "error": error("es_rejected_execution_exception", "rejected execution of coordinating operation")}},
+                {"index": {"_id": "5", "status": 503, "error": error("unavailable_shards_exception", "primary shard is not active")}},
+                {"index": {"_id": "6", "status": 400, "error": {"type": "mapper_parsing_exception", "reason": "failed to parse field [created_at] of type [date]", "caused_by": error("illegal_argument_exception", "failed to parse date field [+10000-01-01T00:00:00Z]")}}},
+                {"delete": {"_id": "7", "status": 200, "result": "deleted"}},
+                {"delete": {"_id": "8", "status": 404, "result": "not_found"}},
+                {"index": {"_id": "9", "status": 403, "error": error("cluster_block_exception", "index [x] blocked by: [FORBIDDEN/12/index read-only / allow delete (api)];")}}
+            ]
+        });
+        let outcomes = classify_all(&ops, answer).unwrap();
+        assert_eq!(outcomes[0], WriteOutcome::Applied);
+        assert_eq!(outcomes[1], WriteOutcome::Applied);
+        assert_eq!(outcomes[2], WriteOutcome::Superseded);
+        assert!(
+            matches!(&outcomes[3], WriteOutcome::Retryable(r) if r.starts_with("es_rejected_execution_exception"))
+        );
+        assert!(matches!(&outcomes[4], WriteOutcome::Retryable(r) if r.contains("primary shard")));
+        assert!(
+            matches!(&outcomes[5], WriteOutcome::Rejected(r) if r.starts_with("mapper_parsing_exception") && r.contains("caused by: illegal_argument_exception"))
+        );
+        assert_eq!(outcomes[6], WriteOutcome::Applied);
+        assert_eq!(outcomes[7], WriteOutcome::Applied);
+        assert!(matches!(&outcomes[8], WriteOutcome::Retryable(_)));
+    }
+
+    #[test]
+    fn classifies_by_status_when_the_answer_claims_no_errors() {
+        let answer = serde_json::json!({
+            "errors": false,
+            "items": [{"index": {"_id": "1", "status": 500}}, {"index": {"_id": "2", "status": 413}}]
+        });
+        let outcomes = classify_all(&[upsert(1), upsert(2)], answer).unwrap();
+        assert!(matches!(&outcomes[0], WriteOutcome::Retryable(r) if r == "status 500"));
+        assert!(matches!(&outcomes[1], WriteOutcome::Rejected(_)));
+    }
+
+    #[test]
+    fn a_missing_index_fails_the_whole_call() {
+        let answer = serde_json::json!({
+            "errors": true,
+            "items": [{"delete": {"_id": "1", "status": 404, "error": error("index_not_found_exception", "no such index [x]")}}]
+        });
+        assert!(matches!(
+            classify_all(&[delete(1)], answer),
+            Err(IndexError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn an_answer_that_does_not_match_the_request_is_invalid() {
+        let short = serde_json::json!({"errors": false, "items": []});
+        assert!(matches!(
+            classify_all(&[upsert(1)], short),
+            Err(IndexError::Invalid(_))
+        ));
+        let swapped = serde_json::json!({"errors": false, "items": [{"delete": {"status": 200}}]});
+        assert!(matches!(
+            classify_all(&[upsert(1)], swapped),
+            Err(IndexError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn long_reasons_are_bounded() {
+        let answer = serde_json::json!({
+            "errors": true,
+            "items": [{"index": {"status": 400, "error": error("illegal_argument_exception", &"é".repeat(2000))}}]
+        });
+        let outcomes = classify_all(&[upsert(1)], answer).unwrap();
+        let WriteOutcome::Rejected(reason) = &outcomes[0] else {
+            panic!("expected a rejection, got {outcomes:?}");
+        };
+        assert_eq!(reason.chars().count(), MAX_REASON_CHARS + 1);
+    }
+}

@@ -1,0 +1,460 @@
+//! [`EsIndex`]: the [`SearchIndex`] port over Elasticsearch or OpenSearch. Physical indexes behind an
+//! alias, versioned bulk writes with per-operation outcomes, atomic alias swaps, reads for verify.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use athens_core::{
+    IndexError, IndexName, IndexOp, ProjectDocument, ProjectId, SearchIndex, WriteOutcome,
+};
+use elasticsearch::http::headers::{CONTENT_TYPE, HeaderValue};
+use elasticsearch::indices::{
+    IndicesCreateParts, IndicesDeleteParts, IndicesGetAliasParts, IndicesPutSettingsParts,
+    IndicesRefreshParts,
+};
+use elasticsearch::{BulkParts, CountParts, MgetParts, SearchParts};
+use futures::{StreamExt, stream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::{debug, info, warn};
+
+use crate::bulk::{self, BulkResponse};
+use crate::client::{Client, EngineInfo, alias_holders, checked, read};
+use crate::config::EsConfig;
+use crate::error::{EsError, Failure};
+use crate::mapping;
+use crate::search::EsSearch;
+use crate::wire::StoredProject;
+
+/// The largest page one search may return (`index.max_result_window`'s default).
+const MAX_WINDOW: usize = 10_000;
+
+/// Bytes reserved per operation when a bulk body is built, to avoid most reallocations.
+const BYTES_PER_OP: usize = 768;
+
+/// The search engine as the sync engine writes to it: implements [`SearchIndex`]. Cheap to clone.
+#[derive(Clone)]
+pub struct EsIndex {
+    client: Client,
+}
+
+impl fmt::Debug for EsIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EsIndex")
+            .field("engine", self.client.engine())
+            .field("alias", &self.client.alias())
+            .finish()
+    }
+}
+
+impl EsIndex {
+    /// Connects to the engine `config` names, checks that it answers and that Athens supports it
+    /// (Elasticsearch 7.10 or later, OpenSearch), and logs its distribution and version.
+    pub async fn connect(config: &EsConfig) -> Result<EsIndex, EsError> {
+        Ok(EsIndex {
+            client: Client::connect(config).await?,
+        })
+    }
+
+    /// The engine that answered when connecting.
+    pub fn engine(&self) -> &EngineInfo {
+        self.client.engine()
+    }
+
+    /// The alias searches read.
+    pub fn alias(&self) -> &str {
+        self.client.alias()
+    }
+
+    /// The read side over the same connection.
+    pub fn search(&self) -> EsSearch {
+        EsSearch::from_client(self.client.clone())
+    }
+
+    /// Every physical index of this alias (live or not, any mapping version), sorted by name, which
+    /// is also creation order within a mapping version.
+    pub async fn indexes(&self) -> Result<Vec<IndexName>, IndexError> {
+        let pattern = mapping::index_pattern(self.alias());
+        let sent = self
+            .client
+            .es
+            .indices()
+            .get_alias(IndicesGetAliasParts::Index(&[&pattern]))
+            .send()
+            .await;
+        let found: BTreeMap<String, Value> = read(sent).await?;
+        Ok(found
+            .into_keys()
+            .filter(|name| mapping::owns_index(self.alias(), name))
+            .map(IndexName)
+            .collect())
+    }
+
+    /// Sends one bulk request. A 413 (body above `http.max_content_length`) splits the batch in
+    /// halves and sends each; a single operation still too large is refused for good.
+    async fn write_chunk(
+        &self,
+        index: &IndexName,
+        ops: &[IndexOp],
+    ) -> Result<Vec<WriteOutcome>, IndexError> {
+        let mut body = Vec::with_capacity(ops.len() * BYTES_PER_OP);
+        bulk::encode(ops, &mut body)
+            .map_err(|error| IndexError::Invalid(format!("cannot encode documents: {error}")))?;
+        let bytes = body.len();
+        let sent = self
+            .client
+            .es
+            .bulk(BulkParts::Index(&index.0))
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            )
+            .body(vec![body])
+            .send()
+            .await;
+        match read::<BulkResponse>(sent).await {
+            Ok(response) => {
+                debug!(index = %index, ops = ops.len(), bytes, errors = response.errors, "bulk request answered");
+                bulk::outcomes(ops, response)
+            }
+            Err(Failure::Status { status: 413, .. }) if ops.len() > 1 => {
+                let (left, right) = ops.split_at(ops.len() / 2);
+                warn!(index = %index, ops = ops.len(), bytes, "bulk request too large for the engine, splitting it");
+                let mut outcomes = Box::pin(self.write_chunk(index, left)).await?;
+                outcomes.extend(Box::pin(self.write_chunk(index, right)).await?);
+                Ok(outcomes)
+            }
+            Err(Failure::Status { status: 413, .. }) => Ok(vec![WriteOutcome::Rejected(format!(
+                "document of {bytes} bytes is larger than the engine accepts in one request (413)"
+            ))]),
+            Err(failure) => Err(failure.into()),
+        }
+    }
+
+    /// [`write_chunk`](Self::write_chunk), with the number of operations sent.
+    async fn write_counted(
+        &self,
+        index: &IndexName,
+        ops: &[IndexOp],
+    ) -> (usize, Result<Vec<WriteOutcome>, IndexError>) {
+        (ops.len(), self.write_chunk(index, ops).await)
+    }
+
+    async fn search_index(&self, index: &IndexName, body: Value) -> Result<SearchHits, IndexError> {
+        let sent = self
+            .client
+            .es
+            .search(SearchParts::Index(&[&index.0]))
+            .body(body)
+            .send()
+            .await;
+        let response: SearchResponse = read(sent).await?;
+        Ok(response.hits)
+    }
+}
+
+/// Outcomes of bulk requests sent concurrently, in order. A request that failed transiently while
+/// others went through turns into `Retryable` outcomes for its operations, so the caller resends only
+/// those; if every request failed, or one failed for good, the call fails.
+fn merge(
+    results: Vec<(usize, Result<Vec<WriteOutcome>, IndexError>)>,
+) -> Result<Vec<WriteOutcome>, IndexError> {
+    if results.iter().all(|(_, result)| result.is_err()) {
+        if let Some((_, Err(error))) = results.into_iter().next() {
+            return Err(error);
+        }
+        return Ok(Vec::new());
+    }
+    let mut outcomes = Vec::new();
+    for (len, result) in results {
+        match result {
+            Ok(chunk) => outcomes.extend(chunk),
+            Err(IndexError::Unavailable(reason)) => {
+                outcomes.extend(std::iter::repeat_n(WriteOutcome::Retryable(reason), len));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(outcomes)
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchResponse {
+    hits: SearchHits,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchHits {
+    hits: Vec<IdHit>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdHit {
+    sort: (i64,),
+}
+
+#[derive(Debug, Deserialize)]
+struct MgetResponse {
+    docs: Vec<MgetDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MgetDoc {
+    #[serde(default)]
+    found: bool,
+    #[serde(rename = "_source")]
+    source: Option<StoredProject>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CountResponse {
+    count: u64,
+}
+
+#[async_trait]
+impl SearchIndex for EsIndex {
+    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
+        let mut holders = alias_holders(&self.client).await?;
+        if holders.len() > 1 {
+            warn!(alias = self.alias(), indexes = ?holders, "alias points to several indexes, using the newest");
+        }
+        Ok(holders.pop().map(IndexName))
+    }
+
+    async fn create_index(&self) -> Result<IndexName, IndexError> {
+        let name = mapping::new_index_name(self.alias());
+        let sent = self
+            .client
+            .es
+            .indices()
+            .create(IndicesCreateParts::Index(&name))
+            .body(mapping::create_body(self.client.config()))
+            .send()
+            .await;
+        checked(sent).await?;
+        info!(index = %name, mapping_version = mapping::MAPPING_VERSION, "index created for a bulk load");
+        Ok(IndexName(name))
+    }
+
+    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
+        let sent = self
+            .client
+            .es
+            .indices()
+            .put_settings(IndicesPutSettingsParts::Index(&[&index.0]))
+            .body(mapping::serving_settings(self.client.config()))
+            .send()
+            .await;
+        checked(sent).await?;
+        self.refresh(index).await?;
+        info!(index = %index, "index switched to serving settings");
+        Ok(())
+    }
+
+    async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
+        let alias = self.alias();
+        let holders = alias_holders(&self.client).await?;
+        let mut actions: Vec<Value> = holders
+            .iter()
+            .filter(|holder| **holder != index.0)
+            .map(|holder| json!({ "remove": { "index": holder, "alias": alias } }))
+            .collect();
+        actions.push(json!({ "add": { "index": index.0, "alias": alias } }));
+        let sent = self
+            .client
+            .es
+            .indices()
+            .update_aliases()
+            .body(json!({ "actions": actions }))
+            .send()
+            .await;
+        checked(sent).await?;
+        let mut previous: Vec<String> = holders
+            .into_iter()
+            .filter(|holder| *holder != index.0)
+            .collect();
+        if previous.len() > 1 {
+            warn!(alias, indexes = ?previous, "alias pointed to several indexes; only the newest is reported replaced");
+        }
+        let previous = previous.pop().map(IndexName);
+        info!(alias, index = %index, previous = ?previous.as_ref().map(|p| &p.0), "alias published");
+        Ok(previous)
+    }
+
+    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
+        if !mapping::owns_index(self.alias(), &index.0) {
+            return Err(IndexError::Rejected(format!(
+                "refusing to delete {index}: not an index of alias {}",
+                self.alias()
+            )));
+        }
+        let sent = self
+            .client
+            .es
+            .indices()
+            .delete(IndicesDeleteParts::Index(&[&index.0]))
+            .send()
+            .await;
+        match checked(sent).await {
+            Ok(_) => {
+                info!(index = %index, "index deleted");
+                Ok(())
+            }
+            Err(failure) if failure.status() == Some(404) => Ok(()),
+            Err(failure) => Err(failure.into()),
+        }
+    }
+
+    async fn write(
+        &self,
+        index: &IndexName,
+        ops: &[IndexOp],
+    ) -> Result<Vec<WriteOutcome>, IndexError> {
+        let config = self.client.config();
+        // Futures built first, then polled: a closure returning an async block here trips the
+        // compiler's higher-ranked lifetime check inside `async_trait`.
+        let requests: Vec<_> = ops
+            .chunks(config.bulk_size.max(1))
+            .map(|chunk| self.write_counted(index, chunk))
+            .collect();
+        let results: Vec<_> = stream::iter(requests)
+            .buffered(config.bulk_concurrency.max(1))
+            .collect()
+            .await;
+        merge(results)
+    }
+
+    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
+        let sent = self
+            .client
+            .es
+            .indices()
+            .refresh(IndicesRefreshParts::Index(&[&index.0]))
+            .send()
+            .await;
+        checked(sent).await?;
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        index: &IndexName,
+        ids: &[ProjectId],
+    ) -> Result<Vec<ProjectDocument>, IndexError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let sent = self
+            .client
+            .es
+            .mget(MgetParts::Index(&index.0))
+            .body(json!({ "ids": ids }))
+            .send()
+            .await;
+        let response: MgetResponse = read(sent).await?;
+        let mut documents = Vec::with_capacity(response.docs.len());
+        for doc in response.docs {
+            if let Some(error) = doc.error {
+                let kind = error
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let reason = format!("cannot read a document: {error}");
+                return Err(if kind == "index_not_found_exception" {
+                    IndexError::NotFound(reason)
+                } else {
+                    IndexError::Unavailable(reason)
+                });
+            }
+            if let (true, Some(source)) = (doc.found, doc.source) {
+                documents.push(ProjectDocument::from(source));
+            }
+        }
+        documents.sort_by_key(|document| document.id);
+        Ok(documents)
+    }
+
+    async fn ids_page(
+        &self,
+        index: &IndexName,
+        after: Option<ProjectId>,
+        limit: usize,
+    ) -> Result<Vec<ProjectId>, IndexError> {
+        let mut ids = Vec::with_capacity(limit.min(MAX_WINDOW));
+        let mut after = after;
+        while ids.len() < limit {
+            let size = (limit - ids.len()).min(MAX_WINDOW);
+            let mut body = json!({
+                "size": size,
+                "_source": false,
+                "track_total_hits": false,
+                "query": { "match_all": {} },
+                "sort": [{ "id": "asc" }],
+            });
+            if let Some(after) = after {
+                body["search_after"] = json!([after.0]);
+            }
+            let hits = self.search_index(index, body).await?.hits;
+            let got = hits.len();
+            ids.extend(hits.into_iter().map(|hit| ProjectId(hit.sort.0)));
+            after = ids.last().copied();
+            if got < size {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
+        let sent = self
+            .client
+            .es
+            .count(CountParts::Index(&[&index.0]))
+            .send()
+            .await;
+        let response: CountResponse = read(sent).await?;
+        Ok(response.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_that_failed_transiently_becomes_retryable_outcomes() {
+        let merged = merge(vec![
+            (2, Ok(vec![WriteOutcome::Applied, WriteOutcome::Superseded])),
+            (3, Err(IndexError::Unavailable("timeout".into()))),
+            (1, Ok(vec![WriteOutcome::Applied])),
+        ])
+        .unwrap();
+        assert_eq!(merged.len(), 6);
+        assert_eq!(merged[1], WriteOutcome::Superseded);
+        assert!(
+            merged[2..5]
+                .iter()
+                .all(|o| *o == WriteOutcome::Retryable("timeout".into()))
+        );
+        assert_eq!(merged[5], WriteOutcome::Applied);
+    }
+
+    #[test]
+    fn a_call_fails_when_every_chunk_failed_or_one_failed_for_good() {
+        let all_down = merge(vec![
+            (2, Err(IndexError::Unavailable("refused".into()))),
+            (2, Err(IndexError::Unavailable("refused".into()))),
+        ]);
+        assert!(matches!(all_down, Err(IndexError::Unavailable(_))));
+        let gone = merge(vec![
+            (2, Ok(vec![WriteOutcome::Applied; 2])),
+            (2, Err(IndexError::NotFound("no such index".into()))),
+        ]);
+        assert!(matches!(gone, Err(IndexError::NotFound(_))));
+        assert_eq!(merge(Vec::new()).unwrap(), Vec::new());
+    }
+}

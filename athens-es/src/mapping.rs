@@ -1,0 +1,248 @@
+//! The index: analysis, mapping and settings, and how physical indexes are named.
+//!
+//! - `slug`, `description` and the project `name` are analysed text: split on whitespace, punctuation,
+//!   `-`, `_`, `.` and `/` (so `elasticsearch-sync` gives `elasticsearch`, `sync`), lowercased and
+//!   ASCII-folded. `slug.keyword` keeps the exact value for exact matches and sorting.
+//! - `slug` and `description` are copied into `text_all`, the field free-text queries match, so
+//!   the words of a query may be spread over both. Each text field has a `prefix` sub-field indexed
+//!   with edge n-grams of 2 to 20 characters, which a partial word such as `elasti` matches.
+//! - Hashtag names are keywords under a normalizer that trims, strips leading `#` and lowercases, like
+//!   [`athens_core::normalize_hashtag`] does to the query's hashtags.
+//! - Creators carry a numeric `id` and a `name` that is both analysed (fuzzy search) and a keyword.
+//! - `dynamic: strict`: a document with a field the mapping does not know is refused, never guessed.
+//! - `description` keeps offsets in its postings, so highlighting never re-analyses long texts.
+//!
+//! Changing any of this means a new [`MAPPING_VERSION`]: a backfill then builds an index with the
+//! new mapping and swaps the alias to it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::config::EsConfig;
+
+/// Version of the mapping below, part of every physical index name.
+pub const MAPPING_VERSION: u32 = 1;
+
+/// How long the engine remembers the version of a deleted document, so that a replayed older write
+/// cannot bring it back. Replays of the sync engine happen within seconds to minutes.
+const GC_DELETES: &str = "1h";
+
+/// A fresh physical index name for `alias`: `<alias>-v<MAPPING_VERSION>-<UTC time to the
+/// microsecond>-<process and sequence>`, so two indexes created by one or several processes differ.
+pub(crate) fn new_index_name(alias: &str) -> String {
+    static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let stamp = Utc::now().format("%Y%m%d-%H%M%S-%6f");
+    format!(
+        "{alias}-v{MAPPING_VERSION}-{stamp}-{:x}{sequence:x}",
+        std::process::id()
+    )
+}
+
+/// The pattern matching every physical index of `alias`, whatever its mapping version.
+pub(crate) fn index_pattern(alias: &str) -> String {
+    format!("{alias}-v*")
+}
+
+/// Whether `name` could be a physical index of `alias` (and nothing else: no wildcard, no list), so
+/// that deleting it can never reach another application's index.
+pub(crate) fn owns_index(alias: &str, name: &str) -> bool {
+    name.strip_prefix(alias)
+        .and_then(|rest| rest.strip_prefix("-v"))
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(version, stamp)| {
+            !version.is_empty()
+                && version.bytes().all(|b| b.is_ascii_digit())
+                && !stamp.is_empty()
+                && stamp
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// The body of the create-index request: settings for a bulk load (no refresh, no replicas), the
+/// analysis chain and the mapping.
+pub(crate) fn create_body(config: &EsConfig) -> Value {
+    json!({
+        "settings": {
+            "index": {
+                "number_of_shards": config.shards,
+                "number_of_replicas": 0,
+                "auto_expand_replicas": "false",
+                "refresh_interval": "-1",
+                "gc_deletes": GC_DELETES,
+                "analysis": analysis(),
+            }
+        },
+        "mappings": mapping(),
+    })
+}
+
+/// Settings of an index that serves searches: refresh on, replicas back.
+pub(crate) fn serving_settings(config: &EsConfig) -> Value {
+    let replicas = match config.replicas {
+        Some(replicas) => json!({
+            "auto_expand_replicas": "false",
+            "number_of_replicas": replicas,
+        }),
+        None => json!({ "auto_expand_replicas": "0-1" }),
+    };
+    let mut settings = replicas;
+    settings["refresh_interval"] = json!(config.refresh_interval);
+    json!({ "index": settings })
+}
+
+fn analysis() -> Value {
+    json!({
+        "char_filter": {
+            "athens_word_breaks": {
+                "type": "pattern_replace",
+                "pattern": "[-_./]+",
+                "replacement": " "
+            },
+            "athens_hashtag_trim": {
+                "type": "pattern_replace",
+                "pattern": "^\\s*#*\\s*|\\s+$",
+                "replacement": ""
+            }
+        },
+        "filter": {
+            "athens_edge": { "type": "edge_ngram", "min_gram": 2, "max_gram": 20 }
+        },
+        "normalizer": {
+            "athens_hashtag": {
+                "type": "custom",
+                "char_filter": ["athens_hashtag_trim"],
+                "filter": ["lowercase"]
+            }
+        },
+        "analyzer": {
+            "athens_text": {
+                "type": "custom",
+                "char_filter": ["athens_word_breaks"],
+                "tokenizer": "standard",
+                "filter": ["lowercase", "asciifolding"]
+            },
+            "athens_prefix": {
+                "type": "custom",
+                "char_filter": ["athens_word_breaks"],
+                "tokenizer": "standard",
+                "filter": ["lowercase", "asciifolding", "athens_edge"]
+            }
+        }
+    })
+}
+
+/// A partial-word sub-field: edge n-grams at index time, whole words at query time.
+fn prefix() -> Value {
+    json!({
+        "type": "text",
+        "analyzer": "athens_prefix",
+        "search_analyzer": "athens_text",
+    })
+}
+
+fn mapping() -> Value {
+    json!({
+        "dynamic": "strict",
+        "properties": {
+            "id": { "type": "long" },
+            "name": {
+                "type": "text",
+                "analyzer": "athens_text",
+                "fields": { "keyword": { "type": "keyword", "ignore_above": 512 } }
+            },
+            "slug": {
+                "type": "text",
+                "analyzer": "athens_text",
+                "copy_to": ["text_all"],
+                "fields": {
+                    "keyword": { "type": "keyword", "ignore_above": 512 },
+                    "prefix": prefix()
+                }
+            },
+            "description": {
+                "type": "text",
+                "analyzer": "athens_text",
+                "index_options": "offsets",
+                "copy_to": ["text_all"],
+                "fields": {
+                    "prefix": {
+                        "type": "text",
+                        "analyzer": "athens_prefix",
+                        "search_analyzer": "athens_text",
+                        "index_options": "offsets"
+                    }
+                }
+            },
+            "text_all": {
+                "type": "text",
+                "analyzer": "athens_text",
+                "fields": { "prefix": prefix() }
+            },
+            "created_at": { "type": "date", "format": "strict_date_optional_time||epoch_millis" },
+            "hashtags": {
+                "properties": {
+                    "id": { "type": "long" },
+                    "name": { "type": "keyword", "normalizer": "athens_hashtag" },
+                    "created_at": { "type": "date", "format": "strict_date_optional_time||epoch_millis" }
+                }
+            },
+            "creators": {
+                "properties": {
+                    "id": { "type": "long" },
+                    "name": {
+                        "type": "text",
+                        "analyzer": "athens_text",
+                        "fields": { "keyword": { "type": "keyword", "ignore_above": 512 } }
+                    },
+                    "created_at": { "type": "date", "format": "strict_date_optional_time||epoch_millis" }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_are_unique_and_owned_by_their_alias() {
+        let first = new_index_name("athens-projects");
+        let second = new_index_name("athens-projects");
+        assert_ne!(first, second);
+        assert!(first.starts_with("athens-projects-v1-"));
+        assert!(owns_index("athens-projects", &first));
+        assert!(!owns_index("athens-projects", "athens-projects"));
+        assert!(!owns_index("athens-projects", "athens-projects-v*"));
+        assert!(!owns_index("athens-projects", "athens-projects-v1,other"));
+        assert!(!owns_index("athens-projects", "other-v1-x"));
+        assert!(!owns_index("athens", "athens-vfoo-v1-x"));
+        assert_eq!(index_pattern("a"), "a-v*");
+    }
+
+    #[test]
+    fn serving_settings_follow_the_configuration() {
+        let auto = serving_settings(&EsConfig::default());
+        assert_eq!(auto["index"]["auto_expand_replicas"], "0-1");
+        assert_eq!(auto["index"]["refresh_interval"], "1s");
+        let fixed = serving_settings(&EsConfig {
+            replicas: Some(2),
+            ..EsConfig::default()
+        });
+        assert_eq!(fixed["index"]["number_of_replicas"], 2);
+        assert_eq!(fixed["index"]["auto_expand_replicas"], "false");
+    }
+
+    #[test]
+    fn the_mapping_is_strict_and_bulk_load_settings_are_off() {
+        let body = create_body(&EsConfig::default());
+        assert_eq!(body["mappings"]["dynamic"], "strict");
+        assert_eq!(body["settings"]["index"]["refresh_interval"], "-1");
+        assert_eq!(body["settings"]["index"]["number_of_replicas"], 0);
+        assert_eq!(body["settings"]["index"]["gc_deletes"], GC_DELETES);
+    }
+}

@@ -1,0 +1,229 @@
+//! [`EsSearch`]: the [`ProjectSearch`] port over the alias, with relevance ranking, highlights and
+//! cursor paging.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use athens_core::{
+    ProjectDocument, ProjectSearch, SearchError, SearchHit, SearchPage, SearchRequest,
+};
+use elasticsearch::SearchParts;
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::{debug, warn};
+
+use crate::client::{Client, EngineInfo, alias_holders, read};
+use crate::config::EsConfig;
+use crate::error::EsError;
+use crate::query::{self, SearchPlan};
+use crate::wire::StoredProject;
+
+/// The search engine as the API reads it: implements [`ProjectSearch`] over the alias. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct EsSearch {
+    client: Client,
+}
+
+impl fmt::Debug for EsSearch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EsSearch")
+            .field("engine", self.client.engine())
+            .field("alias", &self.client.alias())
+            .finish()
+    }
+}
+
+impl EsSearch {
+    /// Connects to the engine `config` names and checks that it answers and that Athens supports it.
+    /// The alias need not exist yet: [`ProjectSearch::ready`] tells when it does.
+    pub async fn connect(config: &EsConfig) -> Result<EsSearch, EsError> {
+        Ok(EsSearch {
+            client: Client::connect(config).await?,
+        })
+    }
+
+    pub(crate) fn from_client(client: Client) -> EsSearch {
+        EsSearch { client }
+    }
+
+    /// The engine that answered when connecting.
+    pub fn engine(&self) -> &EngineInfo {
+        self.client.engine()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchResponse {
+    #[serde(default)]
+    took: u64,
+    #[serde(default)]
+    timed_out: bool,
+    #[serde(rename = "_shards", default)]
+    shards: Shards,
+    hits: Hits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Shards {
+    #[serde(default)]
+    failed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Hits {
+    total: Total,
+    hits: Vec<Hit>,
+}
+
+/// `{"value": n, "relation": "eq"}`, or a bare number from an engine set to answer the 6.x way.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Total {
+    Object { value: u64 },
+    Number(u64),
+}
+
+#[derive(Debug, Deserialize)]
+struct Hit {
+    #[serde(rename = "_score", default)]
+    score: Option<f64>,
+    #[serde(rename = "_source")]
+    source: StoredProject,
+    #[serde(default)]
+    sort: Vec<Value>,
+    #[serde(default)]
+    highlight: BTreeMap<String, Vec<String>>,
+}
+
+#[async_trait]
+impl ProjectSearch for EsSearch {
+    async fn search(&self, request: &SearchRequest) -> Result<SearchPage, SearchError> {
+        request.validate()?;
+        let plan = query::plan(request, self.client.config().search_timeout_ms)?;
+        let SearchPlan {
+            body,
+            size,
+            fingerprint,
+            by_relevance,
+        } = plan;
+        let sent = self
+            .client
+            .es
+            .search(SearchParts::Index(&[self.client.alias()]))
+            .body(body)
+            .send()
+            .await;
+        let response: SearchResponse = read(sent).await?;
+        if response.timed_out || response.shards.failed > 0 {
+            warn!(
+                alias = self.client.alias(),
+                timed_out = response.timed_out,
+                failed_shards = response.shards.failed,
+                "search returned partial results"
+            );
+            return Err(SearchError::Unavailable(
+                "the search engine returned partial results".into(),
+            ));
+        }
+        let total = match response.hits.total {
+            Total::Object { value } | Total::Number(value) => value,
+        };
+        let mut hits = response.hits.hits;
+        let next_cursor = if hits.len() > size {
+            hits.truncate(size);
+            let last = hits
+                .last()
+                .map(|hit| hit.sort.as_slice())
+                .unwrap_or_default();
+            Some(query::encode_cursor(&fingerprint, last).ok_or_else(|| {
+                SearchError::Internal("cannot encode the next page's cursor".into())
+            })?)
+        } else {
+            None
+        };
+        debug!(
+            alias = self.client.alias(),
+            took_ms = response.took,
+            total,
+            hits = hits.len(),
+            by_relevance,
+            "search answered"
+        );
+        Ok(SearchPage {
+            total,
+            hits: hits
+                .into_iter()
+                .map(|hit| SearchHit {
+                    score: hit.score.filter(|_| by_relevance),
+                    highlights: highlights(hit.highlight),
+                    document: ProjectDocument::from(hit.source),
+                })
+                .collect(),
+            next_cursor,
+        })
+    }
+
+    async fn ready(&self) -> Result<(), SearchError> {
+        if alias_holders(&self.client).await?.is_empty() {
+            return Err(SearchError::Unavailable(format!(
+                "alias {} does not exist yet: no index has been published",
+                self.client.alias()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Fragments under their field's name: those of `slug` and `description`, or else those of their
+/// partial-word sub-fields.
+fn highlights(mut raw: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    let mut highlights = BTreeMap::new();
+    for field in ["slug", "description"] {
+        let fragments = raw
+            .remove(field)
+            .filter(|fragments| !fragments.is_empty())
+            .or_else(|| raw.remove(&format!("{field}.prefix")));
+        if let Some(fragments) = fragments {
+            highlights.insert(field.to_owned(), fragments);
+        }
+    }
+    highlights
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlights_fall_back_to_partial_word_fragments() {
+        let raw = BTreeMap::from([
+            (
+                "slug".to_owned(),
+                vec!["<em>elasticsearch</em>-sync".to_owned()],
+            ),
+            ("slug.prefix".to_owned(), vec!["ignored".to_owned()]),
+            (
+                "description.prefix".to_owned(),
+                vec!["Keeps <em>Elasticsearch</em>".to_owned()],
+            ),
+        ]);
+        let merged = highlights(raw);
+        assert_eq!(merged["slug"], ["<em>elasticsearch</em>-sync"]);
+        assert_eq!(merged["description"], ["Keeps <em>Elasticsearch</em>"]);
+        assert_eq!(merged.len(), 2);
+    }
+
+    #[test]
+    fn reads_both_total_formats() {
+        let object: Hits = serde_json::from_value(serde_json::json!({
+            "total": {"value": 3, "relation": "eq"}, "hits": []
+        }))
+        .unwrap();
+        assert!(matches!(object.total, Total::Object { value: 3 }));
+        let number: Hits =
+            serde_json::from_value(serde_json::json!({"total": 4, "hits": []})).unwrap();
+        assert!(matches!(number.total, Total::Number(4)));
+    }
+}

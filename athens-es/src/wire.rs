@@ -1,0 +1,142 @@
+//! The document as stored in the index. It is the adapter's own type, so renaming a field of
+//! [`ProjectDocument`] cannot silently change the index: the conversion below must be edited, and
+//! with it the mapping.
+
+use std::borrow::Cow;
+
+use athens_core::{Creator, Hashtag, HashtagId, ProjectDocument, ProjectId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A project document as indexed. Strings borrow from the [`ProjectDocument`] when writing and are
+/// owned when reading. Timestamps are RFC 3339 with as many fractional digits as needed, so
+/// microseconds survive the round trip (the engine indexes milliseconds, `_source` keeps the text).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct IndexedProject<'a> {
+    id: i64,
+    name: Cow<'a, str>,
+    slug: Cow<'a, str>,
+    description: Cow<'a, str>,
+    created_at: DateTime<Utc>,
+    hashtags: Vec<IndexedHashtag<'a>>,
+    creators: Vec<IndexedCreator<'a>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexedHashtag<'a> {
+    id: i64,
+    name: Cow<'a, str>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexedCreator<'a> {
+    id: i64,
+    name: Cow<'a, str>,
+    created_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a ProjectDocument> for IndexedProject<'a> {
+    fn from(document: &'a ProjectDocument) -> Self {
+        IndexedProject {
+            id: document.id.0,
+            name: Cow::Borrowed(&document.name),
+            slug: Cow::Borrowed(&document.slug),
+            description: Cow::Borrowed(&document.description),
+            created_at: document.created_at,
+            hashtags: document
+                .hashtags
+                .iter()
+                .map(|hashtag| IndexedHashtag {
+                    id: hashtag.id.0,
+                    name: Cow::Borrowed(&hashtag.name),
+                    created_at: hashtag.created_at,
+                })
+                .collect(),
+            creators: document
+                .creators
+                .iter()
+                .map(|creator| IndexedCreator {
+                    id: creator.id.0,
+                    name: Cow::Borrowed(&creator.name),
+                    created_at: creator.created_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<IndexedProject<'_>> for ProjectDocument {
+    fn from(indexed: IndexedProject<'_>) -> Self {
+        ProjectDocument {
+            id: ProjectId(indexed.id),
+            name: indexed.name.into_owned(),
+            slug: indexed.slug.into_owned(),
+            description: indexed.description.into_owned(),
+            created_at: indexed.created_at,
+            hashtags: indexed
+                .hashtags
+                .into_iter()
+                .map(|hashtag| Hashtag {
+                    id: HashtagId(hashtag.id),
+                    name: hashtag.name.into_owned(),
+                    created_at: hashtag.created_at,
+                })
+                .collect(),
+            creators: indexed
+                .creators
+                .into_iter()
+                .map(|creator| Creator {
+                    id: UserId(creator.id),
+                    name: creator.name.into_owned(),
+                    created_at: creator.created_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A stored `_source` as the engine returns it.
+pub(crate) type StoredProject = IndexedProject<'static>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use athens_core::testing::sample_document;
+
+    fn round_trip(document: &ProjectDocument) -> ProjectDocument {
+        let json = serde_json::to_string(&IndexedProject::from(document)).unwrap();
+        let stored: StoredProject = serde_json::from_str(&json).unwrap();
+        stored.into()
+    }
+
+    #[test]
+    fn round_trips_exactly_with_microseconds_and_unicode() {
+        let mut document = sample_document(42, "elasticsearch-sync");
+        document.description = "Ünïcödé \"quoted\" \\ back\nslash 🚀 日本語".into();
+        assert_eq!(round_trip(&document), document);
+        let json = serde_json::to_value(IndexedProject::from(&document)).unwrap();
+        assert_eq!(json["created_at"], "2023-11-14T22:13:20.123498Z");
+        assert_eq!(json["hashtags"][0]["name"], "Rust");
+        assert_eq!(json["creators"][0]["id"], 7);
+    }
+
+    #[test]
+    fn round_trips_empty_lists_and_nanoseconds() {
+        let mut document = sample_document(1, "x");
+        document.hashtags.clear();
+        document.creators.clear();
+        document.description.clear();
+        document.created_at = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(round_trip(&document), document);
+    }
+
+    #[test]
+    fn reads_escaped_strings() {
+        let stored: StoredProject = serde_json::from_str(
+            r#"{"id":3,"name":"a\u00e9","slug":"s","description":"","created_at":"2020-01-01T00:00:00Z","hashtags":[],"creators":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(ProjectDocument::from(stored).name, "aé");
+    }
+}
