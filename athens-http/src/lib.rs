@@ -1,1 +1,45 @@
-//! Adapter crate (in progress).
+//! Athens' REST search API over the project index.
+//!
+//! Three searches, each returning projects with their hashtags and creators, paged by an opaque
+//! cursor:
+//! - `GET /v1/projects/search?q=&hashtags=&mode=&user_id=&user_name=&size=&cursor=`: every filter
+//!   combined (fuzzy full text with highlights, hashtags, creator by id or fuzzy name);
+//! - `GET /v1/users/{user_id}/projects`: a user's projects, `404` for an unknown user;
+//! - `GET /v1/hashtags/projects?hashtags=rust,search&mode=any|all`.
+//!
+//! Beside them: `/healthz`, `/readyz`, `/metrics` (Prometheus), the OpenAPI document at
+//! `/openapi.json` (committed as `docs/openapi.json`) and Swagger UI at `/docs`. Errors are RFC 9457
+//! problems naming the offending parameter.
+//!
+//! The crate knows no database or search engine: it serves any [`athens_core::ProjectSearch`] and
+//! [`athens_core::DocumentSource`] given in an [`AppState`]:
+//!
+//! ```no_run
+//! # async fn run(state: athens_http::AppState) -> std::io::Result<()> {
+//! let config = athens_http::HttpConfig::default();
+//! athens_http::serve(state, &config, async { tokio::signal::ctrl_c().await.ok(); }).await
+//! # }
+//! ```
+
+mod config;
+mod dto;
+mod error;
+mod metrics;
+mod middleware;
+mod problem;
+mod routes;
+mod server;
+mod state;
+
+pub use config::HttpConfig;
+pub use dto::{
+    HashtagMatch, Health, Project, ProjectCreator, ProjectHashtag, ProjectHit, ProjectPage,
+};
+pub use metrics::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS, UNMATCHED_ROUTE, install_metrics_recorder};
+pub use middleware::REQUEST_ID_HEADER;
+pub use problem::{InvalidParam, PROBLEM_CONTENT_TYPE, Problem, ProblemJson};
+pub use server::{DOCS_PATH, SPEC_PATH, api, app, serve, serve_on, spec_json};
+pub use state::AppState;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,36 @@
+//! The API's operations, grouped by tag: each operation has its own response enum, whose doc
+//! comments become the spec's descriptions.
+
+mod health;
+mod search;
+
+use athens_core::{MAX_CURSOR_BYTES, MAX_PAGE_SIZE, MAX_TEXT_CHARS};
+use poem_openapi::Tags;
+
+pub(crate) use health::HealthApi;
+pub(crate) use search::ProjectsApi;
+
+/// The spec's tags.
+#[derive(Debug, Tags)]
+pub(crate) enum ApiTag {
+    /// Searching projects: by creator, by hashtags, by full text, or all of these at once.
+    Projects,
+    /// Liveness and readiness probes.
+    Health,
+}
+
+/// What a parameter must be, in words for the client: the reason given when poem-openapi cannot
+/// parse a parameter or one of its validators refuses it (its own messages name Rust types).
+pub(crate) fn parameter_rule(name: &str) -> Option<String> {
+    let rule = match name {
+        "user_id" => "must be a positive integer".into(),
+        "size" => format!("must be an integer from 1 to {MAX_PAGE_SIZE}"),
+        "mode" => "must be `any` or `all`".into(),
+        "q" | "user_name" => format!("must be 1 to {MAX_TEXT_CHARS} characters"),
+        "cursor" => {
+            format!("must be a cursor returned by this API (at most {MAX_CURSOR_BYTES} bytes)")
+        }
+        _ => return None,
+    };
+    Some(rule)
+}

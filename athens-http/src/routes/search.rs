@@ -1,0 +1,314 @@
+//! The three searches: by creator (`/v1/users/{user_id}/projects`), by hashtags
+//! (`/v1/hashtags/projects`), and the general one that combines every filter
+//! (`/v1/projects/search`).
+
+use athens_core::{DEFAULT_PAGE_SIZE, SearchRequest, UserId};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::ApiTag;
+use crate::dto::{HashtagMatch, ProjectPage};
+use crate::error::{ApiError, parse_failure, problem_responses};
+use crate::problem::ProblemJson;
+use crate::state::AppState;
+
+/// The operations that search projects.
+pub(crate) struct ProjectsApi;
+
+#[OpenApi(tag = "ApiTag::Projects")]
+impl ProjectsApi {
+    /// Search projects
+    ///
+    /// Every filter given must match: a fuzzy full-text query over slug and description (`q`),
+    /// hashtags (`hashtags`, `mode`), and the creator, by id (`user_id`) or by fuzzy name
+    /// (`user_name`). Without any filter, lists every project. Each project comes with its
+    /// hashtags and creators; with `q`, results are ranked by relevance and carry highlights.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(
+        path = "/v1/projects/search",
+        method = "get",
+        operation_id = "searchProjects"
+    )]
+    async fn search(
+        &self,
+        state: Data<&AppState>,
+        /// Fuzzy full-text query over the project's slug and description: tolerates typos and
+        /// partial words, in any order.
+        #[oai(example = "example_q", validator(min_length = 1, max_length = 200))]
+        q: Query<Option<String>>,
+        /// Hashtags the projects must use, comma-separated (`rust,search`) or repeated
+        /// (`hashtags=rust&hashtags=search`); case- and `#`-insensitive, at most 20.
+        #[oai(default, example = "example_hashtags")]
+        hashtags: Query<Vec<String>>,
+        /// Whether projects must use `any` (default) or `all` of `hashtags`.
+        #[oai(default)]
+        mode: Query<HashtagMatch>,
+        /// Only projects created by the user with this id.
+        #[oai(example = "example_user_id", validator(minimum(value = "1")))]
+        user_id: Query<Option<i64>>,
+        /// Only projects created by a user whose name matches this, fuzzily (`jon smith` finds
+        /// `John Smith`).
+        #[oai(
+            example = "example_user_name",
+            validator(min_length = 1, max_length = 200)
+        )]
+        user_name: Query<Option<String>>,
+        /// Projects per page, 1 to 100.
+        #[oai(
+            default = "default_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        size: Query<u32>,
+        /// The `next_cursor` of the previous page, to get the page after it; opaque.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> SearchProjectsResponse {
+        let request = SearchRequest {
+            text: q.0,
+            hashtags: split_hashtags(hashtags.0),
+            hashtag_mode: mode.0.into(),
+            user_id: user_id.0.map(UserId),
+            user_name: user_name.0,
+            size: size.0 as usize,
+            cursor: cursor.0,
+        };
+        match search(&state, &request).await {
+            Ok(page) => SearchProjectsResponse::Ok(Json(page)),
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Projects created by a user
+    ///
+    /// The projects the user with this id created, each with its hashtags and
+    /// creators. `404` when no user has this id; an existing user without projects gets an empty
+    /// page.
+    #[oai(
+        path = "/v1/users/:user_id/projects",
+        method = "get",
+        operation_id = "listUserProjects"
+    )]
+    async fn user_projects(
+        &self,
+        state: Data<&AppState>,
+        /// The user's id.
+        #[oai(example = "example_user_id_path", validator(minimum(value = "1")))]
+        user_id: Path<i64>,
+        /// Projects per page, 1 to 100.
+        #[oai(
+            default = "default_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        size: Query<u32>,
+        /// The `next_cursor` of the previous page, to get the page after it; opaque.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> UserProjectsResponse {
+        let user = UserId(user_id.0);
+        let request = SearchRequest {
+            user_id: Some(user),
+            size: size.0 as usize,
+            cursor: cursor.0,
+            ..SearchRequest::default()
+        };
+        if let Err(error) = request.validate() {
+            return ApiError::from(error).into();
+        }
+        // The existence check and the search run together: a user with no projects and an
+        // unknown user both give an empty page, only the database tells them apart.
+        let (exists, page) = tokio::join!(state.source.user_exists(user), search(&state, &request));
+        match (exists, page) {
+            (Ok(false), _) => ApiError::UserNotFound(user).into(),
+            (Err(error), _) => ApiError::from(error).into(),
+            (Ok(true), Ok(page)) => UserProjectsResponse::Ok(Json(page)),
+            (Ok(true), Err(error)) => error.into(),
+        }
+    }
+
+    /// Projects that use hashtags
+    ///
+    /// The projects that use any (default) or all of the hashtags, each with its
+    /// hashtags and creators. Hashtags compare case- and `#`-insensitively.
+    #[oai(
+        path = "/v1/hashtags/projects",
+        method = "get",
+        operation_id = "listHashtagProjects"
+    )]
+    async fn hashtag_projects(
+        &self,
+        state: Data<&AppState>,
+        /// Hashtags, comma-separated (`rust,search`) or repeated (`hashtags=rust&hashtags=search`);
+        /// at least one, at most 20.
+        #[oai(example = "example_hashtags")]
+        hashtags: Query<Vec<String>>,
+        /// Whether projects must use `any` (default) or `all` of `hashtags`.
+        #[oai(default)]
+        mode: Query<HashtagMatch>,
+        /// Projects per page, 1 to 100.
+        #[oai(
+            default = "default_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        size: Query<u32>,
+        /// The `next_cursor` of the previous page, to get the page after it; opaque.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> HashtagProjectsResponse {
+        let hashtags = split_hashtags(hashtags.0);
+        if hashtags.is_empty() {
+            return ApiError::invalid("hashtags", "at least one hashtag is required").into();
+        }
+        let request = SearchRequest {
+            hashtags,
+            hashtag_mode: mode.0.into(),
+            size: size.0 as usize,
+            cursor: cursor.0,
+            ..SearchRequest::default()
+        };
+        match search(&state, &request).await {
+            Ok(page) => HashtagProjectsResponse::Ok(Json(page)),
+            Err(error) => error.into(),
+        }
+    }
+}
+
+/// The `bad_request_handler` of `/v1/users/{user_id}/projects`, which names its path parameter.
+fn user_projects_parse_failure(error: poem::Error) -> UserProjectsResponse {
+    ApiError::from_poem_with_path(&error, &["user_id"]).into()
+}
+
+/// Validates and runs one search.
+async fn search(state: &AppState, request: &SearchRequest) -> Result<ProjectPage, ApiError> {
+    request.validate()?;
+    let page = state.search.search(request).await?;
+    Ok(page.into())
+}
+
+/// Splits comma-separated values, so `hashtags=a,b` and `hashtags=a&hashtags=b` mean the same.
+/// Empty pieces are kept: validation refuses them instead of silently dropping a filter.
+fn split_hashtags(values: Vec<String>) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(|piece| piece.trim().to_string())
+        .collect()
+}
+
+fn default_size() -> u32 {
+    DEFAULT_PAGE_SIZE as u32
+}
+
+fn example_q() -> Option<String> {
+    Some("elasticsearch sync".into())
+}
+
+fn example_hashtags() -> Vec<String> {
+    vec!["rust".into(), "search".into()]
+}
+
+fn example_user_id() -> Option<i64> {
+    Some(3)
+}
+
+fn example_user_id_path() -> i64 {
+    3
+}
+
+fn example_user_name() -> Option<String> {
+    Some("jon smith".into())
+}
+
+/// Responses of `GET /v1/projects/search`.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "parse_failure")]
+pub(crate) enum SearchProjectsResponse {
+    /// A page of matching projects.
+    #[oai(status = 200)]
+    Ok(Json<ProjectPage>),
+    /// A parameter is malformed or out of range; `invalid_params` names it.
+    #[oai(status = 400)]
+    BadRequest(ProblemJson),
+    /// An unexpected error; quote `request_id` when reporting it.
+    #[oai(status = 500)]
+    Internal(ProblemJson),
+    /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
+    #[oai(status = 503)]
+    Unavailable(
+        ProblemJson,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+problem_responses!(SearchProjectsResponse { 400 => BadRequest });
+
+/// Responses of `GET /v1/users/{user_id}/projects`.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "user_projects_parse_failure")]
+pub(crate) enum UserProjectsResponse {
+    /// A page of the user's projects.
+    #[oai(status = 200)]
+    Ok(Json<ProjectPage>),
+    /// A parameter is malformed or out of range (`user_id` not a positive integer, ...);
+    /// `invalid_params` names it.
+    #[oai(status = 400)]
+    BadRequest(ProblemJson),
+    /// No user has this id.
+    #[oai(status = 404)]
+    NotFound(ProblemJson),
+    /// An unexpected error; quote `request_id` when reporting it.
+    #[oai(status = 500)]
+    Internal(ProblemJson),
+    /// The search engine or the database is unavailable, or the server is busy: retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    Unavailable(
+        ProblemJson,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+problem_responses!(UserProjectsResponse { 400 => BadRequest, 404 => NotFound });
+
+/// Responses of `GET /v1/hashtags/projects`.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "parse_failure")]
+pub(crate) enum HashtagProjectsResponse {
+    /// A page of the projects that use the hashtags.
+    #[oai(status = 200)]
+    Ok(Json<ProjectPage>),
+    /// A parameter is malformed or out of range (no hashtag, unknown `mode`, ...);
+    /// `invalid_params` names it.
+    #[oai(status = 400)]
+    BadRequest(ProblemJson),
+    /// An unexpected error; quote `request_id` when reporting it.
+    #[oai(status = 500)]
+    Internal(ProblemJson),
+    /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
+    #[oai(status = 503)]
+    Unavailable(
+        ProblemJson,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+problem_responses!(HashtagProjectsResponse { 400 => BadRequest });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comma_separated_and_repeated_hashtags_mean_the_same() {
+        assert_eq!(
+            split_hashtags(vec!["rust, #Search".into(), "ml".into()]),
+            vec!["rust", "#Search", "ml"]
+        );
+        assert_eq!(split_hashtags(vec!["rust,".into()]), vec!["rust", ""]);
+        assert!(split_hashtags(Vec::new()).is_empty());
+    }
+}
