@@ -12,6 +12,7 @@
 //! tests run in parallel.
 
 mod containers;
+mod proxy;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use anyhow::{Context, bail};
 use sea_orm::{ConnectionTrait, Database};
 
 pub use containers::docker_available;
+pub use proxy::Proxy;
 
 /// Environment variable naming the PostgreSQL server for tests.
 pub const DATABASE_URL_VAR: &str = "ATHENS_TEST_DATABASE_URL";
