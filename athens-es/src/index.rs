@@ -67,8 +67,13 @@ impl EsIndex {
         self.client.alias()
     }
 
-    /// The read side over the same connection.
-    pub fn search(&self) -> EsSearch {
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The read side alone, over the same connection (`EsIndex` implements
+    /// [`ProjectSearch`](athens_core::ProjectSearch) as well, for processes that do both).
+    pub fn searcher(&self) -> EsSearch {
         EsSearch::from_client(self.client.clone())
     }
 

@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 use crate::client::{Client, EngineInfo, alias_holders, read};
 use crate::config::EsConfig;
 use crate::error::EsError;
+use crate::index::EsIndex;
 use crate::query::{self, SearchPlan};
 use crate::wire::StoredProject;
 
@@ -100,38 +101,57 @@ struct Hit {
 #[async_trait]
 impl ProjectSearch for EsSearch {
     async fn search(&self, request: &SearchRequest) -> Result<SearchPage, SearchError> {
-        request.validate()?;
-        let plan = query::plan(request, self.client.config().search_timeout_ms)?;
-        let SearchPlan {
-            body,
-            size,
-            fingerprint,
-            by_relevance,
-        } = plan;
-        let sent = self
-            .client
-            .es
-            .search(SearchParts::Index(&[self.client.alias()]))
-            .body(body)
-            .send()
-            .await;
-        let response: SearchResponse = read(sent).await?;
-        if response.timed_out || response.shards.failed > 0 {
-            warn!(
-                alias = self.client.alias(),
-                timed_out = response.timed_out,
-                failed_shards = response.shards.failed,
-                "search returned partial results"
-            );
-            return Err(SearchError::Unavailable(
-                "the search engine returned partial results".into(),
-            ));
-        }
-        let total = match response.hits.total {
-            Total::Object { value } | Total::Number(value) => value,
-        };
-        let mut hits = response.hits.hits;
-        let next_cursor = if hits.len() > size {
+        search(&self.client, request).await
+    }
+
+    async fn ready(&self) -> Result<(), SearchError> {
+        ready(&self.client).await
+    }
+}
+
+#[async_trait]
+impl ProjectSearch for EsIndex {
+    async fn search(&self, request: &SearchRequest) -> Result<SearchPage, SearchError> {
+        search(self.client(), request).await
+    }
+
+    async fn ready(&self) -> Result<(), SearchError> {
+        ready(self.client()).await
+    }
+}
+
+async fn search(client: &Client, request: &SearchRequest) -> Result<SearchPage, SearchError> {
+    request.validate()?;
+    let SearchPlan {
+        body,
+        size,
+        fingerprint,
+        by_relevance,
+    } = query::plan(request, client.config().search_timeout_ms)?;
+    let sent = client
+        .es
+        .search(SearchParts::Index(&[client.alias()]))
+        .body(body)
+        .send()
+        .await;
+    let response: SearchResponse = read(sent).await?;
+    if response.timed_out || response.shards.failed > 0 {
+        warn!(
+            alias = client.alias(),
+            timed_out = response.timed_out,
+            failed_shards = response.shards.failed,
+            "search returned partial results"
+        );
+        return Err(SearchError::Unavailable(
+            "the search engine returned partial results".into(),
+        ));
+    }
+    let total = match response.hits.total {
+        Total::Object { value } | Total::Number(value) => value,
+    };
+    let mut hits = response.hits.hits;
+    let next_cursor =
+        if hits.len() > size {
             hits.truncate(size);
             let last = hits
                 .last()
@@ -143,37 +163,36 @@ impl ProjectSearch for EsSearch {
         } else {
             None
         };
-        debug!(
-            alias = self.client.alias(),
-            took_ms = response.took,
-            total,
-            hits = hits.len(),
-            by_relevance,
-            "search answered"
-        );
-        Ok(SearchPage {
-            total,
-            hits: hits
-                .into_iter()
-                .map(|hit| SearchHit {
-                    score: hit.score.filter(|_| by_relevance),
-                    highlights: highlights(hit.highlight),
-                    document: ProjectDocument::from(hit.source),
-                })
-                .collect(),
-            next_cursor,
-        })
-    }
+    debug!(
+        alias = client.alias(),
+        took_ms = response.took,
+        total,
+        hits = hits.len(),
+        by_relevance,
+        "search answered"
+    );
+    Ok(SearchPage {
+        total,
+        hits: hits
+            .into_iter()
+            .map(|hit| SearchHit {
+                score: hit.score.filter(|_| by_relevance),
+                highlights: highlights(hit.highlight),
+                document: ProjectDocument::from(hit.source),
+            })
+            .collect(),
+        next_cursor,
+    })
+}
 
-    async fn ready(&self) -> Result<(), SearchError> {
-        if alias_holders(&self.client).await?.is_empty() {
-            return Err(SearchError::Unavailable(format!(
-                "alias {} does not exist yet: no index has been published",
-                self.client.alias()
-            )));
-        }
-        Ok(())
+async fn ready(client: &Client) -> Result<(), SearchError> {
+    if alias_holders(client).await?.is_empty() {
+        return Err(SearchError::Unavailable(format!(
+            "alias {} does not exist yet: no index has been published",
+            client.alias()
+        )));
     }
+    Ok(())
 }
 
 /// Fragments under their field's name: those of `slug` and `description`, or else those of their

@@ -1,0 +1,82 @@
+//! The `SearchIndex` contract suite every implementation passes, on both engines.
+
+use athens_core::testing::search_index_contract;
+use athens_core::{ProjectSearch, SearchIndex};
+use athens_es::{Distribution, EsConfig, EsIndex, MAPPING_VERSION};
+
+use crate::support::{config, drop_all, on_every_engine};
+
+#[tokio::test]
+async fn runs_against_elasticsearch_and_opensearch() -> anyhow::Result<()> {
+    let engines = athens_testkit::engines().await?;
+    let distributions: Vec<&str> = engines.iter().map(|e| e.distribution.as_str()).collect();
+    anyhow::ensure!(
+        distributions == ["elasticsearch", "opensearch"],
+        "both engines must be tested, got {distributions:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn honours_the_search_index_contract() -> anyhow::Result<()> {
+    on_every_engine("contract", |_, engine| async move {
+        // Small bulk requests, so the contract's batch of 250 goes out as several concurrent ones.
+        let alias = athens_testkit::unique_name("contract-small");
+        let index = EsIndex::connect(&EsConfig {
+            bulk_size: 40,
+            bulk_concurrency: 3,
+            ..config(&engine, &alias)
+        })
+        .await?;
+        let result = search_index_contract(&index).await;
+        drop_all(&index).await?;
+        result?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn reports_the_engine_and_names_indexes_after_the_alias() -> anyhow::Result<()> {
+    on_every_engine("lifecycle", |index, engine| async move {
+        let expected = if engine.distribution == "opensearch" {
+            Distribution::OpenSearch
+        } else {
+            Distribution::Elasticsearch
+        };
+        anyhow::ensure!(index.engine().distribution == expected);
+        anyhow::ensure!(index.engine().version == engine.version);
+
+        let searcher = index.searcher();
+        anyhow::ensure!(
+            searcher.ready().await.is_err(),
+            "an alias that does not exist yet is not ready"
+        );
+        let created = index.create_index().await?;
+        anyhow::ensure!(
+            created
+                .0
+                .starts_with(&format!("{}-v{MAPPING_VERSION}-", index.alias())),
+            "unexpected index name {created}"
+        );
+        index.finish_bulk_load(&created).await?;
+        index.publish(&created).await?;
+        searcher.ready().await?;
+        ProjectSearch::ready(&index).await?;
+        let again = index.publish(&created).await?;
+        anyhow::ensure!(
+            again.is_none(),
+            "publishing the live index again replaces nothing, got {again:?}"
+        );
+        anyhow::ensure!(index.indexes().await? == vec![created.clone()]);
+        anyhow::ensure!(
+            index
+                .drop_index(&athens_core::IndexName("some-other-index".into()))
+                .await
+                .is_err(),
+            "an index outside the alias' family must never be deleted"
+        );
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,304 @@
+//! Failures: documents the engine refuses for good, an engine that cannot be reached, whole-request
+//! error statuses, oversized requests, and the headers sent (which every engine must accept).
+
+use athens_core::testing::sample_document;
+use athens_core::{
+    Hashtag, HashtagId, IndexError, IndexName, IndexOp, ProjectId, ProjectSearch, SearchError,
+    SearchIndex, SearchRequest, Version, WriteOutcome,
+};
+use athens_es::{EsConfig, EsError, EsIndex};
+use chrono::Utc;
+use serde_json::json;
+
+use crate::support::{FakeEngine, on_every_engine};
+
+fn upsert(document: athens_core::ProjectDocument) -> IndexOp {
+    IndexOp::Upsert {
+        document,
+        version: Version(1),
+    }
+}
+
+#[tokio::test]
+async fn documents_the_engine_cannot_store_are_rejected_one_by_one() -> anyhow::Result<()> {
+    on_every_engine("rejected", |index, _| async move {
+        let target = index.create_index().await?;
+        // A hashtag beyond Lucene's 32766-byte term limit: it comes from the source as it is, and no
+        // retry will make the engine store it. Its neighbours in the same request are stored.
+        let mut immense = sample_document(2, "immense-hashtag");
+        immense.hashtags.push(Hashtag {
+            id: HashtagId(3),
+            name: "x".repeat(40_000),
+            created_at: Utc::now(),
+        });
+        let outcomes = index
+            .write(
+                &target,
+                &[
+                    upsert(sample_document(1, "fine")),
+                    upsert(immense),
+                    upsert(sample_document(3, "fine-too")),
+                ],
+            )
+            .await?;
+        anyhow::ensure!(outcomes[0] == WriteOutcome::Applied, "{outcomes:?}");
+        anyhow::ensure!(
+            matches!(&outcomes[1], WriteOutcome::Rejected(reason) if reason.contains("immense term")),
+            "{outcomes:?}"
+        );
+        anyhow::ensure!(outcomes[2] == WriteOutcome::Applied, "{outcomes:?}");
+        index.refresh(&target).await?;
+        anyhow::ensure!(index.count(&target).await? == 2);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_dropped_index_is_not_found() -> anyhow::Result<()> {
+    on_every_engine("dropped", |index, _| async move {
+        let target = index.create_index().await?;
+        index.drop_index(&target).await?;
+        index.drop_index(&target).await?;
+        for result in [
+            index.refresh(&target).await.map(|_| ()),
+            index.count(&target).await.map(|_| ()),
+            index.get(&target, &[ProjectId(1)]).await.map(|_| ()),
+            index.ids_page(&target, None, 10).await.map(|_| ()),
+            index.finish_bulk_load(&target).await,
+            index.publish(&target).await.map(|_| ()),
+        ] {
+            anyhow::ensure!(
+                matches!(result, Err(IndexError::NotFound(_))),
+                "expected NotFound, got {result:?}"
+            );
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_unreachable_engine_is_unavailable() -> anyhow::Result<()> {
+    let refused = EsIndex::connect(&EsConfig {
+        url: "http://127.0.0.1:1".into(),
+        request_timeout_secs: 5,
+        ..EsConfig::default()
+    })
+    .await;
+    anyhow::ensure!(
+        matches!(&refused, Err(error @ EsError::Unreachable(_)) if error.is_retryable()),
+        "{refused:?}"
+    );
+
+    // An engine that answered the connection check and then went away.
+    let fake = FakeEngine::start(Vec::new())?;
+    let index = EsIndex::connect(&EsConfig {
+        url: fake.url.clone(),
+        request_timeout_secs: 5,
+        ..EsConfig::default()
+    })
+    .await?;
+    fake.finish();
+    let target = IndexName("athens-projects-v1-x".into());
+    let written = index
+        .write(&target, &[upsert(sample_document(1, "a"))])
+        .await;
+    anyhow::ensure!(
+        matches!(&written, Err(error @ IndexError::Unavailable(_)) if error.is_retryable()),
+        "{written:?}"
+    );
+    let live = index.live_index().await;
+    anyhow::ensure!(matches!(live, Err(IndexError::Unavailable(_))), "{live:?}");
+    let searched = index.searcher().search(&request()).await;
+    anyhow::ensure!(
+        matches!(searched, Err(SearchError::Unavailable(_))),
+        "{searched:?}"
+    );
+    Ok(())
+}
+
+fn request() -> SearchRequest {
+    SearchRequest {
+        text: Some("sync".into()),
+        size: 10,
+        ..SearchRequest::default()
+    }
+}
+
+fn error_body(status: u16, kind: &str) -> (u16, String) {
+    (
+        status,
+        json!({"error": {"type": kind, "reason": "scripted"}, "status": status}).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn whole_request_failures_map_to_error_kinds() -> anyhow::Result<()> {
+    let fake = FakeEngine::start(vec![
+        error_body(429, "es_rejected_execution_exception"),
+        error_body(503, "cluster_block_exception"),
+        error_body(400, "illegal_argument_exception"),
+        error_body(404, "index_not_found_exception"),
+        error_body(401, "security_exception"),
+        (200, "not json".into()),
+    ])?;
+    let index = EsIndex::connect(&EsConfig {
+        url: fake.url.clone(),
+        ..EsConfig::default()
+    })
+    .await?;
+    let target = IndexName("athens-projects-v1-x".into());
+    let ops = [upsert(sample_document(1, "a"))];
+    let mut results = Vec::new();
+    for _ in 0..6 {
+        results.push(index.write(&target, &ops).await);
+    }
+    fake.finish();
+    anyhow::ensure!(
+        matches!(results[0], Err(IndexError::Unavailable(_))),
+        "{:?}",
+        results[0]
+    );
+    anyhow::ensure!(
+        matches!(results[1], Err(IndexError::Unavailable(_))),
+        "{:?}",
+        results[1]
+    );
+    anyhow::ensure!(
+        matches!(results[2], Err(IndexError::Rejected(_))),
+        "{:?}",
+        results[2]
+    );
+    anyhow::ensure!(
+        matches!(results[3], Err(IndexError::NotFound(_))),
+        "{:?}",
+        results[3]
+    );
+    anyhow::ensure!(
+        matches!(results[4], Err(IndexError::Rejected(_))),
+        "{:?}",
+        results[4]
+    );
+    anyhow::ensure!(
+        matches!(results[5], Err(IndexError::Invalid(_))),
+        "{:?}",
+        results[5]
+    );
+    Ok(())
+}
+
+fn created(ids: &[i64]) -> (u16, String) {
+    let items: Vec<_> = ids
+        .iter()
+        .map(|id| json!({"index": {"_id": id.to_string(), "status": 201, "result": "created"}}))
+        .collect();
+    (
+        200,
+        json!({"took": 1, "errors": false, "items": items}).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn an_oversized_bulk_request_is_split_until_it_fits() -> anyhow::Result<()> {
+    let too_large = (413, String::new());
+    let fake = FakeEngine::start(vec![
+        too_large.clone(),
+        created(&[1]),
+        too_large.clone(),
+        created(&[2]),
+        too_large,
+    ])?;
+    let index = EsIndex::connect(&EsConfig {
+        url: fake.url.clone(),
+        bulk_concurrency: 1,
+        ..EsConfig::default()
+    })
+    .await?;
+    let target = IndexName("athens-projects-v1-x".into());
+    let ops: Vec<IndexOp> = (1..=3).map(|id| upsert(sample_document(id, "a"))).collect();
+    // [1,2,3] → 413 → [1] ok, [2,3] → 413 → [2] ok, [3] → 413 → refused for good.
+    let outcomes = index.write(&target, &ops).await?;
+    let received = fake.finish();
+    anyhow::ensure!(outcomes[0] == WriteOutcome::Applied, "{outcomes:?}");
+    anyhow::ensure!(outcomes[1] == WriteOutcome::Applied, "{outcomes:?}");
+    anyhow::ensure!(
+        matches!(&outcomes[2], WriteOutcome::Rejected(reason) if reason.contains("413")),
+        "{outcomes:?}"
+    );
+    anyhow::ensure!(
+        received.len() == 6,
+        "banner and five bulk requests, got {received:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sends_only_headers_every_engine_accepts() -> anyhow::Result<()> {
+    let fake = FakeEngine::start(vec![
+        created(&[1]),
+        (
+            200,
+            json!({"took": 1, "timed_out": false, "_shards": {"total": 1, "successful": 1, "failed": 0},
+                   "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}})
+            .to_string(),
+        ),
+    ])?;
+    let config = EsConfig {
+        url: fake.url.clone(),
+        auth: Some(athens_es::EsAuth::Basic {
+            username: "athens".into(),
+            password: "secret".into(),
+        }),
+        ..EsConfig::default()
+    };
+    let index = EsIndex::connect(&config).await?;
+    let target = IndexName("athens-projects-v1-x".into());
+    index
+        .write(&target, &[upsert(sample_document(1, "a"))])
+        .await?;
+    let page = index.searcher().search(&request()).await?;
+    anyhow::ensure!(page.total == 0 && page.next_cursor.is_none());
+    let received = fake.finish();
+    anyhow::ensure!(received.len() == 3, "{received:?}");
+    for request in &received {
+        let accept = request.header("accept").unwrap_or_default();
+        anyhow::ensure!(
+            accept == "application/json",
+            "{} sent accept {accept:?}: compatible-with media types break Elasticsearch 7 and OpenSearch",
+            request.line
+        );
+        anyhow::ensure!(
+            request.header("x-elastic-client-meta").is_none(),
+            "{} sent the Elastic client meta header",
+            request.line
+        );
+        anyhow::ensure!(
+            request
+                .header("authorization")
+                .is_some_and(|value| value.starts_with("Basic ")),
+            "{} sent no credentials",
+            request.line
+        );
+    }
+    let bulk = &received[1];
+    anyhow::ensure!(
+        bulk.line.starts_with("POST /athens-projects-v1-x/_bulk"),
+        "{}",
+        bulk.line
+    );
+    anyhow::ensure!(
+        bulk.header("content-type") == Some("application/x-ndjson"),
+        "{:?}",
+        bulk.header("content-type")
+    );
+    anyhow::ensure!(bulk.body.ends_with(b"\n"), "NDJSON must end with a newline");
+    let search = &received[2];
+    anyhow::ensure!(
+        search.line.starts_with("POST /athens-projects/_search"),
+        "{}",
+        search.line
+    );
+    anyhow::ensure!(search.header("content-type") == Some("application/json"));
+    Ok(())
+}
