@@ -1,1 +1,48 @@
-//! Adapter crate (in progress).
+//! Athens' PostgreSQL adapter: the source schema, seed data, change capture through a transactional
+//! outbox, set-based document reads and the writer lease.
+//!
+//! # Ports
+//! - [`PgSource`] implements [`ChangeSource`](athens_core::ChangeSource) (the `athens.outbox`
+//!   table, filled by triggers, woken by LISTEN/NOTIFY with a polling fallback) and
+//!   [`DocumentSource`](athens_core::DocumentSource) (REPEATABLE READ reads versioned by the
+//!   `athens.version` sequence).
+//! - [`PgLease`] implements [`WriterLease`](athens_core::WriterLease) with a session advisory lock
+//!   on a dedicated connection.
+//!
+//! # Operations
+//! Methods of [`PgSource`]. Schema and capture are separate steps, so Athens can attach to a
+//! database whose tables it did not create:
+//! 1. [`migrate`](PgSource::migrate) creates the five tables (skipped when attaching;
+//!    [`check_schema`](PgSource::check_schema) checks them);
+//! 2. [`install_capture`](PgSource::install_capture) creates the `athens` schema (outbox, dead
+//!    letters, version sequence, trigger functions) and the triggers;
+//!    [`remove_capture`](PgSource::remove_capture) undoes it, leaving the tables alone;
+//!    [`check_capture`](PgSource::check_capture) says whether it is in place;
+//! 3. [`seed`](PgSource::seed) loads deterministic demo data.
+//!
+//! Needs no superuser and no replication slot: the role must own the five tables (to create
+//! triggers) and may create a schema. Works on Amazon RDS.
+//!
+//! # Errors
+//! Everything returns [`PgError`]; `From<PgError> for SourceError` classifies it once: lost
+//! connections are `Unavailable` (retryable), missing objects and refused credentials
+//! `Misconfigured` with the command that fixes them.
+
+mod capture;
+mod changes;
+mod config;
+mod documents;
+pub mod entity;
+mod error;
+mod lease;
+mod schema;
+mod seed;
+mod source;
+
+pub use capture::CAPTURE_SCHEMA;
+pub use config::{DEFAULT_LEASE_KEY, DatabaseUrl, PgConfig};
+pub use error::PgError;
+pub use lease::PgLease;
+pub use schema::Migrator;
+pub use seed::{SeedOptions, SeedReport};
+pub use source::PgSource;

@@ -1,0 +1,301 @@
+//! [`ChangeSource`] over the outbox: `poll` reads the oldest pending rows (no high-water mark, so a
+//! transaction that took its outbox ids early but committed late is never skipped), `ack` deletes
+//! exactly the acknowledged ids and records dead letters in the same transaction.
+//!
+//! Waiting polls wake up on `NOTIFY athens_outbox` through a listener task, and look at the outbox
+//! every `poll_interval` anyway, so a lost notification costs at most one interval.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use athens_core::{
+    Ack, Backlog, Change, ChangeId, ChangeRecord, ChangeSource, HashtagId, ProjectId, SourceError,
+    Table, UserId,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::sqlx::{self, PgPool};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::capture::CHANNEL;
+use crate::error::PgError;
+use crate::source::PgSource;
+
+/// Above this many pending rows, `backlog` estimates the count from the planner's statistics.
+const EXACT_COUNT_LIMIT: i64 = 100_000;
+
+type OutboxRow = (
+    i64,
+    String,
+    bool,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    DateTime<Utc>,
+);
+
+/// Turns an outbox row into a change; a row that names no known table or lacks its keys breaks the
+/// capture's contract.
+fn decode(row: OutboxRow) -> Result<ChangeRecord, PgError> {
+    let (id, source_table, truncated, project, user, hashtag, recorded_at) = row;
+    let invalid = || PgError::Invalid(format!("outbox row {id} ({source_table}) lacks its keys"));
+    let table = Table::from_name(&source_table).ok_or_else(|| {
+        PgError::Invalid(format!(
+            "outbox row {id} names unknown table {source_table:?}"
+        ))
+    })?;
+    let change = if truncated {
+        Change::Truncate { table }
+    } else {
+        match table {
+            Table::Users => Change::User {
+                user: UserId(user.ok_or_else(invalid)?),
+            },
+            Table::Hashtags => Change::Hashtag {
+                hashtag: HashtagId(hashtag.ok_or_else(invalid)?),
+            },
+            Table::Projects => Change::Project {
+                project: ProjectId(project.ok_or_else(invalid)?),
+            },
+            Table::ProjectHashtags => Change::ProjectHashtag {
+                project: ProjectId(project.ok_or_else(invalid)?),
+                hashtag: HashtagId(hashtag.ok_or_else(invalid)?),
+            },
+            Table::UserProjects => Change::UserProject {
+                project: ProjectId(project.ok_or_else(invalid)?),
+                user: UserId(user.ok_or_else(invalid)?),
+            },
+        }
+    };
+    Ok(ChangeRecord {
+        id: ChangeId(id),
+        change,
+        recorded_at,
+    })
+}
+
+impl PgSource {
+    /// The oldest pending changes, at most `max`.
+    async fn fetch(&self, max: usize) -> Result<Vec<ChangeRecord>, PgError> {
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT id, source_table, op = 'T', project_id, user_id, hashtag_id, recorded_at \
+             FROM athens.outbox ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(decode).collect()
+    }
+
+    /// Starts the notification listener unless it runs already.
+    fn ensure_listener(&self) {
+        let mut listener = self.inner.listener();
+        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        let pool = self.pool().clone();
+        let wake = self.inner.wake.clone();
+        let retry = self.config().poll_interval.max(Duration::from_millis(100));
+        *listener = Some(tokio::spawn(listen(pool, wake, retry)));
+    }
+
+    async fn ack_changes(&self, ack: &Ack) -> Result<(), PgError> {
+        if ack.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = ack.changes.iter().map(|id| id.0).collect();
+        // One row per project, the last reason winning: a statement may not update a row twice.
+        let letters: BTreeMap<i64, &str> = ack
+            .dead_letters
+            .iter()
+            .map(|letter| (letter.project.0, letter.reason.as_str()))
+            .collect();
+        let projects: Vec<i64> = letters.keys().copied().collect();
+        let reasons: Vec<&str> = letters.values().copied().collect();
+        let mut tx = self.pool().begin().await?;
+        if !ids.is_empty() {
+            sqlx::query("DELETE FROM athens.outbox WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO athens.consumer (last_ack_at) VALUES (now()) \
+                 ON CONFLICT (singleton) DO UPDATE SET last_ack_at = excluded.last_ack_at",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !projects.is_empty() {
+            sqlx::query(
+                "INSERT INTO athens.dead_letters AS d (project_id, reason) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[]) \
+                 ON CONFLICT (project_id) DO UPDATE \
+                 SET reason = excluded.reason, attempts = d.attempts + 1, recorded_at = now()",
+            )
+            .bind(&projects)
+            .bind(&reasons)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        debug!(
+            changes = ids.len(),
+            dead_letters = projects.len(),
+            "changes acknowledged"
+        );
+        Ok(())
+    }
+
+    async fn read_backlog(&self) -> Result<Backlog, PgError> {
+        // The oldest row and a count capped at EXACT_COUNT_LIMIT both walk the primary key only;
+        // past the cap the planner's estimate (kept fresh by autovacuum) is close enough.
+        type Row = (i64, Option<f64>, i64, f64, Option<DateTime<Utc>>);
+        let (capped, oldest_age, dead_letters, estimate, last_ack_at): Row = sqlx::query_as(
+            "SELECT \
+                   (SELECT count(*) FROM (SELECT 1 FROM athens.outbox LIMIT $1) AS capped), \
+                   (SELECT extract(epoch FROM clock_timestamp() - recorded_at)::float8 \
+                      FROM athens.outbox ORDER BY id LIMIT 1), \
+                   (SELECT count(*) FROM athens.dead_letters), \
+                   (SELECT greatest(reltuples, 0)::float8 FROM pg_class \
+                      WHERE oid = 'athens.outbox'::regclass), \
+                   (SELECT last_ack_at FROM athens.consumer)",
+        )
+        .bind(EXACT_COUNT_LIMIT)
+        .fetch_one(self.pool())
+        .await?;
+        let pending = if capped < EXACT_COUNT_LIMIT {
+            capped
+        } else {
+            capped.max(estimate as i64)
+        };
+        Ok(Backlog {
+            pending: u64::try_from(pending).unwrap_or_default(),
+            oldest_age: oldest_age.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))),
+            dead_letters: u64::try_from(dead_letters).unwrap_or_default(),
+            last_ack_at,
+        })
+    }
+}
+
+/// Keeps a `LISTEN` open and bumps `wake` on every notification and on every (re)connection, since
+/// notifications sent while disconnected are lost. Ends when the pool closes.
+async fn listen(pool: PgPool, wake: std::sync::Arc<watch::Sender<u64>>, retry: Duration) {
+    let bump = || wake.send_modify(|n| *n = n.wrapping_add(1));
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(error) => {
+                warn!(error = %error, "cannot open the change listener, polling meanwhile");
+                tokio::time::sleep(retry).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(CHANNEL).await {
+            warn!(error = %error, "cannot LISTEN for changes, polling meanwhile");
+            tokio::time::sleep(retry).await;
+            continue;
+        }
+        debug!(channel = CHANNEL, "listening for changes");
+        bump();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => bump(),
+                // The connection dropped and was re-established: look at the outbox again.
+                Ok(None) => bump(),
+                Err(sqlx::Error::PoolClosed) => return,
+                Err(error) => {
+                    warn!(error = %error, "change listener failed, reconnecting");
+                    tokio::time::sleep(retry).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ChangeSource for PgSource {
+    async fn poll(&self, max: usize, wait: Duration) -> Result<Vec<ChangeRecord>, SourceError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let deadline = Instant::now() + wait;
+        let mut woken = self.inner.wake.subscribe();
+        if !wait.is_zero() {
+            self.ensure_listener();
+        }
+        loop {
+            woken.borrow_and_update();
+            let batch = self.fetch(max).await?;
+            let now = Instant::now();
+            if !batch.is_empty() || now >= deadline {
+                return Ok(batch);
+            }
+            let nap = self.config().poll_interval.min(deadline - now);
+            tokio::select! {
+                changed = woken.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(nap).await;
+                    }
+                }
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    async fn ack(&self, ack: &Ack) -> Result<(), SourceError> {
+        Ok(self.ack_changes(ack).await?)
+    }
+
+    async fn backlog(&self) -> Result<Backlog, SourceError> {
+        Ok(self.read_backlog().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        table: &str,
+        project: Option<i64>,
+        user: Option<i64>,
+        hashtag: Option<i64>,
+    ) -> OutboxRow {
+        let truncated = project.is_none() && user.is_none() && hashtag.is_none();
+        (
+            1,
+            table.into(),
+            truncated,
+            project,
+            user,
+            hashtag,
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn rows_decode_into_changes() {
+        let change = |row| decode(row).map(|record| record.change).ok();
+        assert_eq!(
+            change(row("user_projects", Some(3), Some(4), None)),
+            Some(Change::UserProject {
+                project: ProjectId(3),
+                user: UserId(4)
+            })
+        );
+        assert_eq!(
+            change(row("hashtags", None, None, None)),
+            Some(Change::Truncate {
+                table: Table::Hashtags
+            })
+        );
+        assert!(decode(row("project_hashtags", Some(1), None, None)).is_err());
+        assert!(decode(row("orders", Some(1), None, None)).is_err());
+    }
+}

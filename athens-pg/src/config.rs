@@ -1,0 +1,243 @@
+//! How to reach PostgreSQL: the URL (kept out of logs), pool size, timeouts, polling and the writer
+//! lease key. One serde struct, combined with the other adapters' configs by the CLI.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use serde::{Deserialize, Deserializer};
+
+use crate::error::PgError;
+
+/// A PostgreSQL connection URL whose password never reaches a log: `Debug` and `Display` print
+/// `postgres://user:***@host:port/db`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL such as `postgres://user:password@host:5432/db?sslmode=require`.
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL with its password, for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password (and any `password=` parameter) masked.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let mut out = match url.find("://") {
+            Some(scheme_end) => {
+                let rest = &url[scheme_end + 3..];
+                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                match rest[..authority_end].rfind('@') {
+                    Some(at) => {
+                        let userinfo = &rest[..at];
+                        let user = userinfo.split(':').next().unwrap_or_default();
+                        let masked = if userinfo.contains(':') {
+                            format!("{user}:***")
+                        } else {
+                            user.to_string()
+                        };
+                        format!("{}{masked}{}", &url[..scheme_end + 3], &rest[at..])
+                    }
+                    None => url.clone(),
+                }
+            }
+            None => "***".to_string(),
+        };
+        if let Some(start) = out.find("password=") {
+            let value_start = start + "password=".len();
+            let value_end = out[value_start..]
+                .find('&')
+                .map_or(out.len(), |end| value_start + end);
+            out.replace_range(value_start..value_end, "***");
+        }
+        out
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Everything the adapter needs to reach PostgreSQL.
+///
+/// Durations read from configuration files accept an integer of milliseconds or a string with a
+/// unit: `"500ms"`, `"1s"`, `"2m"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PgConfig {
+    /// Connection URL; its password is redacted from `Debug`.
+    pub url: DatabaseUrl,
+    /// Most pooled connections. The change listener holds one while a consumer waits for changes;
+    /// the writer lease uses its own connection outside the pool.
+    pub max_connections: u32,
+    /// Longest wait to open a connection or take one from the pool before the source is reported
+    /// unavailable.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// Longest a single statement may run before PostgreSQL cancels it (`statement_timeout`).
+    #[serde(deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+    /// How often a waiting poll looks at the outbox even without a notification: the fallback
+    /// that bounds latency if a NOTIFY is lost.
+    #[serde(deserialize_with = "duration")]
+    pub poll_interval: Duration,
+    /// Key of the advisory lock behind the writer lease. Processes syncing the same database into
+    /// the same index must share it.
+    pub lease_key: i64,
+    /// `application_name` shown in `pg_stat_activity`.
+    pub application_name: String,
+}
+
+/// Default advisory lock key of the writer lease: "athens" in ASCII.
+pub const DEFAULT_LEASE_KEY: i64 = 0x61_74_68_65_6e_73;
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        PgConfig {
+            url: DatabaseUrl::new("postgres://localhost:5432/athens"),
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            lease_key: DEFAULT_LEASE_KEY,
+            application_name: "athens".into(),
+        }
+    }
+}
+
+impl PgConfig {
+    /// The defaults with this URL.
+    pub fn new(url: impl Into<String>) -> PgConfig {
+        PgConfig {
+            url: DatabaseUrl::new(url),
+            ..PgConfig::default()
+        }
+    }
+
+    /// Driver options for one connection: the URL plus the session settings Athens relies on.
+    pub(crate) fn connect_options(&self) -> Result<PgConnectOptions, PgError> {
+        let url = self.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(PgError::Config(format!(
+                "database url {} must start with postgres:// or postgresql://",
+                self.url.redacted()
+            )));
+        }
+        let options = PgConnectOptions::from_str(self.url.expose()).map_err(|error| {
+            PgError::Config(format!(
+                "invalid database url {}: {error}",
+                self.url.redacted()
+            ))
+        })?;
+        let timeout_ms = self.statement_timeout.as_millis().to_string();
+        Ok(options.application_name(&self.application_name).options([
+            ("statement_timeout", timeout_ms.as_str()),
+            // The server notices a vanished client (and frees its writer lease) within ~30 s.
+            ("tcp_keepalives_idle", "10"),
+            ("tcp_keepalives_interval", "5"),
+            ("tcp_keepalives_count", "3"),
+        ]))
+    }
+
+    /// Pool options for the shared pool.
+    pub(crate) fn pool_options(&self) -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections.max(2))
+            .acquire_timeout(self.connect_timeout)
+            .idle_timeout(Duration::from_secs(300))
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Millis(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Millis(ms) => Ok(Duration::from_millis(ms)),
+        Raw::Text(text) => parse_duration(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses `"250ms"`, `"3s"`, `"2m"` or a bare number of milliseconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. \"500ms\" or \"2s\""))?;
+    match unit.trim() {
+        "" | "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value * 60)),
+        other => Err(format!(
+            "invalid duration unit {other:?} in {text:?}: use ms, s or m"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_hide_the_password() {
+        let url =
+            DatabaseUrl::new("postgres://athens:s3cret@db.example:5432/athens?sslmode=require");
+        assert_eq!(
+            url.to_string(),
+            "postgres://athens:***@db.example:5432/athens?sslmode=require"
+        );
+        let config = PgConfig::new(url.expose());
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let param = DatabaseUrl::new("postgres://db/athens?user=a&password=s3cret&sslmode=require");
+        assert_eq!(
+            param.redacted(),
+            "postgres://db/athens?user=a&password=***&sslmode=require"
+        );
+        assert_eq!(
+            DatabaseUrl::new("postgres://a@db/x").redacted(),
+            "postgres://a@db/x"
+        );
+        assert_eq!(DatabaseUrl::new("p@ss:word@oops").redacted(), "***");
+    }
+
+    #[test]
+    fn durations_accept_units_and_plain_milliseconds() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("40"), Ok(Duration::from_millis(40)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn config_deserializes_with_defaults() {
+        let config: PgConfig =
+            serde_json::from_str(r#"{"url": "postgres://x/y", "poll_interval": "200ms"}"#).unwrap();
+        assert_eq!(config.poll_interval, Duration::from_millis(200));
+        assert_eq!(config.max_connections, 10);
+        assert_eq!(config.url.expose(), "postgres://x/y");
+    }
+}

@@ -1,0 +1,206 @@
+//! [`DocumentSource`] over the five tables: each read is one REPEATABLE READ transaction whose first
+//! statement takes the next version from `athens.version`, then three set-based queries (projects,
+//! hashtag links, creator links) assembled by [`build_documents`].
+//!
+//! The snapshot of a REPEATABLE READ transaction is taken by its first statement, the one that
+//! takes the version. A read that begins after another one ended therefore takes a later value of
+//! the sequence, whatever process it runs in: versions are ordered like the states they read.
+//! (`nextval` writes, so the transaction cannot be READ ONLY.)
+//!
+//! Ids are read as `bigint` (`id::bigint`), so the queries work whether a database Athens attaches to
+//! uses `integer` or `bigint` keys.
+
+use async_trait::async_trait;
+use athens_core::{
+    Creator, CreatorLink, DocumentSource, Hashtag, HashtagId, HashtagLink, ProjectId, ProjectRow,
+    Snapshot, SourceError, UserId, Version, build_documents,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sqlx::{self, PgConnection};
+
+use crate::error::PgError;
+use crate::source::PgSource;
+
+type ProjectTuple = (i64, String, String, Option<String>, DateTime<Utc>);
+type LinkTuple = (i64, i64, String, DateTime<Utc>);
+
+const PROJECTS_BY_ID: &str = "SELECT id::bigint, name, slug, description, created_at \
+     FROM projects WHERE id = ANY($1::bigint[])";
+const PROJECTS_PAGE: &str = "SELECT id::bigint, name, slug, description, created_at \
+     FROM projects WHERE id > $1 ORDER BY id LIMIT $2";
+const HASHTAG_LINKS: &str = "SELECT ph.project_id::bigint, h.id::bigint, h.name, h.created_at \
+     FROM project_hashtags ph JOIN hashtags h ON h.id = ph.hashtag_id \
+     WHERE ph.project_id = ANY($1::bigint[])";
+const CREATOR_LINKS: &str = "SELECT up.project_id::bigint, u.id::bigint, u.name, u.created_at \
+     FROM user_projects up JOIN users u ON u.id = up.user_id \
+     WHERE up.project_id = ANY($1::bigint[])";
+
+/// Which projects a read is about.
+enum Selection<'a> {
+    Ids(&'a [ProjectId]),
+    Page {
+        after: Option<ProjectId>,
+        limit: usize,
+    },
+}
+
+fn project_row((id, name, slug, description, created_at): ProjectTuple) -> ProjectRow {
+    ProjectRow {
+        id: ProjectId(id),
+        name,
+        slug,
+        description,
+        created_at,
+    }
+}
+
+impl PgSource {
+    async fn read(&self, selection: Selection<'_>) -> Result<Snapshot, PgError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
+        let version: i64 = sqlx::query_scalar("SELECT nextval('athens.version')")
+            .fetch_one(&mut *tx)
+            .await?;
+        let version = u64::try_from(version)
+            .map_err(|_| PgError::Invalid(format!("negative version {version}")))?;
+        let (rows, missing) = match selection {
+            Selection::Ids(ids) => {
+                let mut wanted: Vec<i64> = ids.iter().map(|id| id.0).collect();
+                wanted.sort_unstable();
+                wanted.dedup();
+                let rows: Vec<ProjectTuple> = sqlx::query_as(PROJECTS_BY_ID)
+                    .bind(&wanted)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut found: Vec<i64> = rows.iter().map(|row| row.0).collect();
+                found.sort_unstable();
+                let missing = wanted
+                    .into_iter()
+                    .filter(|id| found.binary_search(id).is_err())
+                    .map(ProjectId)
+                    .collect();
+                (rows, missing)
+            }
+            Selection::Page { after, limit } => {
+                let rows: Vec<ProjectTuple> = sqlx::query_as(PROJECTS_PAGE)
+                    .bind(after.map_or(i64::MIN, |id| id.0))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                (rows, Vec::new())
+            }
+        };
+        let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
+        let (hashtags, creators) = if ids.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            links(&mut tx, &ids).await?
+        };
+        tx.commit().await?;
+        Ok(Snapshot {
+            version: Version(version),
+            documents: build_documents(
+                rows.into_iter().map(project_row).collect(),
+                hashtags,
+                creators,
+            ),
+            missing,
+        })
+    }
+}
+
+/// The hashtag and creator links of `ids`, read in the caller's transaction.
+async fn links(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<(Vec<HashtagLink>, Vec<CreatorLink>), PgError> {
+    let hashtags: Vec<LinkTuple> = sqlx::query_as(HASHTAG_LINKS)
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    let creators: Vec<LinkTuple> = sqlx::query_as(CREATOR_LINKS)
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    let hashtags = hashtags
+        .into_iter()
+        .map(|(project, id, name, created_at)| HashtagLink {
+            project: ProjectId(project),
+            hashtag: Hashtag {
+                id: HashtagId(id),
+                name,
+                created_at,
+            },
+        })
+        .collect();
+    let creators = creators
+        .into_iter()
+        .map(|(project, id, name, created_at)| CreatorLink {
+            project: ProjectId(project),
+            creator: Creator {
+                id: UserId(id),
+                name,
+                created_at,
+            },
+        })
+        .collect();
+    Ok((hashtags, creators))
+}
+
+#[async_trait]
+impl DocumentSource for PgSource {
+    async fn load(&self, ids: &[ProjectId]) -> Result<Snapshot, SourceError> {
+        Ok(self.read(Selection::Ids(ids)).await?)
+    }
+
+    async fn load_page(
+        &self,
+        after: Option<ProjectId>,
+        limit: usize,
+    ) -> Result<Snapshot, SourceError> {
+        Ok(self.read(Selection::Page { after, limit }).await?)
+    }
+
+    async fn projects_touched(
+        &self,
+        users: &[UserId],
+        hashtags: &[HashtagId],
+    ) -> Result<Vec<ProjectId>, SourceError> {
+        if users.is_empty() && hashtags.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users: Vec<i64> = users.iter().map(|id| id.0).collect();
+        let hashtags: Vec<i64> = hashtags.iter().map(|id| id.0).collect();
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT project_id::bigint FROM user_projects WHERE user_id = ANY($1::bigint[]) \
+             UNION \
+             SELECT project_id::bigint FROM project_hashtags WHERE hashtag_id = ANY($2::bigint[]) \
+             ORDER BY 1",
+        )
+        .bind(&users)
+        .bind(&hashtags)
+        .fetch_all(self.pool())
+        .await
+        .map_err(PgError::from)?;
+        Ok(ids.into_iter().map(ProjectId).collect())
+    }
+
+    async fn user_exists(&self, user: UserId) -> Result<bool, SourceError> {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+            .bind(user.0)
+            .fetch_one(self.pool())
+            .await
+            .map_err(PgError::from)?;
+        Ok(exists)
+    }
+
+    async fn count(&self) -> Result<u64, SourceError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
+            .fetch_one(self.pool())
+            .await
+            .map_err(PgError::from)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}

@@ -1,0 +1,92 @@
+//! The core sync engine over this adapter and the in-memory index: what the index holds after
+//! draining equals what PostgreSQL says, through every kind of change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use athens_core::testing::MemoryIndex;
+use athens_core::{DocumentSource, EngineConfig, RetryPolicy, SyncEngine};
+use athens_pg::PgSource;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{exec, ready};
+
+async fn expected(source: &PgSource) -> Vec<athens_core::ProjectDocument> {
+    source.load_page(None, 100_000).await.unwrap().documents
+}
+
+#[tokio::test]
+async fn the_engine_keeps_the_index_equal_to_postgres() {
+    let source = ready("engine").await;
+    source
+        .seed(
+            &athens_pg::SeedOptions {
+                projects: 300,
+                users: 40,
+                hashtags: 30,
+                seed: 5,
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let source = Arc::new(source);
+    let index = Arc::new(MemoryIndex::new());
+    let lease = Arc::new(source.lease().await.unwrap());
+    let engine = SyncEngine::new(
+        source.clone(),
+        source.clone(),
+        index.clone(),
+        lease,
+        EngineConfig {
+            batch_size: 50,
+            chunk_size: 40,
+            poll_wait: Duration::from_millis(100),
+            retry: RetryPolicy {
+                initial: Duration::from_millis(10),
+                max: Duration::from_millis(100),
+            },
+            ..EngineConfig::default()
+        },
+        CancellationToken::new(),
+    );
+    engine.acquire_lease().await.unwrap();
+    engine.drain().await.unwrap();
+    assert_eq!(index.live_documents(), expected(&source).await);
+    assert_eq!(index.live_documents().len(), 300);
+
+    exec(
+        &source,
+        "INSERT INTO projects (name, slug, description) VALUES ('New', 'brand-new', 'fresh');
+         INSERT INTO user_projects (project_id, user_id)
+             SELECT id, 1 FROM projects WHERE slug = 'brand-new';
+         INSERT INTO project_hashtags (project_id, hashtag_id)
+             SELECT id, 2 FROM projects WHERE slug = 'brand-new';
+         UPDATE users SET name = 'John Q. Smith' WHERE id = 1;
+         UPDATE hashtags SET name = 'full-text-search' WHERE id = 2;
+         DELETE FROM hashtags WHERE id = 3;
+         DELETE FROM users WHERE id = 7;
+         DELETE FROM projects WHERE id IN (10, 11, 12);
+         UPDATE projects SET description = 'rewritten' WHERE id BETWEEN 20 AND 60;",
+    )
+    .await;
+    engine.drain().await.unwrap();
+    assert_eq!(index.live_documents(), expected(&source).await);
+    let smith = index
+        .live_documents()
+        .into_iter()
+        .find(|d| d.slug == "elasticsearch-sync")
+        .unwrap();
+    assert_eq!(smith.creators[0].name, "John Q. Smith");
+
+    exec(&source, "TRUNCATE hashtags CASCADE").await;
+    engine.drain().await.unwrap();
+    let documents = index.live_documents();
+    assert_eq!(documents, expected(&source).await);
+    assert!(documents.iter().all(|d| d.hashtags.is_empty()));
+    let backlog = athens_core::ChangeSource::backlog(source.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(backlog.pending, 0);
+    engine.release_lease().await.unwrap();
+}

@@ -1,0 +1,266 @@
+//! The outbox as a queue: no change skipped when commits land out of id order, wake-up by NOTIFY,
+//! the polling fallback, acknowledgement with dead letters, and the backlog.
+
+use std::time::{Duration, Instant};
+
+use athens_core::{Ack, ChangeSource, DeadLetter, ProjectId};
+use athens_pg::PgSource;
+use sea_orm::sqlx::{self, Connection, PgConnection};
+
+use crate::support::{config, drain, exec, ready, scalar, take_all, user};
+
+#[tokio::test]
+async fn a_change_that_commits_after_a_later_one_is_not_skipped() {
+    let source = ready("outbox-trap").await;
+    let url = source.config().url.expose().to_string();
+    let mut early = PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut early).await.unwrap();
+    sqlx::query("INSERT INTO users (id, name) VALUES (1, 'early')")
+        .execute(&mut early)
+        .await
+        .unwrap();
+
+    exec(&source, "INSERT INTO users (id, name) VALUES (2, 'late')").await;
+    let first = take_all(&source).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        first[0].change,
+        user(2),
+        "only the committed change is visible"
+    );
+
+    sqlx::query("COMMIT").execute(&mut early).await.unwrap();
+    let second = take_all(&source).await;
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].change, user(1));
+    assert!(
+        second[0].id < first[0].id,
+        "the early change has the lower id, yet it is returned after the later one was acknowledged"
+    );
+}
+
+#[tokio::test]
+async fn unacknowledged_changes_come_back_and_acks_are_exact() {
+    let source = ready("outbox-ack").await;
+    exec(
+        &source,
+        "INSERT INTO users (name) SELECT 'u' || g FROM generate_series(1, 10) g",
+    )
+    .await;
+    let batch = source.poll(4, Duration::ZERO).await.unwrap();
+    assert_eq!(batch.len(), 4);
+    assert_eq!(
+        source.poll(4, Duration::ZERO).await.unwrap(),
+        batch,
+        "same oldest four"
+    );
+    let ack = Ack {
+        changes: vec![batch[1].id, batch[3].id],
+        dead_letters: Vec::new(),
+    };
+    source.ack(&ack).await.unwrap();
+    source.ack(&ack).await.unwrap();
+    let rest = source.poll(100, Duration::ZERO).await.unwrap();
+    assert_eq!(rest.len(), 8);
+    assert_eq!(rest[0], batch[0]);
+    assert_eq!(rest[1], batch[2]);
+    assert!(
+        source
+            .poll(0, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_notification_wakes_a_waiting_poll_at_once() {
+    let database = athens_testkit::database("outbox-notify").await.unwrap();
+    let mut slow = config(&database.url);
+    slow.poll_interval = Duration::from_secs(30);
+    let source = PgSource::connect(&slow).await.unwrap();
+    source.migrate().await.unwrap();
+    source.install_capture().await.unwrap();
+    // Start the listener with a first wait, then measure a wake-up.
+    assert!(
+        source
+            .poll(10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let writer = source.clone();
+    let started = Instant::now();
+    let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(20)), async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        exec(&writer, "INSERT INTO users (id, name) VALUES (5, 'Ada')").await;
+    });
+    let waited = started.elapsed();
+    assert_eq!(polled.unwrap().len(), 1);
+    assert!(
+        waited < Duration::from_secs(1),
+        "woken {waited:?} after the poll began (commit at 300 ms), polling interval 30 s"
+    );
+}
+
+#[tokio::test]
+async fn polling_finds_a_change_whose_notification_never_came() {
+    let database = athens_testkit::database("outbox-fallback").await.unwrap();
+    let mut quick = config(&database.url);
+    quick.poll_interval = Duration::from_millis(250);
+    let source = PgSource::connect(&quick).await.unwrap();
+    source.migrate().await.unwrap();
+    source.install_capture().await.unwrap();
+    let writer = source.clone();
+    let started = Instant::now();
+    let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(20)), async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // A row written straight into the outbox: no trigger, so no NOTIFY.
+        exec(
+            &writer,
+            "INSERT INTO athens.outbox (source_table, op, user_id) VALUES ('users', 'I', 42)",
+        )
+        .await;
+    });
+    let waited = started.elapsed();
+    assert_eq!(polled.unwrap()[0].change, user(42));
+    assert!(
+        waited < Duration::from_millis(300 + 250 + 400),
+        "found by polling after {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_poll_with_nothing_pending_waits_for_its_deadline() {
+    let source = ready("outbox-timeout").await;
+    let started = Instant::now();
+    let polled = source.poll(10, Duration::from_millis(600)).await.unwrap();
+    assert!(polled.is_empty());
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(600) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn notifications_are_sent_only_when_the_outbox_was_empty() {
+    let source = ready("outbox-notify-once").await;
+    let url = source.config().url.expose().to_string();
+    let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
+    listener.listen("athens_outbox").await.unwrap();
+    exec(&source, "INSERT INTO users (name) VALUES ('a')").await;
+    exec(&source, "INSERT INTO users (name) VALUES ('b')").await;
+    exec(&source, "BEGIN; INSERT INTO users (name) VALUES ('c'); INSERT INTO users (name) VALUES ('d'); COMMIT;").await;
+    let first = tokio::time::timeout(Duration::from_secs(2), listener.recv()).await;
+    assert!(
+        first.is_ok(),
+        "the first change into an empty outbox notifies"
+    );
+    let more = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(
+        more.is_err(),
+        "later changes find older ones pending and do not notify"
+    );
+    drain(&source).await;
+    exec(&source, "INSERT INTO users (name) VALUES ('e')").await;
+    let again = tokio::time::timeout(Duration::from_secs(2), listener.recv()).await;
+    assert!(
+        again.is_ok(),
+        "once drained, the next change notifies again"
+    );
+}
+
+#[tokio::test]
+async fn ack_records_dead_letters_and_the_backlog_reports_them() {
+    let source = ready("outbox-backlog").await;
+    let empty = source.backlog().await.unwrap();
+    assert_eq!(empty.pending, 0);
+    assert_eq!(empty.oldest_age, None);
+    assert_eq!(empty.last_ack_at, None);
+
+    exec(
+        &source,
+        "INSERT INTO users (name) SELECT 'u' || g FROM generate_series(1, 25) g",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let backlog = source.backlog().await.unwrap();
+    assert_eq!(backlog.pending, 25);
+    assert!(
+        backlog
+            .oldest_age
+            .is_some_and(|age| age >= Duration::from_millis(50))
+    );
+
+    let records = source.poll(5, Duration::ZERO).await.unwrap();
+    let letter = |project: i64, reason: &str| DeadLetter {
+        project: ProjectId(project),
+        reason: reason.into(),
+    };
+    source
+        .ack(&Ack {
+            changes: records.iter().map(|r| r.id).collect(),
+            dead_letters: vec![
+                letter(1, "mapping"),
+                letter(2, "too big"),
+                letter(1, "again"),
+            ],
+        })
+        .await
+        .unwrap();
+    let backlog = source.backlog().await.unwrap();
+    assert_eq!(backlog.pending, 20);
+    assert_eq!(backlog.dead_letters, 2, "one dead letter per project");
+    assert!(backlog.last_ack_at.is_some());
+    source
+        .ack(&Ack {
+            changes: Vec::new(),
+            dead_letters: vec![letter(2, "still too big")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(
+            &source,
+            "SELECT attempts::bigint FROM athens.dead_letters WHERE project_id = 2"
+        )
+        .await,
+        2
+    );
+    let reason: String =
+        sqlx::query_scalar("SELECT reason FROM athens.dead_letters WHERE project_id = 1")
+            .fetch_one(source.pool())
+            .await
+            .unwrap();
+    assert_eq!(reason, "again");
+}
+
+#[tokio::test]
+async fn a_large_backlog_is_read_and_measured_quickly() {
+    let source = ready("outbox-large").await;
+    exec(
+        &source,
+        "INSERT INTO athens.outbox (source_table, op, project_id)
+             SELECT 'projects', 'I', g FROM generate_series(1, 200000) g;
+         ANALYZE athens.outbox;",
+    )
+    .await;
+    let started = Instant::now();
+    let batch = source.poll(1000, Duration::ZERO).await.unwrap();
+    let polled = started.elapsed();
+    assert_eq!(batch.len(), 1000);
+    let started = Instant::now();
+    let backlog = source.backlog().await.unwrap();
+    let measured = started.elapsed();
+    assert!(
+        (150_000..=250_000).contains(&backlog.pending),
+        "estimate within reason: {}",
+        backlog.pending
+    );
+    assert!(polled < Duration::from_secs(1), "poll took {polled:?}");
+    assert!(
+        measured < Duration::from_secs(1),
+        "backlog took {measured:?}"
+    );
+}

@@ -1,0 +1,214 @@
+//! Shared helpers: a fresh database per test, a `SourceFixture` written in SQL, and change draining.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use athens_core::testing::{FixtureError, SourceFixture};
+use athens_core::{
+    Ack, Change, ChangeRecord, ChangeSource, DocumentSource, HashtagId, ProjectId, Table, UserId,
+};
+use athens_pg::{PgConfig, PgSource};
+use sea_orm::sqlx::{self, AssertSqlSafe};
+
+/// A config for tests: small pool, short polling interval.
+pub fn config(url: &str) -> PgConfig {
+    PgConfig {
+        max_connections: 5,
+        poll_interval: Duration::from_millis(200),
+        connect_timeout: Duration::from_secs(5),
+        ..PgConfig::new(url)
+    }
+}
+
+/// A fresh database with nothing in it, and a source on it.
+pub async fn empty(test: &str) -> (PgSource, String) {
+    let database = athens_testkit::database(test).await.expect("test database");
+    let source = PgSource::connect(&config(&database.url))
+        .await
+        .expect("connect");
+    (source, database.url)
+}
+
+/// A fresh database with the schema migrated and capture installed.
+pub async fn ready(test: &str) -> PgSource {
+    let (source, _) = empty(test).await;
+    source.migrate().await.expect("migrate");
+    source.install_capture().await.expect("install capture");
+    source
+}
+
+/// Runs SQL (one or more statements).
+pub async fn exec(source: &PgSource, sql: &str) {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+        .execute(source.pool())
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+}
+
+/// Runs a query returning one bigint.
+pub async fn scalar(source: &PgSource, sql: &str) -> i64 {
+    sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
+        .fetch_one(source.pool())
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+/// Every pending change, acknowledged.
+pub async fn take_all(source: &PgSource) -> Vec<ChangeRecord> {
+    let records = source.poll(100_000, Duration::ZERO).await.expect("poll");
+    let ack = Ack {
+        changes: records.iter().map(|record| record.id).collect(),
+        dead_letters: Vec::new(),
+    };
+    source.ack(&ack).await.expect("ack");
+    records
+}
+
+/// Every pending change, acknowledged, as a sorted list of changes.
+pub async fn drain(source: &PgSource) -> Vec<Change> {
+    let mut changes: Vec<Change> = take_all(source)
+        .await
+        .into_iter()
+        .map(|record| record.change)
+        .collect();
+    changes.sort_by_key(|change| format!("{change:?}"));
+    changes
+}
+
+/// Shorthands for expected changes.
+pub fn user(id: i64) -> Change {
+    Change::User { user: UserId(id) }
+}
+pub fn hashtag(id: i64) -> Change {
+    Change::Hashtag {
+        hashtag: HashtagId(id),
+    }
+}
+pub fn project(id: i64) -> Change {
+    Change::Project {
+        project: ProjectId(id),
+    }
+}
+pub fn tagged(project: i64, hashtag: i64) -> Change {
+    Change::ProjectHashtag {
+        project: ProjectId(project),
+        hashtag: HashtagId(hashtag),
+    }
+}
+pub fn credited(project: i64, user: i64) -> Change {
+    Change::UserProject {
+        project: ProjectId(project),
+        user: UserId(user),
+    }
+}
+pub fn truncated(table: Table) -> Change {
+    Change::Truncate { table }
+}
+
+/// Sorts expected changes the way [`drain`] does.
+pub fn sorted(mut changes: Vec<Change>) -> Vec<Change> {
+    changes.sort_by_key(|change| format!("{change:?}"));
+    changes
+}
+
+/// Writes to the tables with plain SQL, as an application would.
+pub struct SqlFixture {
+    pub source: PgSource,
+}
+
+impl SqlFixture {
+    async fn returning_id(&self, sql: &'static str, binds: &[&str]) -> Result<i64, FixtureError> {
+        let mut query = sqlx::query_scalar::<_, i64>(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        Ok(query.fetch_one(self.source.pool()).await?)
+    }
+
+    async fn run(&self, sql: &'static str, ids: &[i64]) -> Result<(), FixtureError> {
+        let mut query = sqlx::query(sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.execute(self.source.pool()).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SourceFixture for SqlFixture {
+    fn changes(&self) -> &dyn ChangeSource {
+        &self.source
+    }
+    fn documents(&self) -> &dyn DocumentSource {
+        &self.source
+    }
+    async fn add_user(&self, name: &str) -> Result<UserId, FixtureError> {
+        self.returning_id(
+            "INSERT INTO users (name) VALUES ($1) RETURNING id::bigint",
+            &[name],
+        )
+        .await
+        .map(UserId)
+    }
+    async fn rename_user(&self, user: UserId, name: &str) -> Result<(), FixtureError> {
+        sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
+            .bind(user.0)
+            .bind(name)
+            .execute(self.source.pool())
+            .await?;
+        Ok(())
+    }
+    async fn add_hashtag(&self, name: &str) -> Result<HashtagId, FixtureError> {
+        self.returning_id(
+            "INSERT INTO hashtags (name) VALUES ($1) RETURNING id::bigint",
+            &[name],
+        )
+        .await
+        .map(HashtagId)
+    }
+    async fn delete_hashtag(&self, hashtag: HashtagId) -> Result<(), FixtureError> {
+        self.run("DELETE FROM hashtags WHERE id = $1", &[hashtag.0])
+            .await
+    }
+    async fn add_project(&self, name: &str, slug: &str) -> Result<ProjectId, FixtureError> {
+        self.returning_id(
+            "INSERT INTO projects (name, slug) VALUES ($1, $2) RETURNING id::bigint",
+            &[name, slug],
+        )
+        .await
+        .map(ProjectId)
+    }
+    async fn delete_project(&self, project: ProjectId) -> Result<(), FixtureError> {
+        self.run("DELETE FROM projects WHERE id = $1", &[project.0])
+            .await
+    }
+    async fn tag(&self, project: ProjectId, hashtag: HashtagId) -> Result<(), FixtureError> {
+        self.run(
+            "INSERT INTO project_hashtags (project_id, hashtag_id) VALUES ($1, $2)",
+            &[project.0, hashtag.0],
+        )
+        .await
+    }
+    async fn credit(&self, project: ProjectId, user: UserId) -> Result<(), FixtureError> {
+        self.run(
+            "INSERT INTO user_projects (project_id, user_id) VALUES ($1, $2)",
+            &[project.0, user.0],
+        )
+        .await
+    }
+    async fn uncredit(&self, project: ProjectId, user: UserId) -> Result<(), FixtureError> {
+        self.run(
+            "DELETE FROM user_projects WHERE project_id = $1 AND user_id = $2",
+            &[project.0, user.0],
+        )
+        .await
+    }
+    async fn truncate(&self, table: Table) -> Result<(), FixtureError> {
+        let sql = format!("TRUNCATE {} CASCADE", table.as_str());
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(self.source.pool())
+            .await?;
+        Ok(())
+    }
+}
