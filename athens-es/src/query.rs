@@ -126,8 +126,12 @@ fn hashtags(raw: &[String]) -> Vec<String> {
     hashtags
 }
 
-/// Each word must match fuzzily or as a word start; beyond two words, 75% of them must.
+/// Each word must match fuzzily or as a word start; beyond two words, 75% of them must. A text
+/// without a single word (only punctuation) matches nothing.
 fn text_query(words: &[&str]) -> Value {
+    if words.is_empty() {
+        return json!({ "match_none": {} });
+    }
     let per_word: Vec<Value> = words
         .iter()
         .map(|word| {
@@ -325,6 +329,17 @@ mod tests {
         assert_eq!(fuzzy["max_expansions"], 50);
         assert_eq!(fuzzy["fuzzy_transpositions"], true);
         assert!(body["highlight"]["fields"]["slug"].is_object());
+    }
+
+    #[test]
+    fn a_text_without_words_matches_nothing() {
+        let mut r = request();
+        r.text = Some("*?~ \"()".into());
+        let plan = plan(&r, 5000).unwrap();
+        assert_eq!(
+            plan.body["query"]["bool"]["must"][0],
+            json!({ "match_none": {} })
+        );
     }
 
     #[test]

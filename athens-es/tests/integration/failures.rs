@@ -302,3 +302,23 @@ async fn sends_only_headers_every_engine_accepts() -> anyhow::Result<()> {
     anyhow::ensure!(search.header("content-type") == Some("application/json"));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_unreadable_ca_certificate_is_a_configuration_error() -> anyhow::Result<()> {
+    let garbage = std::env::temp_dir().join(format!("athens-es-ca-{}.pem", std::process::id()));
+    std::fs::write(&garbage, "not a certificate")?;
+    for path in [garbage.clone(), garbage.with_extension("missing")] {
+        let result = EsIndex::connect(&EsConfig {
+            url: "https://127.0.0.1:1".into(),
+            ca_certificate: Some(path.clone()),
+            ..EsConfig::default()
+        })
+        .await;
+        anyhow::ensure!(
+            matches!(&result, Err(EsError::Config(reason)) if reason.contains("ca_certificate")),
+            "{path:?}: {result:?}"
+        );
+    }
+    std::fs::remove_file(&garbage)?;
+    Ok(())
+}

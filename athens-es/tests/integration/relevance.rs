@@ -678,6 +678,12 @@ async fn hostile_input_is_searched_as_text() -> anyhow::Result<()> {
                 }
             }
         }
+        let only_syntax = search(&index, &text(r#"*?~"(){}[]^:\/"#)).await?;
+        ensure!(
+            only_syntax.total == 0,
+            "a text without words matches nothing, got {:?}",
+            slugs(&only_syntax)
+        );
         let syntax = search(&index, &text(r#"elastic* AND sync~"#)).await?;
         ensure!(
             slugs(&syntax).first() == Some(&"elasticsearch-sync"),
