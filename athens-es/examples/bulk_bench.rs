@@ -200,12 +200,14 @@ async fn send_raw(es: &Elasticsearch, index: &IndexName, body: &[u8]) -> anyhow:
         CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
     );
+    // The same answer filter as Athens' requests.
+    let query = [("filter_path", "took,errors,items.*.status,items.*.error")];
     let response = es
         .send(
             Method::Post,
             &format!("/{index}/_bulk"),
             headers,
-            None::<&()>,
+            Some(&query),
             Some(body),
             None,
         )

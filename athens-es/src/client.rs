@@ -15,7 +15,7 @@ use elasticsearch::indices::IndicesGetAliasParts;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::config::{EsAuth, EsConfig};
 use crate::error::{EsError, Failure};
@@ -68,7 +68,7 @@ struct Shared {
 impl Client {
     /// Builds the transport from `config`, asks the engine who it is and checks Athens supports it.
     pub(crate) async fn connect(config: &EsConfig) -> Result<Client, EsError> {
-        let url = config.validate()?;
+        let url = config.checked_url()?;
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url.clone()))
             .timeout(Duration::from_secs(config.request_timeout_secs))
             // The client's metadata header names Elastic's client; other engines need not see it.
@@ -150,6 +150,14 @@ pub(crate) async fn checked(
     sent: Result<Response, elasticsearch::Error>,
 ) -> Result<Response, Failure> {
     let response = sent.map_err(|error| Failure::from_client(&error))?;
+    for warning in response.warning_headers() {
+        // Deprecation notices: none on Elasticsearch 7.10 or OpenSearch 2.19 today; they announce
+        // what a later major version will refuse.
+        debug!(
+            path = response.url().path(),
+            warning, "the search engine warned about a request"
+        );
+    }
     let status = response.status_code();
     if status.is_client_error() || status.is_server_error() {
         let body = response

@@ -90,8 +90,13 @@ pub enum EsAuth {
 }
 
 impl EsConfig {
-    /// Checks the configuration without contacting the engine; returns the parsed URL.
-    pub fn validate(&self) -> Result<Url, EsError> {
+    /// Checks the configuration without contacting the engine.
+    pub fn validate(&self) -> Result<(), EsError> {
+        self.checked_url().map(|_| ())
+    }
+
+    /// The configuration checked, and its URL parsed.
+    pub(crate) fn checked_url(&self) -> Result<Url, EsError> {
         let url = Url::parse(&self.url)
             .map_err(|error| invalid(format!("url {:?} is not a URL: {error}", self.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -157,7 +162,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        let url = EsConfig::default().validate().unwrap();
+        let url = EsConfig::default().checked_url().unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:9200/");
     }
 

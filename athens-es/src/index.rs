@@ -30,6 +30,10 @@ use crate::wire::StoredProject;
 /// The largest page one search may return (`index.max_result_window`'s default).
 const MAX_WINDOW: usize = 10_000;
 
+/// The parts of a bulk answer that are read: each item's action, status and error. The rest
+/// (`_index`, `_version`, `_shards`, `_seq_no`...) would triple the answer's size.
+const BULK_FILTER: &[&str] = &["took", "errors", "items.*.status", "items.*.error"];
+
 /// Bytes reserved per operation when a bulk body is built, to avoid most reallocations.
 const BYTES_PER_OP: usize = 768;
 
@@ -111,6 +115,7 @@ impl EsIndex {
             .client
             .es
             .bulk(BulkParts::Index(&index.0))
+            .filter_path(BULK_FILTER)
             .header(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/x-ndjson"),
