@@ -1,0 +1,122 @@
+//! `status` and `verify`: how far behind the index is, and whether it says what the database says.
+#![allow(clippy::print_stdout)] // command output for the user
+
+use std::time::Duration;
+
+use athens_core::{ChangeSource, DocumentSource, IndexName, SearchIndex};
+use serde_json::json;
+
+use crate::cli::{StatusArgs, VerifyArgs};
+use crate::config::Settings;
+use crate::{shutdown, wiring};
+
+pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    let backlog = source.backlog().await?;
+    let projects = source.count().await?;
+    // The backlog is worth showing even when the engine is down: that is when it grows.
+    let (live, documents, engine_error) = match index_status(settings).await {
+        Ok((live, documents)) => (live, documents, None),
+        Err(error) => (None, None, Some(format!("{error:#}"))),
+    };
+    let lag = backlog.oldest_age.unwrap_or(Duration::ZERO).as_secs_f64();
+    if args.json {
+        let status = json!({
+            "pending_changes": backlog.pending,
+            "lag_seconds": lag,
+            "last_ack_at": backlog.last_ack_at,
+            "dead_letters": backlog.dead_letters,
+            "projects_in_database": projects,
+            "documents_in_index": documents,
+            "live_index": live.as_ref().map(ToString::to_string),
+            "engine_error": engine_error,
+        });
+        println!("{status:#}");
+    } else {
+        println!("pending changes     {}", backlog.pending);
+        println!("lag                 {lag:.1} s");
+        println!(
+            "last change applied {}",
+            backlog
+                .last_ack_at
+                .map_or_else(|| "never".to_string(), |at| at.to_rfc3339())
+        );
+        println!("dead letters        {}", backlog.dead_letters);
+        println!("projects (database) {projects}");
+        match (&live, documents, &engine_error) {
+            (_, _, Some(error)) => println!("documents (index)   unknown: {error}"),
+            (Some(name), Some(count), None) => {
+                println!("documents (index)   {count} in {name}");
+            }
+            _ => {
+                println!("documents (index)   no index behind the alias yet: run `athens reindex`")
+            }
+        }
+    }
+    match engine_error {
+        Some(error) => anyhow::bail!("{error}"),
+        None => Ok(()),
+    }
+}
+
+/// The live index and its document count, `None`s when the alias does not exist yet.
+async fn index_status(settings: &Settings) -> anyhow::Result<(Option<IndexName>, Option<u64>)> {
+    let index = wiring::engine(settings).await?;
+    let Some(live) = index.live_index().await? else {
+        return Ok((None, None));
+    };
+    let count = index.count(&live).await?;
+    Ok((Some(live), Some(count)))
+}
+
+pub async fn verify(settings: &Settings, args: &VerifyArgs) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    let index = wiring::engine(settings).await?;
+    let engine = wiring::sync_engine(
+        &source,
+        &index,
+        settings.sync.engine_config(),
+        shutdown::on_signal(),
+    )
+    .await?;
+    let report = engine.verify(args.repair).await?;
+    if args.json {
+        let report = json!({
+            "checked": report.checked,
+            "missing": report.missing,
+            "stale": report.stale,
+            "extra": report.extra,
+            "drift": report.drift(),
+            "repaired": report.repaired,
+            "samples": report.samples.iter().map(|id| id.0).collect::<Vec<_>>(),
+        });
+        println!("{report:#}");
+    } else {
+        println!(
+            "checked {} projects: {} missing, {} stale, {} extra in the index{}",
+            report.checked,
+            report.missing,
+            report.stale,
+            report.extra,
+            if args.repair {
+                format!("; repaired {}", report.repaired)
+            } else {
+                String::new()
+            }
+        );
+        if !report.samples.is_empty() {
+            let ids: Vec<String> = report.samples.iter().map(ToString::to_string).collect();
+            println!("drifted projects (first {}): {}", ids.len(), ids.join(", "));
+        }
+    }
+    if report.drift() > 0 && !args.repair {
+        anyhow::bail!("the index differs from the database: run `athens verify --repair`");
+    }
+    if report.repaired < report.drift() && args.repair {
+        anyhow::bail!(
+            "{} drifted document(s) could not be repaired",
+            report.drift() - report.repaired
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! One function per subcommand. Human output goes to stdout; logs go to stderr.
+
+mod inspect;
+mod schema;
+mod serve;
+mod sync;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::cli::Command;
+use crate::config::Settings;
+
+/// Runs `command` to completion.
+pub async fn run(
+    command: Command,
+    settings: Settings,
+    metrics: Option<PrometheusHandle>,
+) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => schema::migrate(&settings).await,
+        Command::Seed(args) => schema::seed(&settings, &args).await,
+        Command::Setup => schema::setup(&settings).await,
+        Command::Teardown => schema::teardown(&settings).await,
+        Command::Reindex(args) => sync::reindex(&settings, &args).await,
+        Command::Sync => sync::sync(&settings).await,
+        Command::Serve => serve::serve(&settings, metrics).await,
+        Command::Run => serve::run(&settings, metrics).await,
+        Command::Status(args) => inspect::status(&settings, &args).await,
+        Command::Verify(args) => inspect::verify(&settings, &args).await,
+    }
+}

@@ -1,0 +1,69 @@
+//! `migrate`, `seed`, `setup` and `teardown`: the demo schema, its data, and change capture.
+#![allow(clippy::print_stdout)] // command output for the user
+
+use std::time::Instant;
+
+use anyhow::bail;
+use athens_core::DocumentSource;
+
+use crate::cli::SeedArgs;
+use crate::config::Settings;
+use crate::progress::Progress;
+use crate::wiring;
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    let applied = source.migrate().await?;
+    println!("schema up to date ({applied} migration(s) applied)");
+    Ok(())
+}
+
+pub async fn seed(settings: &Settings, args: &SeedArgs) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    source.check_schema().await?;
+    let existing = source.count().await?;
+    if existing > 0 && !args.force {
+        if args.if_empty {
+            println!("database already holds {existing} projects, not seeding");
+            return Ok(());
+        }
+        bail!(
+            "the database already holds {existing} projects: pass --force to add more, or --if-empty to skip"
+        );
+    }
+    let mut options = athens_pg::SeedOptions::scaled(args.projects);
+    options.seed = args.seed;
+    if let Some(users) = args.users {
+        options.users = users;
+    }
+    if let Some(hashtags) = args.hashtags {
+        options.hashtags = hashtags;
+    }
+    let started = Instant::now();
+    let mut progress = Progress::new("projects", options.projects);
+    let report = source.seed(&options, |done| progress.set(done)).await?;
+    progress.finish();
+    println!(
+        "seeded {} projects, {} users, {} hashtags in {:.1} s",
+        report.projects,
+        report.users,
+        report.hashtags,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub async fn setup(settings: &Settings) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    source.check_schema().await?;
+    source.install_capture().await?;
+    println!("change capture installed");
+    Ok(())
+}
+
+pub async fn teardown(settings: &Settings) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    source.remove_capture().await?;
+    println!("change capture removed (your tables are untouched)");
+    Ok(())
+}

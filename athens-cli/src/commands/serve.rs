@@ -1,0 +1,92 @@
+//! `serve` (the API alone) and `run` (sync and API in one process: the main job).
+#![allow(clippy::print_stdout)] // command output for the user
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use athens_core::{DocumentSource, ProjectSearch};
+use athens_es::EsIndex;
+use athens_pg::PgSource;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::sync::with_progress;
+use crate::config::Settings;
+use crate::{shutdown, wiring};
+
+pub async fn serve(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    let index = wiring::engine(settings).await?;
+    let shutdown = shutdown::on_signal();
+    let server = async {
+        let result = api(settings, &source, &index, metrics, shutdown.clone()).await;
+        if result.is_err() {
+            shutdown.cancel();
+        }
+        result
+    };
+    println!("Swagger UI: {}", docs_url(&settings.http.addr));
+    server.await
+}
+
+pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    let index = wiring::engine(settings).await?;
+    let shutdown = shutdown::on_signal();
+    let engine = wiring::sync_engine(
+        &source,
+        &index,
+        settings.sync.engine_config(),
+        shutdown.clone(),
+    )
+    .await?;
+    let server = async {
+        let result = api(settings, &source, &index, metrics, shutdown.clone()).await;
+        if result.is_err() {
+            shutdown.cancel();
+        }
+        result
+    };
+
+    let sync = async {
+        engine.acquire_lease().await?;
+        let total = source.count().await?;
+        let live = with_progress(&engine, total, engine.ensure_live_index()).await?;
+        println!(
+            "ready: {} projects searchable in {live}; Swagger UI: {}",
+            total,
+            docs_url(&settings.http.addr)
+        );
+        let result = engine.run().await;
+        // Whatever ended the sync (shutdown or a failure it cannot get over) ends the API too.
+        shutdown.cancel();
+        result
+    };
+    let (served, synced) = tokio::join!(server, sync);
+    synced?;
+    served
+}
+
+/// The API server, until `shutdown`.
+async fn api(
+    settings: &Settings,
+    source: &Arc<PgSource>,
+    index: &Arc<EsIndex>,
+    metrics: Option<PrometheusHandle>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let search: Arc<dyn ProjectSearch> = index.clone();
+    let documents: Arc<dyn DocumentSource> = source.clone();
+    let state = athens_http::AppState::new(search, documents, metrics);
+    athens_http::serve(state, &settings.http, shutdown.cancelled_owned())
+        .await
+        .context("the API server failed")
+}
+
+/// Where a person opens Swagger UI for a server listening on `addr`.
+fn docs_url(addr: &str) -> String {
+    let local = addr
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    format!("http://{local}/docs")
+}

@@ -1,0 +1,62 @@
+//! `reindex` and `sync`: the writer side.
+#![allow(clippy::print_stdout)] // command output for the user
+
+use athens_core::{DocumentSource, SyncEngine};
+
+use crate::cli::ReindexArgs;
+use crate::config::Settings;
+use crate::progress::Progress;
+use crate::{shutdown, wiring};
+
+pub async fn reindex(settings: &Settings, args: &ReindexArgs) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    let index = wiring::engine(settings).await?;
+    let mut config = settings.sync.engine_config();
+    config.keep_previous_index |= args.keep_previous;
+    let engine = wiring::sync_engine(&source, &index, config, shutdown::on_signal()).await?;
+    engine.acquire_lease().await?;
+    let total = source.count().await?;
+    let backfill = with_progress(&engine, total, engine.backfill()).await;
+    engine.release_lease().await?;
+    let report = backfill?;
+    println!(
+        "reindexed {} documents into {} in {:.1} s ({:.0} docs/s), {} dead letter(s){}",
+        report.documents,
+        report.index,
+        report.elapsed.as_secs_f64(),
+        report.documents as f64 / report.elapsed.as_secs_f64().max(0.001),
+        report.dead_letters,
+        report
+            .previous
+            .map(|old| format!(", replaced {old}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+pub async fn sync(settings: &Settings) -> anyhow::Result<()> {
+    let source = wiring::database(settings).await?;
+    let index = wiring::engine(settings).await?;
+    let config = settings.sync.engine_config();
+    let engine = wiring::sync_engine(&source, &index, config, shutdown::on_signal()).await?;
+    engine.run().await?;
+    Ok(())
+}
+
+/// Drives `work` to completion while drawing the progress of the engine's backfill.
+pub async fn with_progress<T>(engine: &SyncEngine, total: u64, work: impl Future<Output = T>) -> T {
+    let mut updates = engine.backfill_progress();
+    let mut progress = Progress::new("documents", total);
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            changed = updates.changed() => match changed {
+                Ok(()) => progress.set(*updates.borrow_and_update()),
+                Err(_) => break work.await,
+            },
+        }
+    };
+    progress.finish();
+    result
+}

@@ -1,0 +1,204 @@
+//! Layered settings: built-in defaults, then a TOML file, then `ATHENS_*` environment variables, then
+//! flags. Each adapter owns its section's type; this module only combines and validates them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use athens_core::{EngineConfig, RetryPolicy};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{GlobalArgs, LogFormat};
+
+/// Every setting of the `athens` command.
+#[derive(Debug, Deserialize)]
+pub struct Settings {
+    /// PostgreSQL connection and capture tuning.
+    #[serde(default)]
+    pub database: athens_pg::PgConfig,
+    /// Search engine connection and index tuning.
+    #[serde(default)]
+    pub engine: athens_es::EsConfig,
+    /// The API server.
+    #[serde(default)]
+    pub http: athens_http::HttpConfig,
+    /// The sync engine.
+    #[serde(default)]
+    pub sync: SyncSettings,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// Tuning of the sync engine (`[sync]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSettings {
+    /// Most changes taken from the outbox per batch.
+    pub batch_size: usize,
+    /// Most documents loaded and written per request.
+    pub chunk_size: usize,
+    /// Bulk requests in flight at once during a backfill.
+    pub write_concurrency: usize,
+    /// Milliseconds a poll waits for a change before checking again.
+    pub poll_wait_ms: u64,
+    /// Longest pause between retries of a failing engine or database, in milliseconds.
+    pub max_retry_ms: u64,
+    /// Keep the previous physical index after a reindex.
+    pub keep_previous_index: bool,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        SyncSettings {
+            batch_size: engine.batch_size,
+            chunk_size: engine.chunk_size,
+            write_concurrency: engine.write_concurrency,
+            poll_wait_ms: engine.poll_wait.as_millis() as u64,
+            max_retry_ms: engine.retry.max.as_millis() as u64,
+            keep_previous_index: engine.keep_previous_index,
+        }
+    }
+}
+
+impl SyncSettings {
+    /// The engine configuration these settings describe.
+    pub fn engine_config(&self) -> EngineConfig {
+        let defaults = EngineConfig::default();
+        EngineConfig {
+            batch_size: self.batch_size,
+            chunk_size: self.chunk_size,
+            write_concurrency: self.write_concurrency,
+            poll_wait: Duration::from_millis(self.poll_wait_ms),
+            retry: RetryPolicy {
+                initial: defaults.retry.initial,
+                max: Duration::from_millis(self.max_retry_ms),
+            },
+            keep_previous_index: self.keep_previous_index,
+            ..defaults
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("sync.batch_size", self.batch_size),
+            ("sync.chunk_size", self.chunk_size),
+            ("sync.write_concurrency", self.write_concurrency),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logging (`[log]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// Filter in `tracing` syntax.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Environment variables Athens reads, and the setting each one sets. Other `ATHENS_*` variables
+/// (those of the local scripts, for instance) are not settings and are ignored.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("ATHENS_DATABASE_URL", "database.url"),
+    (
+        "ATHENS_DATABASE_MAX_CONNECTIONS",
+        "database.max_connections",
+    ),
+    ("ATHENS_ENGINE_URL", "engine.url"),
+    ("ATHENS_INDEX", "engine.alias"),
+    ("ATHENS_ENGINE_USERNAME", "engine.auth.username"),
+    ("ATHENS_ENGINE_PASSWORD", "engine.auth.password"),
+    ("ATHENS_ENGINE_API_KEY", "engine.auth.key"),
+    ("ATHENS_ENGINE_CA_CERT", "engine.ca_certificate"),
+    ("ATHENS_ENGINE_REPLICAS", "engine.replicas"),
+    ("ATHENS_HTTP_ADDR", "http.addr"),
+    ("ATHENS_HTTP_CORS_ORIGINS", "http.cors_origins"),
+    ("ATHENS_SYNC_BATCH_SIZE", "sync.batch_size"),
+    ("ATHENS_SYNC_CHUNK_SIZE", "sync.chunk_size"),
+    ("ATHENS_SYNC_WRITE_CONCURRENCY", "sync.write_concurrency"),
+    ("ATHENS_LOG_FORMAT", "log.format"),
+    ("ATHENS_LOG", "log.filter"),
+];
+
+/// A settings problem, said in one sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// Loads settings from every layer and validates them.
+pub fn load(args: &GlobalArgs) -> Result<Settings, ConfigError> {
+    let mut figment = Figment::new();
+    if let Some(path) = config_file(args.config.as_deref())? {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let environment = Env::raw()
+        .filter_map(|key| {
+            ENVIRONMENT
+                .iter()
+                .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+                .map(|(_, setting)| (*setting).into())
+        })
+        .split(".");
+    figment = figment.merge(environment);
+    // Credentials in the environment also say which kind they are.
+    if std::env::var_os("ATHENS_ENGINE_API_KEY").is_some() {
+        figment = figment.merge(Serialized::default("engine.auth.method", "api_key"));
+    } else if std::env::var_os("ATHENS_ENGINE_USERNAME").is_some() {
+        figment = figment.merge(Serialized::default("engine.auth.method", "basic"));
+    }
+    let flags = [
+        ("database.url", args.database_url.clone()),
+        ("engine.url", args.engine_url.clone()),
+        ("engine.alias", args.index.clone()),
+        ("log.filter", args.log.clone()),
+    ];
+    for (key, value) in flags {
+        if let Some(value) = value {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+    }
+    if let Some(format) = args.log_format {
+        figment = figment.merge(Serialized::default("log.format", format));
+    }
+    let settings: Settings = figment
+        .extract()
+        .map_err(|error| ConfigError(format!("invalid configuration: {error}")))?;
+    settings.sync.validate().map_err(ConfigError)?;
+    settings
+        .engine
+        .validate()
+        .map_err(|error| ConfigError(format!("invalid engine settings: {error}")))?;
+    Ok(settings)
+}
+
+fn config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+    match explicit {
+        Some(path) if path.is_file() => Ok(Some(path.to_path_buf())),
+        Some(path) => Err(ConfigError(format!(
+            "configuration file {} does not exist",
+            path.display()
+        ))),
+        None => {
+            let default = PathBuf::from("athens.toml");
+            Ok(default.is_file().then_some(default))
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `athens` binary against real PostgreSQL and real Elasticsearch/OpenSearch:
+//! every subcommand, every kind of change, crashes, outages, two writers and random workloads.
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod cli;
+mod crash;
+mod pipeline;
+mod support;

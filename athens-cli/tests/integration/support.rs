@@ -1,0 +1,171 @@
+//! Running the real `athens` binary against a test's own database and alias, and reading both sides.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use athens_testkit::{TestDatabase, TestEngine};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+
+/// One test's world: its database, its alias on one engine, and the `athens` binary.
+pub struct World {
+    pub database: TestDatabase,
+    pub engine: TestEngine,
+    pub alias: String,
+    pub sql: DatabaseConnection,
+    engine_url: String,
+}
+
+impl World {
+    /// A fresh database and alias on `engine`.
+    pub async fn new(test: &str, engine: &TestEngine) -> anyhow::Result<World> {
+        let database = athens_testkit::database(test).await?;
+        let sql = Database::connect(&database.url).await?;
+        Ok(World {
+            alias: athens_testkit::unique_name(test),
+            engine_url: engine.url.clone(),
+            engine: engine.clone(),
+            database,
+            sql,
+        })
+    }
+
+    /// Points `athens` at another engine URL (a proxy in front of the real one, say).
+    pub fn with_engine_url(mut self, url: String) -> World {
+        self.engine_url = url;
+        self
+    }
+
+    /// An `athens` command wired to this world.
+    pub fn athens(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_athens"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ATHENS_DATABASE_URL", &self.database.url)
+            .env("ATHENS_ENGINE_URL", &self.engine_url)
+            .env("ATHENS_INDEX", &self.alias)
+            .env("ATHENS_HTTP_ADDR", "127.0.0.1:0")
+            .env("ATHENS_LOG", "info")
+            .env("ATHENS_SYNC_BATCH_SIZE", "200")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `athens args…` to completion.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<Output> {
+        Ok(self.athens(args).output()?)
+    }
+
+    /// Runs `athens args…` and fails unless it exits 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = self.run(args)?;
+        if !output.status.success() {
+            bail!(
+                "athens {args:?} exited {:?}\nstdout: {}\nstderr: {}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Starts `athens args…` in the background (its logs go to the test's stderr).
+    pub fn spawn(&self, args: &[&str]) -> anyhow::Result<Child> {
+        Ok(self
+            .athens(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?)
+    }
+
+    /// `migrate`, `seed --projects n`, `setup`.
+    pub fn prepare(&self, projects: u64) -> anyhow::Result<()> {
+        self.ok(&["migrate"])?;
+        self.ok(&["seed", "--projects", &projects.to_string()])?;
+        self.ok(&["setup"])?;
+        Ok(())
+    }
+
+    /// Executes SQL statements.
+    pub async fn sql(&self, statements: &str) -> anyhow::Result<()> {
+        self.sql
+            .execute_unprepared(statements)
+            .await
+            .with_context(|| format!("SQL failed: {statements}"))?;
+        Ok(())
+    }
+
+    /// `athens status --json`.
+    pub fn status(&self) -> anyhow::Result<Value> {
+        Ok(serde_json::from_str(&self.ok(&["status", "--json"])?)?)
+    }
+
+    /// Waits until nothing is pending in the outbox.
+    pub async fn wait_drained(&self, timeout: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let pending = self.status()?["pending_changes"]
+                .as_u64()
+                .unwrap_or(u64::MAX);
+            if pending == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                bail!("{pending} changes still pending after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `athens verify --json`, requiring zero drift.
+    pub fn verify_clean(&self) -> anyhow::Result<Value> {
+        let report: Value = serde_json::from_str(&self.ok(&["verify", "--json"])?)?;
+        anyhow::ensure!(report["drift"] == 0, "drift found: {report:#}");
+        Ok(report)
+    }
+
+    /// The stored document of a project, straight from the engine, `None` when absent.
+    pub async fn document(&self, project: i64) -> anyhow::Result<Option<Value>> {
+        let client = reqwest::Client::new();
+        let _ = client
+            .post(format!("{}/{}/_refresh", self.engine.url, self.alias))
+            .send()
+            .await?;
+        let response = client
+            .post(format!("{}/{}/_search", self.engine.url, self.alias))
+            .json(&serde_json::json!({ "query": { "ids": { "values": [project.to_string()] } } }))
+            .send()
+            .await?
+            .error_for_status()?;
+        let body: Value = response.json().await?;
+        Ok(body["hits"]["hits"][0].get("_source").cloned())
+    }
+
+    /// Deletes the indexes behind this world's alias.
+    pub async fn cleanup(&self) {
+        let _ = reqwest::Client::new()
+            .delete(format!("{}/{}-*", self.engine.url, self.alias))
+            .send()
+            .await;
+    }
+}
+
+/// Sends SIGKILL (a crash) or SIGTERM (a stop) to a child and reaps it.
+pub fn signal(child: &mut Child, name: &str) -> anyhow::Result<Option<i32>> {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{name} failed");
+    Ok(child.wait()?.code())
+}
+
+/// Every engine under test.
+pub async fn engines() -> Vec<TestEngine> {
+    athens_testkit::engines()
+        .await
+        .expect("test engines must be configured")
+}
