@@ -168,6 +168,7 @@ async fn bad_configuration_and_unreachable_services_fail_with_one_clear_message(
         stderr_of(&output)
     );
 
+    world.ok(&["setup"]).unwrap();
     let output = world
         .athens(&["status"])
         .env("ATHENS_ENGINE_URL", "http://127.0.0.1:1")

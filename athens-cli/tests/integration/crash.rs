@@ -69,7 +69,8 @@ async fn sigkill_mid_backfill_and_mid_stream_loses_nothing() {
     world.cleanup().await;
 }
 
-#[tokio::test]
+// Multi-threaded: the proxy's tasks must run while the test blocks on `athens` processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_cut_off_during_streaming_costs_only_time() {
     let engine = &engines().await[1 % engines().await.len()];
     let proxy = Proxy::start(engine.url.trim_start_matches("http://"))
