@@ -202,3 +202,53 @@ fn config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::Format;
+
+    use super::*;
+
+    /// The complete file shown in docs/configuration.md.
+    fn documented_file() -> String {
+        let doc = include_str!("../../docs/configuration.md");
+        let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("the block ends");
+        doc[start..end].to_string()
+    }
+
+    #[test]
+    fn the_documented_file_is_a_valid_configuration() {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(&documented_file()))
+            .extract()
+            .unwrap();
+        assert_eq!(settings.engine.alias, "athens-projects");
+        assert!(matches!(
+            settings.engine.auth,
+            Some(athens_es::EsAuth::Basic { .. })
+        ));
+        assert_eq!(settings.http.cors_origins, ["https://app.example.com"]);
+        assert_eq!(settings.sync.engine_config().batch_size, 1000);
+        assert_eq!(settings.log.format, LogFormat::Text);
+        settings.engine.validate().unwrap();
+        settings.sync.validate().unwrap();
+    }
+
+    #[test]
+    fn every_documented_variable_maps_to_a_setting_and_back() {
+        let doc = include_str!("../../docs/configuration.md");
+        for (variable, _) in ENVIRONMENT {
+            assert!(doc.contains(variable), "{variable} is documented");
+        }
+    }
+
+    #[test]
+    fn a_typo_in_the_file_is_refused() {
+        let error = Figment::new()
+            .merge(Toml::string("[sync]\nbatch_sise = 5\n"))
+            .extract::<Settings>()
+            .unwrap_err();
+        assert!(error.to_string().contains("batch_sise"), "{error}");
+    }
+}
