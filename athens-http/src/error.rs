@@ -11,7 +11,7 @@ use poem::{IntoResponse, Response};
 use poem_openapi::error::{ParseParamError, ParsePathError};
 
 use crate::middleware::RequestContext;
-use crate::problem::{InvalidParam, Problem, ProblemJson};
+use crate::problem::{InvalidParam, Problem, ProblemKind, problem_response};
 use crate::routes::parameter_rule;
 
 /// A dependency of the API.
@@ -28,6 +28,14 @@ impl Dependency {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Dependency::Index => "index",
+            Dependency::Database => "database",
+        }
+    }
+
+    /// What it is, in words.
+    fn describe(self) -> &'static str {
+        match self {
+            Dependency::Index => "search index",
             Dependency::Database => "database",
         }
     }
@@ -147,12 +155,12 @@ impl ApiError {
             ApiError::TooLarge(Limit::Uri) => "the request target is too long".into(),
             ApiError::TooLarge(Limit::Body) => "the request body is too large".into(),
             ApiError::Unavailable(dependency) => {
-                format!("the {} is unavailable, retry later", dependency.name())
+                format!("the {} is unavailable, retry later", dependency.describe())
             }
             ApiError::Busy => "the server is at its concurrency limit, retry later".into(),
             ApiError::TimedOut => "the request took too long, retry later".into(),
             ApiError::NotReady(failed) => {
-                let names: Vec<_> = failed.iter().map(|d| d.name()).collect();
+                let names: Vec<_> = failed.iter().map(|d| d.describe()).collect();
                 format!("not ready: {} unavailable", names.join(", "))
             }
             ApiError::Internal => "an unexpected error occurred; quote the request id when \
@@ -255,7 +263,7 @@ impl From<SourceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = ProblemJson(self.to_problem()).into_response();
+        let mut response = problem_response(&self.to_problem());
         if let Some(seconds) = self.retry_after() {
             response
                 .headers_mut()
@@ -276,12 +284,12 @@ macro_rules! problem_responses {
                 use $crate::problem::ProblemJson;
                 let problem = error.to_problem();
                 match problem.status {
-                    $($status => Self::$variant(ProblemJson(problem)),)*
-                    503 => Self::Unavailable(ProblemJson(problem), error.retry_after().unwrap_or(1)),
-                    500 => Self::Internal(ProblemJson(problem)),
+                    $($status => Self::$variant(ProblemJson::new(problem)),)*
+                    503 => Self::Unavailable(ProblemJson::new(problem), error.retry_after().unwrap_or(1)),
+                    500 => Self::Internal(ProblemJson::new(problem)),
                     status => {
                         ::tracing::error!(status, "operation has no response for this status");
-                        Self::Internal(ProblemJson($crate::error::ApiError::Internal.to_problem()))
+                        Self::Internal(ProblemJson::new($crate::error::ApiError::Internal.to_problem()))
                     }
                 }
             }
@@ -289,6 +297,69 @@ macro_rules! problem_responses {
     };
 }
 pub(crate) use problem_responses;
+
+/// The example problems of the spec, one kind per response status.
+pub(crate) mod kinds {
+    use athens_core::UserId;
+
+    use super::{ApiError, Dependency, Problem, ProblemKind};
+    use crate::routes::parameter_rule;
+
+    fn example(error: ApiError) -> Problem {
+        Problem {
+            request_id: Some("3f8c1e0a-6b1d-4b7e-9a53-0c6f1e2d4a5b".into()),
+            ..error.to_problem()
+        }
+    }
+
+    /// `400`: a refused parameter.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(crate) struct BadRequest;
+    impl ProblemKind for BadRequest {
+        fn example() -> Problem {
+            example(ApiError::invalid(
+                "size",
+                parameter_rule("size").unwrap_or_default(),
+            ))
+        }
+    }
+
+    /// `404`: an unknown user.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(crate) struct UserNotFound;
+    impl ProblemKind for UserNotFound {
+        fn example() -> Problem {
+            example(ApiError::UserNotFound(UserId(42)))
+        }
+    }
+
+    /// `500`: a bug or an unreadable answer.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(crate) struct Internal;
+    impl ProblemKind for Internal {
+        fn example() -> Problem {
+            example(ApiError::Internal)
+        }
+    }
+
+    /// `503` from a search: a dependency is down or the server is busy.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(crate) struct Unavailable;
+    impl ProblemKind for Unavailable {
+        fn example() -> Problem {
+            example(ApiError::Unavailable(Dependency::Index))
+        }
+    }
+
+    /// `503` from `/readyz`: the failed checks.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(crate) struct NotReady;
+    impl ProblemKind for NotReady {
+        fn example() -> Problem {
+            example(ApiError::NotReady(vec![Dependency::Index]))
+        }
+    }
+}
 
 /// The `bad_request_handler` of every operation: a parameter poem-openapi could not parse becomes
 /// the operation's own 400 problem naming the parameter.

@@ -37,7 +37,7 @@ pub use dto::{
 };
 pub use metrics::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS, UNMATCHED_ROUTE, install_metrics_recorder};
 pub use middleware::REQUEST_ID_HEADER;
-pub use problem::{InvalidParam, PROBLEM_CONTENT_TYPE, Problem, ProblemJson};
+pub use problem::{InvalidParam, PROBLEM_CONTENT_TYPE, Problem};
 pub use server::{DOCS_PATH, SPEC_PATH, api, app, serve, serve_on, spec_json};
 pub use state::AppState;
 

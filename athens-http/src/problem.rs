@@ -4,7 +4,9 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
 use poem_openapi::Object;
 use poem_openapi::payload::Payload;
-use poem_openapi::registry::{MetaSchemaRef, Registry};
+use std::marker::PhantomData;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{Example, ToJSON, Type};
 
 /// The media type of problem details.
@@ -42,7 +44,7 @@ impl Example for Problem {
             problem_type: "urn:athens:problem:invalid-parameter".into(),
             title: "Invalid request parameter".into(),
             status: 400,
-            detail: "size: must be between 1 and 100".into(),
+            detail: "size: must be an integer from 1 to 100".into(),
             request_id: Some("3f8c1e0a-6b1d-4b7e-9a53-0c6f1e2d4a5b".into()),
             invalid_params: vec![InvalidParam::example()],
             failed_checks: Vec::new(),
@@ -64,20 +66,39 @@ impl Example for InvalidParam {
     fn example() -> Self {
         Self {
             name: "size".into(),
-            reason: "must be between 1 and 100".into(),
+            reason: "must be an integer from 1 to 100".into(),
         }
     }
 }
 
-/// A [`Problem`] as a response payload: JSON with the `application/problem+json` media type.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProblemJson(pub Problem);
+/// Which problems a response carries, for its example in the spec: each status of each operation
+/// shows an example of its own kind rather than the one example of the [`Problem`] schema.
+pub(crate) trait ProblemKind: Send + 'static {
+    /// A typical problem of this kind.
+    fn example() -> Problem;
+}
 
-impl Payload for ProblemJson {
+/// A [`Problem`] as a response payload: JSON with the `application/problem+json` media type,
+/// documented with the example of its kind `K`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProblemJson<K>(pub(crate) Problem, PhantomData<K>);
+
+impl<K> ProblemJson<K> {
+    /// The payload of `problem`.
+    pub(crate) fn new(problem: Problem) -> Self {
+        Self(problem, PhantomData)
+    }
+}
+
+impl<K: ProblemKind> Payload for ProblemJson<K> {
     const CONTENT_TYPE: &'static str = PROBLEM_CONTENT_TYPE;
 
     fn schema_ref() -> MetaSchemaRef {
-        Problem::schema_ref()
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            all_of: vec![Problem::schema_ref()],
+            example: K::example().to_json(),
+            ..MetaSchema::ANY
+        }))
     }
 
     fn register(registry: &mut Registry) {
@@ -85,19 +106,23 @@ impl Payload for ProblemJson {
     }
 }
 
-impl IntoResponse for ProblemJson {
+impl<K: Send> IntoResponse for ProblemJson<K> {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = self.0.to_json().unwrap_or_default().to_string();
-        Response::builder()
-            .status(status)
-            .header(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-            )
-            .body(body)
+        problem_response(&self.0)
     }
+}
+
+/// `problem` as a response with its status.
+pub(crate) fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = problem.to_json().unwrap_or_default().to_string();
+    Response::builder()
+        .status(status)
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        )
+        .body(body)
 }
 
 #[cfg(test)]
@@ -106,7 +131,7 @@ mod tests {
 
     #[tokio::test]
     async fn serializes_as_problem_json_with_its_status() {
-        let response = ProblemJson(Problem::example()).into_response();
+        let response = problem_response(&Problem::example());
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
             response.headers().get(header::CONTENT_TYPE).unwrap(),

@@ -6,7 +6,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTag;
 use crate::dto::Health;
-use crate::error::{ApiError, Dependency, problem_responses};
+use crate::error::{ApiError, Dependency, kinds, problem_responses};
 use crate::problem::ProblemJson;
 use crate::state::AppState;
 
@@ -73,11 +73,11 @@ pub(crate) enum ReadyzResponse {
     Ok(Json<Health>),
     /// An unexpected error; quote `request_id` when reporting it.
     #[oai(status = 500)]
-    Internal(ProblemJson),
+    Internal(ProblemJson<kinds::Internal>),
     /// A dependency does not answer (`failed_checks` names it), or the server is busy.
     #[oai(status = 503)]
     Unavailable(
-        ProblemJson,
+        ProblemJson<kinds::NotReady>,
         /// Seconds to wait before retrying.
         #[oai(header = "Retry-After")]
         u32,

@@ -4,7 +4,9 @@
 mod health;
 mod search;
 
-use athens_core::{MAX_CURSOR_BYTES, MAX_PAGE_SIZE, MAX_TEXT_CHARS};
+use athens_core::{
+    MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS, MAX_PAGE_SIZE, MAX_TEXT_CHARS,
+};
 use poem_openapi::Tags;
 
 pub(crate) use health::HealthApi;
@@ -26,6 +28,10 @@ pub(crate) fn parameter_rule(name: &str) -> Option<String> {
         "user_id" => "must be a positive integer".into(),
         "size" => format!("must be an integer from 1 to {MAX_PAGE_SIZE}"),
         "mode" => "must be `any` or `all`".into(),
+        "hashtags" => format!(
+            "must be at most {MAX_HASHTAGS} hashtags, comma-separated or repeated, none empty, each \
+             at most {MAX_HASHTAG_CHARS} characters"
+        ),
         "q" | "user_name" => format!("must be 1 to {MAX_TEXT_CHARS} characters"),
         "cursor" => {
             format!("must be a cursor returned by this API (at most {MAX_CURSOR_BYTES} bytes)")

@@ -10,7 +10,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTag;
 use crate::dto::{HashtagMatch, ProjectPage};
-use crate::error::{ApiError, parse_failure, problem_responses};
+use crate::error::{ApiError, kinds, parse_failure, problem_responses};
 use crate::problem::ProblemJson;
 use crate::state::AppState;
 
@@ -40,7 +40,7 @@ impl ProjectsApi {
         q: Query<Option<String>>,
         /// Hashtags the projects must use, comma-separated (`rust,search`) or repeated
         /// (`hashtags=rust&hashtags=search`); case- and `#`-insensitive, at most 20.
-        #[oai(default, example = "example_hashtags")]
+        #[oai(default, example = "example_hashtags", validator(max_items = 20,))]
         hashtags: Query<Vec<String>>,
         /// Whether projects must use `any` (default) or `all` of `hashtags`.
         #[oai(default)]
@@ -141,7 +141,10 @@ impl ProjectsApi {
         state: Data<&AppState>,
         /// Hashtags, comma-separated (`rust,search`) or repeated (`hashtags=rust&hashtags=search`);
         /// at least one, at most 20.
-        #[oai(example = "example_hashtags")]
+        #[oai(
+            example = "example_hashtags",
+            validator(min_items = 1, max_items = 20,)
+        )]
         hashtags: Query<Vec<String>>,
         /// Whether projects must use `any` (default) or `all` of `hashtags`.
         #[oai(default)]
@@ -229,14 +232,14 @@ pub(crate) enum SearchProjectsResponse {
     Ok(Json<ProjectPage>),
     /// A parameter is malformed or out of range; `invalid_params` names it.
     #[oai(status = 400)]
-    BadRequest(ProblemJson),
+    BadRequest(ProblemJson<kinds::BadRequest>),
     /// An unexpected error; quote `request_id` when reporting it.
     #[oai(status = 500)]
-    Internal(ProblemJson),
+    Internal(ProblemJson<kinds::Internal>),
     /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
     #[oai(status = 503)]
     Unavailable(
-        ProblemJson,
+        ProblemJson<kinds::Unavailable>,
         /// Seconds to wait before retrying.
         #[oai(header = "Retry-After")]
         u32,
@@ -254,18 +257,18 @@ pub(crate) enum UserProjectsResponse {
     /// A parameter is malformed or out of range (`user_id` not a positive integer, ...);
     /// `invalid_params` names it.
     #[oai(status = 400)]
-    BadRequest(ProblemJson),
+    BadRequest(ProblemJson<kinds::BadRequest>),
     /// No user has this id.
     #[oai(status = 404)]
-    NotFound(ProblemJson),
+    NotFound(ProblemJson<kinds::UserNotFound>),
     /// An unexpected error; quote `request_id` when reporting it.
     #[oai(status = 500)]
-    Internal(ProblemJson),
+    Internal(ProblemJson<kinds::Internal>),
     /// The search engine or the database is unavailable, or the server is busy: retry after
     /// `Retry-After` seconds.
     #[oai(status = 503)]
     Unavailable(
-        ProblemJson,
+        ProblemJson<kinds::Unavailable>,
         /// Seconds to wait before retrying.
         #[oai(header = "Retry-After")]
         u32,
@@ -283,14 +286,14 @@ pub(crate) enum HashtagProjectsResponse {
     /// A parameter is malformed or out of range (no hashtag, unknown `mode`, ...);
     /// `invalid_params` names it.
     #[oai(status = 400)]
-    BadRequest(ProblemJson),
+    BadRequest(ProblemJson<kinds::BadRequest>),
     /// An unexpected error; quote `request_id` when reporting it.
     #[oai(status = 500)]
-    Internal(ProblemJson),
+    Internal(ProblemJson<kinds::Internal>),
     /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
     #[oai(status = 503)]
     Unavailable(
-        ProblemJson,
+        ProblemJson<kinds::Unavailable>,
         /// Seconds to wait before retrying.
         #[oai(header = "Retry-After")]
         u32,
