@@ -46,12 +46,14 @@ pub async fn database(test: &str) -> anyhow::Result<TestDatabase> {
     let server = match std::env::var(DATABASE_URL_VAR) {
         Ok(url) => url,
         Err(_) if docker_available() => containers::postgres_url().await?,
-        Err(_) => bail!("{DATABASE_URL_VAR} is not set and no Docker engine is reachable: {HOW_TO_START}"),
+        Err(_) => {
+            bail!("{DATABASE_URL_VAR} is not set and no Docker engine is reachable: {HOW_TO_START}")
+        }
     };
     let name = unique_name(test).replace('-', "_");
-    let admin = Database::connect(&server)
-        .await
-        .with_context(|| format!("cannot connect to the test PostgreSQL at {server}: {HOW_TO_START}"))?;
+    let admin = Database::connect(&server).await.with_context(|| {
+        format!("cannot connect to the test PostgreSQL at {server}: {HOW_TO_START}")
+    })?;
     admin
         .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
         .await
@@ -94,7 +96,11 @@ pub async fn engines() -> anyhow::Result<Vec<TestEngine>> {
             }
             Err(_) => bail!("{var} is not set: {HOW_TO_START}"),
         };
-        engines.push(describe(&url).await.with_context(|| format!("{var}={url}"))?);
+        engines.push(
+            describe(&url)
+                .await
+                .with_context(|| format!("{var}={url}"))?,
+        );
     }
     Ok(engines)
 }
@@ -127,7 +133,13 @@ pub fn unique_name(test: &str) -> String {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let test: String = test
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(30)
         .collect();
     format!("athens-t-{test}-{}", &suffix[..8])

@@ -115,12 +115,17 @@ mod tests {
 
     #[tokio::test]
     async fn forwards_refuses_while_down_and_recovers() {
-        let proxy = Proxy::start(&echo_server().await.to_string()).await.unwrap();
+        let proxy = Proxy::start(&echo_server().await.to_string())
+            .await
+            .unwrap();
         assert_eq!(round_trip(proxy.addr()).await.unwrap(), b"ping");
 
         let mut open = TcpStream::connect(proxy.addr()).await.unwrap();
         proxy.down().await;
-        assert!(round_trip(proxy.addr()).await.is_err(), "refused while down");
+        assert!(
+            round_trip(proxy.addr()).await.is_err(),
+            "refused while down"
+        );
         let mut buffer = [0u8; 4];
         let cut = open.write_all(b"ping").await.is_err()
             || matches!(open.read(&mut buffer).await, Ok(0) | Err(_));
