@@ -14,12 +14,13 @@
 //! - TRUNCATE records one `truncate` row per table truncated (cascaded tables included).
 //! - Trigger functions are `SECURITY DEFINER` with a fixed `search_path`: application roles writing
 //!   the tables need no privilege on the `athens` schema.
-//! - Wake-up: a trigger sends `NOTIFY athens_outbox` only when the outbox held no older change it can
-//!   see. A notifying commit takes a cluster-wide lock, so notifying every transaction serialises
-//!   commits (measured: about 8 times fewer single-row writes per second); when older changes are
-//!   pending, the consumer is busy and polls again without waiting anyway. A race (the consumer
-//!   removes the older rows just after a writer looked) costs at most one poll interval, the
-//!   consumer's polling fallback.
+//! - Wake-up: a trigger sends `NOTIFY athens_outbox` only while a consumer waits, as told by the
+//!   one-row unlogged table `athens.wakeup` (a consumer about to wait sets `waiting_until`, and
+//!   clears it when it wakes). A notifying commit takes a cluster-wide lock, so notifying in every
+//!   transaction serialises all writers' commits (measured: 8 times fewer single-row writes per
+//!   second); a busy consumer does not wait, so writers then skip the NOTIFY. The one race (a
+//!   writer looks just before a consumer starts waiting, and commits just after it looked at the
+//!   outbox once more) costs at most one poll interval, the consumer's polling fallback.
 //! - The version sequence starts at the install time in microseconds since the epoch, so removing
 //!   and reinstalling capture never hands out a version lower than before.
 
@@ -117,13 +118,13 @@ BEGIN
 END $$;
 COMMENT ON SEQUENCE athens.version IS 'Versions of document snapshots: one nextval per read';
 
-CREATE OR REPLACE FUNCTION athens.wake(first_id bigint) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-BEGIN
-    IF first_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM athens.outbox WHERE id < first_id) THEN
-        PERFORM pg_notify('athens_outbox', '');
-    END IF;
-END $fn$;
+CREATE UNLOGGED TABLE IF NOT EXISTS athens.wakeup (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    waiting_until timestamptz NOT NULL
+);
+COMMENT ON TABLE athens.wakeup IS 'Until when a consumer waits for a NOTIFY; writers notify only then';
+
+DROP FUNCTION IF EXISTS athens.wake(bigint);
 "#;
 
 const REMOVE_SQL: &str = r#"
@@ -218,11 +219,14 @@ fn trigger_sql(captured: &Captured, event: &str) -> String {
 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    first_id bigint;
+    captured bigint;
 BEGIN
-    WITH captured AS ({statement} RETURNING id)
-    SELECT min(id) INTO first_id FROM captured;
-    PERFORM athens.wake(first_id);
+    {statement};
+    GET DIAGNOSTICS captured = ROW_COUNT;
+    IF captured > 0
+        AND EXISTS (SELECT 1 FROM athens.wakeup WHERE waiting_until > clock_timestamp()) THEN
+        PERFORM pg_notify('athens_outbox', '');
+    END IF;
     RETURN NULL;
 END $fn$;
 DROP TRIGGER IF EXISTS {trigger} ON {table};
@@ -311,7 +315,8 @@ impl PgSource {
                  CASE WHEN to_regclass('athens.outbox') IS NULL THEN 'table athens.outbox' END, \
                  CASE WHEN to_regclass('athens.dead_letters') IS NULL THEN 'table athens.dead_letters' END, \
                  CASE WHEN to_regclass('athens.version') IS NULL THEN 'sequence athens.version' END, \
-                 CASE WHEN to_regclass('athens.consumer') IS NULL THEN 'table athens.consumer' END], NULL), \
+                 CASE WHEN to_regclass('athens.consumer') IS NULL THEN 'table athens.consumer' END, \
+             CASE WHEN to_regclass('athens.wakeup') IS NULL THEN 'table athens.wakeup' END], NULL), \
                coalesce((SELECT array_agg(c.relname || '.' || t.tgname) \
                  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
                  WHERE t.tgname LIKE 'athens\\_capture\\_%' AND t.tgenabled <> 'D' \

@@ -1,6 +1,7 @@
 //! [`PgSource`]: the connection pool every port implementation of this crate shares.
 
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sea_orm::sqlx::PgPool;
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     /// Bumped whenever the outbox may have new rows (a notification, a reconnect).
     pub(crate) wake: Arc<watch::Sender<u64>>,
     pub(crate) listener: Mutex<Option<JoinHandle<()>>>,
+    /// Changes acknowledged since the outbox was last vacuumed.
+    pub(crate) acked: AtomicU64,
 }
 
 impl Inner {
@@ -76,6 +79,7 @@ impl PgSource {
                 db,
                 wake: Arc::new(watch::Sender::new(0)),
                 listener: Mutex::new(None),
+                acked: AtomicU64::new(0),
             }),
         }
     }

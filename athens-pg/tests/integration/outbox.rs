@@ -144,31 +144,43 @@ async fn a_poll_with_nothing_pending_waits_for_its_deadline() {
 }
 
 #[tokio::test]
-async fn notifications_are_sent_only_when_the_outbox_was_empty() {
-    let source = ready("outbox-notify-once").await;
+async fn writers_notify_only_while_a_consumer_waits() {
+    let source = ready("outbox-notify-waiting").await;
     let url = source.config().url.expose().to_string();
     let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
     listener.listen("athens_outbox").await.unwrap();
     exec(&source, "INSERT INTO users (name) VALUES ('a')").await;
-    exec(&source, "INSERT INTO users (name) VALUES ('b')").await;
-    exec(&source, "BEGIN; INSERT INTO users (name) VALUES ('c'); INSERT INTO users (name) VALUES ('d'); COMMIT;").await;
-    let first = tokio::time::timeout(Duration::from_secs(2), listener.recv()).await;
-    assert!(
-        first.is_ok(),
-        "the first change into an empty outbox notifies"
-    );
-    let more = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
-    assert!(
-        more.is_err(),
-        "later changes find older ones pending and do not notify"
+    let quiet = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(quiet.is_err(), "nobody waits: no notification");
+    drain(&source).await;
+
+    let writer = source.clone();
+    let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(10)), async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        exec(
+            &writer,
+            "BEGIN; INSERT INTO users (name) VALUES ('b'); INSERT INTO users (name) VALUES ('c'); COMMIT;",
+        )
+        .await;
+    });
+    assert_eq!(polled.unwrap().len(), 2);
+    let notified = tokio::time::timeout(Duration::from_secs(2), listener.recv()).await;
+    assert!(notified.is_ok(), "a waiting consumer is notified");
+    let folded = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(folded.is_err(), "once per transaction");
+    assert_eq!(
+        scalar(
+            &source,
+            "SELECT count(*) FROM athens.wakeup WHERE waiting_until > clock_timestamp()"
+        )
+        .await,
+        0,
+        "the consumer that woke withdrew its request"
     );
     drain(&source).await;
-    exec(&source, "INSERT INTO users (name) VALUES ('e')").await;
-    let again = tokio::time::timeout(Duration::from_secs(2), listener.recv()).await;
-    assert!(
-        again.is_ok(),
-        "once drained, the next change notifies again"
-    );
+    exec(&source, "INSERT INTO users (name) VALUES ('d')").await;
+    let quiet = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
+    assert!(quiet.is_err(), "no consumer waits any more");
 }
 
 #[tokio::test]
