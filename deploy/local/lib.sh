@@ -5,6 +5,8 @@
 #   pg  PostgreSQL cluster      port $ATHENS_PG_PORT (54329)  data $ATHENS_HOME/pg
 #   es  Elasticsearch 7.10.2    port $ATHENS_ES_PORT (9207)   data $ATHENS_HOME/es
 #   os  OpenSearch 2.19.1       port $ATHENS_OS_PORT (9208)   data $ATHENS_HOME/os
+#   tls nginx in front of es: HTTPS with our own CA, basic auth or an API key
+#                               port $ATHENS_TLS_PORT (9443)  state $ATHENS_HOME/tls
 # The two engines are JVMs launched from the Maven module in deploy/local/engines.
 #
 # Tunables (environment):
@@ -26,6 +28,7 @@ case $ATHENS_HOME in /*) ;; *) ATHENS_HOME=$PWD/$ATHENS_HOME ;; esac
 ATHENS_PG_PORT=${ATHENS_PG_PORT:-54329}
 ATHENS_ES_PORT=${ATHENS_ES_PORT:-9207}
 ATHENS_OS_PORT=${ATHENS_OS_PORT:-9208}
+ATHENS_TLS_PORT=${ATHENS_TLS_PORT:-9443}
 ATHENS_ENGINE_HEAP=${ATHENS_ENGINE_HEAP:-1g}
 ATHENS_START_TIMEOUT=${ATHENS_START_TIMEOUT:-180}
 
@@ -36,8 +39,13 @@ PG_DATA=$PG_DIR/data
 PG_SOCKET_DIR=$PG_DIR/run
 PG_OS_USER=postgres               # OS user that runs the server when we are root
 PG_SUPERUSER=postgres             # database superuser created by initdb
+TLS_DIR=$ATHENS_HOME/tls          # CA, certificate, htpasswd and nginx state of the tls service
+# Credentials the tls service checks (test fixtures, not secrets: loopback only).
+TLS_USERNAME=athens
+TLS_PASSWORD=tls-test-password
+TLS_API_KEY=YXRoZW5zOnRscy10ZXN0LWtleQ==
 
-ALL_SERVICES=(pg es os)
+ALL_SERVICES=(pg es os tls)
 
 log() { printf '[athens-local] %s\n' "$*" >&2; }
 die() {
@@ -57,7 +65,7 @@ parse_services() {
     local arg
     for arg in "$@"; do
         case $arg in
-            pg | es | os) SERVICES+=("$arg") ;;
+            pg | es | os | tls) SERVICES+=("$arg") ;;
             all) SERVICES+=("${ALL_SERVICES[@]}") ;;
             *) REST_ARGS+=("$arg") ;;
         esac
@@ -165,4 +173,14 @@ stop_pid() {
     log "$label did not stop after 30 s, killing pid $pid"
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
+}
+
+# ----------------------------------------------------------------------- tls
+
+# tls_pid — prints the pid of our nginx master; fails when it is not running.
+tls_pid() {
+    local pid
+    [[ -f $TLS_DIR/nginx.pid ]] || return 1
+    pid=$(<"$TLS_DIR/nginx.pid")
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
