@@ -42,6 +42,10 @@ type OutboxRow = (
 
 /// Turns an outbox row into a change; a row that names no known table or lacks its keys breaks the
 /// capture's contract.
+///
+/// A link row whose project is known but whose other key is NULL (a database Athens attaches to
+/// may allow one) links the project to nothing: it becomes a change of the project, whose document
+/// is rebuilt from the current state, rather than an error that would stall every later change.
 fn decode(row: OutboxRow) -> Result<ChangeRecord, PgError> {
     let (id, source_table, truncated, project, user, hashtag, recorded_at) = row;
     let invalid = || PgError::Invalid(format!("outbox row {id} ({source_table}) lacks its keys"));
@@ -53,24 +57,31 @@ fn decode(row: OutboxRow) -> Result<ChangeRecord, PgError> {
     let change = if truncated {
         Change::Truncate { table }
     } else {
-        match table {
-            Table::Users => Change::User {
+        match (table, project.map(ProjectId)) {
+            (Table::Users, _) => Change::User {
                 user: UserId(user.ok_or_else(invalid)?),
             },
-            Table::Hashtags => Change::Hashtag {
+            (Table::Hashtags, _) => Change::Hashtag {
                 hashtag: HashtagId(hashtag.ok_or_else(invalid)?),
             },
-            Table::Projects => Change::Project {
-                project: ProjectId(project.ok_or_else(invalid)?),
+            (Table::Projects, project) => Change::Project {
+                project: project.ok_or_else(invalid)?,
             },
-            Table::ProjectHashtags => Change::ProjectHashtag {
-                project: ProjectId(project.ok_or_else(invalid)?),
-                hashtag: HashtagId(hashtag.ok_or_else(invalid)?),
+            (Table::ProjectHashtags, Some(project)) => match hashtag {
+                Some(hashtag) => Change::ProjectHashtag {
+                    project,
+                    hashtag: HashtagId(hashtag),
+                },
+                None => Change::Project { project },
             },
-            Table::UserProjects => Change::UserProject {
-                project: ProjectId(project.ok_or_else(invalid)?),
-                user: UserId(user.ok_or_else(invalid)?),
+            (Table::UserProjects, Some(project)) => match user {
+                Some(user) => Change::UserProject {
+                    project,
+                    user: UserId(user),
+                },
+                None => Change::Project { project },
             },
+            (Table::ProjectHashtags | Table::UserProjects, None) => return Err(invalid()),
         }
     };
     Ok(ChangeRecord {
@@ -94,14 +105,14 @@ impl PgSource {
         rows.into_iter().map(decode).collect()
     }
 
-    /// Tells writers that a consumer waits for up to `wait`: their triggers notify until then.
+    /// Tells writers that a consumer waits for up to `wait` (plus a second): their triggers notify
+    /// until then, or until [`disarm`](Self::disarm).
     async fn arm(&self, wait: Duration) -> Result<(), PgError> {
         let millis = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
         sqlx::query(
-            "INSERT INTO athens.wakeup AS w (singleton, waiting_until) \
-             VALUES (true, clock_timestamp() + $1 * interval '1 millisecond') \
-             ON CONFLICT (singleton) DO UPDATE \
-             SET waiting_until = greatest(w.waiting_until, excluded.waiting_until)",
+            "SELECT setval('athens.wakeup', greatest( \
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $1, \
+                 coalesce(pg_sequence_last_value('athens.wakeup'), 1)))",
         )
         .bind(millis.saturating_add(1000))
         .execute(self.pool())
@@ -112,7 +123,7 @@ impl PgSource {
     /// Tells writers that no consumer waits any more, so they stop notifying. A failure only costs
     /// notifications until the request expires.
     async fn disarm(&self) {
-        let cleared = sqlx::query("UPDATE athens.wakeup SET waiting_until = '-infinity'")
+        let cleared = sqlx::query("SELECT setval('athens.wakeup', 1, false)")
             .execute(self.pool())
             .await;
         if let Err(error) = cleared {
@@ -221,7 +232,7 @@ impl PgSource {
                    (SELECT extract(epoch FROM clock_timestamp() - recorded_at)::float8 \
                       FROM athens.outbox ORDER BY id LIMIT 1), \
                    (SELECT count(*) FROM athens.dead_letters), \
-                   (SELECT greatest(reltuples, 0)::float8 FROM pg_class \
+                   (SELECT reltuples::float8 FROM pg_class \
                       WHERE oid = 'athens.outbox'::regclass), \
                    (SELECT max(id) - min(id) + 1 FROM athens.outbox), \
                    (SELECT last_ack_at FROM athens.consumer)",
@@ -229,10 +240,14 @@ impl PgSource {
         .bind(EXACT_COUNT_LIMIT)
         .fetch_one(self.pool())
         .await?;
+        let span = span.unwrap_or(capped);
         let pending = if capped < EXACT_COUNT_LIMIT {
             capped
+        } else if estimate < 0.0 {
+            // Never vacuumed or analysed yet: the id span is the best bound there is.
+            span
         } else {
-            (estimate as i64).min(span.unwrap_or(i64::MAX)).max(capped)
+            (estimate as i64).min(span).max(capped)
         };
         Ok(Backlog {
             pending: u64::try_from(pending).unwrap_or_default(),
@@ -374,7 +389,14 @@ mod tests {
                 table: Table::Hashtags
             })
         );
-        assert!(decode(row("project_hashtags", Some(1), None, None)).is_err());
+        assert_eq!(
+            change(row("project_hashtags", Some(1), None, None)),
+            Some(Change::Project {
+                project: ProjectId(1)
+            }),
+            "a link to a NULL hashtag touches its project only"
+        );
+        assert!(decode(row("user_projects", None, Some(1), None)).is_err());
         assert!(decode(row("orders", Some(1), None, None)).is_err());
     }
 }

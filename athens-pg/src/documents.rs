@@ -9,6 +9,12 @@
 //!
 //! Ids are read as `bigint` (`id::bigint`), so the queries work whether a database Athens attaches to
 //! uses `integer` or `bigint` keys.
+//!
+//! A database Athens attaches to may hold what our migration forbids: a NULL name, slug or
+//! `created_at`. Such a row must neither fail the read (the batch would be retried forever and the
+//! pipeline would stall) nor be skipped (its document would silently go missing): names and slugs
+//! read as `''` and a NULL `created_at` as the epoch (`1970-01-01T00:00:00Z`), like a NULL
+//! description reads as `''`.
 
 use async_trait::async_trait;
 use athens_core::{
@@ -24,14 +30,21 @@ use crate::source::PgSource;
 type ProjectTuple = (i64, String, String, Option<String>, DateTime<Utc>);
 type LinkTuple = (i64, i64, String, DateTime<Utc>);
 
-const PROJECTS_BY_ID: &str = "SELECT id::bigint, name, slug, description, created_at \
-     FROM projects WHERE id = ANY($1::bigint[])";
-const PROJECTS_PAGE: &str = "SELECT id::bigint, name, slug, description, created_at \
-     FROM projects WHERE id > $1 ORDER BY id LIMIT $2";
-const HASHTAG_LINKS: &str = "SELECT ph.project_id::bigint, h.id::bigint, h.name, h.created_at \
+/// The columns of a project row, NULLs replaced (see the module's documentation).
+macro_rules! project_columns {
+    () => {
+        "SELECT id::bigint, coalesce(name, ''), coalesce(slug, ''), description, \
+         coalesce(created_at, 'epoch'::timestamptz) FROM projects"
+    };
+}
+const PROJECTS_BY_ID: &str = concat!(project_columns!(), " WHERE id = ANY($1::bigint[])");
+const PROJECTS_PAGE: &str = concat!(project_columns!(), " WHERE id > $1 ORDER BY id LIMIT $2");
+const HASHTAG_LINKS: &str = "SELECT ph.project_id::bigint, h.id::bigint, coalesce(h.name, ''), \
+     coalesce(h.created_at, 'epoch'::timestamptz) \
      FROM project_hashtags ph JOIN hashtags h ON h.id = ph.hashtag_id \
      WHERE ph.project_id = ANY($1::bigint[])";
-const CREATOR_LINKS: &str = "SELECT up.project_id::bigint, u.id::bigint, u.name, u.created_at \
+const CREATOR_LINKS: &str = "SELECT up.project_id::bigint, u.id::bigint, coalesce(u.name, ''), \
+     coalesce(u.created_at, 'epoch'::timestamptz) \
      FROM user_projects up JOIN users u ON u.id = up.user_id \
      WHERE up.project_id = ANY($1::bigint[])";
 

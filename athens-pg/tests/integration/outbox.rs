@@ -171,7 +171,8 @@ async fn writers_notify_only_while_a_consumer_waits() {
     assert_eq!(
         scalar(
             &source,
-            "SELECT count(*) FROM athens.wakeup WHERE waiting_until > clock_timestamp()"
+            "SELECT count(*) FROM (SELECT pg_sequence_last_value('athens.wakeup') AS until) w
+             WHERE until > extract(epoch FROM clock_timestamp()) * 1000"
         )
         .await,
         0,
