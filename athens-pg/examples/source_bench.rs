@@ -4,8 +4,10 @@
 //! ```text
 //! eval "$(deploy/local/env)"
 //! cargo run --release -p athens-pg --example source_bench -- \
-//!     [--projects 100000] [--clients 8] [--seconds 10] [--rounds 3] [--million]
+//!     [--projects 100000] [--clients 8] [--seconds 10] [--rounds 3] [--million] [--no-backlog]
 //! ```
+//!
+//! `--million` also seeds 1,000,000 projects; `--rounds 0` skips the write throughput.
 //!
 //! Each measurement gets a fresh database from `ATHENS_TEST_DATABASE_URL` (the role needs
 //! CREATEDB). Write throughput runs alternate between "capture off" and "capture on" rounds (with a
@@ -27,6 +29,7 @@ struct Options {
     seconds: u64,
     rounds: usize,
     million: bool,
+    backlog: bool,
 }
 
 fn options() -> Options {
@@ -36,6 +39,7 @@ fn options() -> Options {
         seconds: 10,
         rounds: 3,
         million: false,
+        backlog: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut args = args.iter();
@@ -47,6 +51,7 @@ fn options() -> Options {
             "--seconds" => options.seconds = value(),
             "--rounds" => options.rounds = value() as usize,
             "--million" => options.million = true,
+            "--no-backlog" => options.backlog = false,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -261,6 +266,10 @@ async fn main() {
     if options.million {
         seeded("bench-seed-1m", 1_000_000, 4).await;
     }
-    large_backlog().await;
-    throughput(&options).await;
+    if options.backlog {
+        large_backlog().await;
+    }
+    if options.rounds > 0 {
+        throughput(&options).await;
+    }
 }

@@ -27,6 +27,11 @@ use crate::source::PgSource;
 
 /// Above this many pending rows, `backlog` estimates the count from the planner's statistics.
 const EXACT_COUNT_LIMIT: i64 = 100_000;
+/// How long after the last change seen a waiting poll keeps polling quickly instead of asking
+/// writers to notify.
+pub(crate) const LINGER: Duration = Duration::from_millis(500);
+/// Polling interval while changes flow.
+const QUICK_POLL: Duration = Duration::from_millis(50);
 /// Acknowledged changes between two vacuums of the outbox.
 const VACUUM_EVERY: u64 = 50_000;
 
@@ -317,20 +322,31 @@ impl ChangeSource for PgSource {
             woken.borrow_and_update();
             let batch = self.fetch(max).await?;
             let now = Instant::now();
+            if !batch.is_empty() {
+                self.inner.seen_changes(now);
+            }
             if !batch.is_empty() || now >= deadline {
                 if armed {
                     self.disarm().await;
                 }
                 return Ok(batch);
             }
-            if !armed {
+            // While changes flow, poll quickly instead of asking writers to notify: a NOTIFY in every
+            // commit would serialise them. Only an idle consumer asks for notifications.
+            let flowing = self.inner.changes_flowing(now);
+            if !flowing && !armed {
                 // Ask writers to notify, then look once more: a change committed before they could
                 // see the request would otherwise wait for the next polling round.
                 self.arm(deadline - now).await?;
                 armed = true;
                 continue;
             }
-            let nap = self.config().poll_interval.min(deadline - now);
+            let interval = if flowing {
+                QUICK_POLL
+            } else {
+                self.config().poll_interval
+            };
+            let nap = interval.min(deadline - now);
             tokio::select! {
                 changed = woken.changed() => {
                     if changed.is_err() {

@@ -8,8 +8,10 @@ use sea_orm::sqlx::PgPool;
 use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::info;
 
+use crate::changes::LINGER;
 use crate::config::PgConfig;
 use crate::error::PgError;
 use crate::lease::PgLease;
@@ -34,11 +36,29 @@ pub(crate) struct Inner {
     pub(crate) listener: Mutex<Option<JoinHandle<()>>>,
     /// Changes acknowledged since the outbox was last vacuumed.
     pub(crate) acked: AtomicU64,
+    /// When a poll last returned changes.
+    pub(crate) last_seen: Mutex<Option<Instant>>,
 }
 
 impl Inner {
     pub(crate) fn listener(&self) -> MutexGuard<'_, Option<JoinHandle<()>>> {
         self.listener.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that a poll returned changes at `now`.
+    pub(crate) fn seen_changes(&self, now: Instant) {
+        *self
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now);
+    }
+
+    /// Whether a poll returned changes within the last [`LINGER`].
+    pub(crate) fn changes_flowing(&self, now: Instant) -> bool {
+        self.last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|seen| now.duration_since(seen) < LINGER)
     }
 }
 
@@ -80,6 +100,7 @@ impl PgSource {
                 wake: Arc::new(watch::Sender::new(0)),
                 listener: Mutex::new(None),
                 acked: AtomicU64::new(0),
+                last_seen: Mutex::new(None),
             }),
         }
     }

@@ -153,6 +153,8 @@ async fn writers_notify_only_while_a_consumer_waits() {
     let quiet = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
     assert!(quiet.is_err(), "nobody waits: no notification");
     drain(&source).await;
+    // Right after changes, a consumer polls quickly instead of asking for notifications.
+    tokio::time::sleep(Duration::from_millis(700)).await;
 
     let writer = source.clone();
     let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(10)), async move {
@@ -179,9 +181,63 @@ async fn writers_notify_only_while_a_consumer_waits() {
         "the consumer that woke withdrew its request"
     );
     drain(&source).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     exec(&source, "INSERT INTO users (name) VALUES ('d')").await;
     let quiet = tokio::time::timeout(Duration::from_millis(500), listener.recv()).await;
     assert!(quiet.is_err(), "no consumer waits any more");
+}
+
+#[tokio::test]
+async fn while_changes_flow_a_consumer_polls_quickly_without_notifications() {
+    let source = ready("outbox-flowing").await;
+    let url = source.config().url.expose().to_string();
+    let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
+    listener.listen("athens_outbox").await.unwrap();
+    for n in 0..5 {
+        exec(
+            &source,
+            &format!("INSERT INTO users (name) VALUES ('u{n}')"),
+        )
+        .await;
+        let started = Instant::now();
+        let polled = source.poll(10, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(polled.len(), 1);
+        let ack = Ack {
+            changes: polled.iter().map(|r| r.id).collect(),
+            dead_letters: Vec::new(),
+        };
+        source.ack(&ack).await.unwrap();
+        let writer = source.clone();
+        let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(5)), async move {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            exec(
+                &writer,
+                "INSERT INTO hashtags (name) VALUES (md5(random()::text))",
+            )
+            .await;
+        });
+        assert_eq!(polled.unwrap().len(), 1);
+        source
+            .ack(&Ack {
+                changes: source
+                    .poll(10, Duration::ZERO)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id)
+                    .collect(),
+                dead_letters: Vec::new(),
+            })
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let notified = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(notified.is_err(), "no notification while changes flow");
 }
 
 #[tokio::test]
