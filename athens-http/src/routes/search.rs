@@ -84,7 +84,7 @@ impl ProjectsApi {
     ///
     /// The projects the user with this id created, each with its hashtags and
     /// creators. `404` when no user has this id; an existing user without projects gets an empty
-    /// page.
+    /// page (the database is asked only then).
     #[oai(
         path = "/v1/users/:user_id/projects",
         method = "get",
@@ -113,18 +113,21 @@ impl ProjectsApi {
             cursor: cursor.0,
             ..SearchRequest::default()
         };
-        if let Err(error) = request.validate() {
-            return ApiError::from(error).into();
+        let page = match search(&state, &request).await {
+            Ok(page) => page,
+            Err(error) => return error.into(),
+        };
+        // Projects credited to the user prove that it exists. Without any, an unknown user and a
+        // user who created nothing look the same: only the database tells them apart, so it is
+        // asked then (and only then, which keeps it off the common path).
+        if page.total == 0 {
+            match state.source.user_exists(user).await {
+                Ok(true) => {}
+                Ok(false) => return ApiError::UserNotFound(user).into(),
+                Err(error) => return ApiError::from(error).into(),
+            }
         }
-        // The existence check and the search run together: a user with no projects and an
-        // unknown user both give an empty page, only the database tells them apart.
-        let (exists, page) = tokio::join!(state.source.user_exists(user), search(&state, &request));
-        match (exists, page) {
-            (Ok(false), _) => ApiError::UserNotFound(user).into(),
-            (Err(error), _) => ApiError::from(error).into(),
-            (Ok(true), Ok(page)) => UserProjectsResponse::Ok(Json(page)),
-            (Ok(true), Err(error)) => error.into(),
-        }
+        UserProjectsResponse::Ok(Json(page))
     }
 
     /// Projects that use hashtags

@@ -137,8 +137,9 @@ async fn an_unreachable_database_is_a_503_naming_it() -> anyhow::Result<()> {
     };
     let source = Arc::new(PgSource::connect(&config).await?);
     let client = client(index.clone(), source);
-    let john = database.user("john");
-    let uri = format!("/v1/users/{john}/projects");
+    // Larry created nothing: only the database tells him from an unknown user.
+    let larry = database.user("larry");
+    let uri = format!("/v1/users/{larry}/projects");
     assert_eq!(get(&client, &uri).await.status, StatusCode::OK);
 
     proxy.down().await;
@@ -163,11 +164,15 @@ async fn an_unreachable_database_is_a_503_naming_it() -> anyhow::Result<()> {
         answer.body["failed_checks"],
         serde_json::json!(["database"])
     );
-    // Searches that need no database still answer.
+    // Searches that need no database still answer, and so do the projects of a user who has
+    // some: they prove the user exists.
     assert_eq!(
         get(&client, "/v1/projects/search?q=athens").await.status,
         StatusCode::OK
     );
+    let john = database.user("john");
+    let answer = get(&client, &format!("/v1/users/{john}/projects")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     drop_index(&index).await?;
     Ok(())
 }
