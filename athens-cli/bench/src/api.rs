@@ -1,0 +1,337 @@
+//! The API: `athens serve` as a child process, each search at constant rates, open loop, through
+//! Athens and straight to the engine with the body Athens sends for it, side by side.
+//!
+//! The direct bodies follow `athens-es`'s query builder by hand (a private module there); that they
+//! ask the same question is checked: both paths must report the same number of hits.
+
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::report::{Table, num, ratio};
+use crate::stats::Samples;
+use crate::{ALIAS, Bench};
+
+/// Rates of the search for the highest one with p99 ≤ 50 ms, requests per second.
+const RATES: [f64; 7] = [25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 600.0];
+const TINY_RATES: [f64; 1] = [10.0];
+/// The latency a rate must keep at p99 to count.
+const P99_BUDGET_MS: f64 = 50.0;
+
+/// One search, as a path of the API and as the body Athens sends to the engine.
+struct Search {
+    name: &'static str,
+    path: String,
+    body: Value,
+}
+
+fn searches() -> Vec<Search> {
+    let words = ["elasticsaerch", "sync"];
+    let per_word: Vec<Value> = words
+        .iter()
+        .map(|word| {
+            json!({ "bool": { "should": [
+                { "match": { "text_all": {
+                    "query": word, "operator": "and", "fuzziness": "AUTO", "prefix_length": 1,
+                    "max_expansions": 50, "fuzzy_transpositions": true,
+                } } },
+                { "match": { "text_all.prefix": { "query": word, "operator": "and" } } },
+            ] } })
+        })
+        .collect();
+    let text = words.join(" ");
+    let fuzzy = json!({
+        "size": 21,
+        "track_total_hits": true,
+        "timeout": "5000ms",
+        "query": { "bool": {
+            "filter": [],
+            "must": [{ "bool": { "should": per_word, "minimum_should_match": "2<75%" } }],
+            "should": [
+                { "match": { "slug": { "query": text, "boost": 2.0 } } },
+                { "match": { "slug.prefix": { "query": text } } },
+                { "match_phrase": { "text_all": { "query": text, "slop": 2, "boost": 2.0 } } },
+            ],
+        } },
+        "sort": [{ "_score": "desc" }, { "id": "asc" }],
+        "highlight": {
+            "pre_tags": ["<em>"], "post_tags": ["</em>"], "require_field_match": false,
+            "encoder": "default",
+            "fields": {
+                "slug": { "number_of_fragments": 0 },
+                "slug.prefix": { "number_of_fragments": 0 },
+                "description": { "fragment_size": 160, "number_of_fragments": 3 },
+                "description.prefix": { "fragment_size": 160, "number_of_fragments": 3 },
+            }
+        },
+    });
+    let chrono = |filter: Value| {
+        json!({
+            "size": 21,
+            "track_total_hits": true,
+            "timeout": "5000ms",
+            "query": { "bool": { "filter": filter } },
+            "sort": [{ "created_at": "desc" }, { "id": "desc" }],
+        })
+    };
+    vec![
+        Search {
+            name: "fuzzy text `q=elasticsaerch sync`",
+            path: "/v1/projects/search?q=elasticsaerch%20sync".into(),
+            body: fuzzy,
+        },
+        Search {
+            name: "hashtags `rust,search` (any)",
+            path: "/v1/hashtags/projects?hashtags=rust,search&mode=any".into(),
+            body: chrono(json!([{ "terms": { "hashtags.name": ["rust", "search"] } }])),
+        },
+        Search {
+            name: "projects of user 1",
+            path: "/v1/users/1/projects".into(),
+            body: chrono(json!([{ "term": { "creators.id": 1 } }])),
+        },
+    ]
+}
+
+/// What an open-loop run saw.
+struct Run {
+    latency: Samples,
+    took: Samples,
+    errors: usize,
+    total: Option<u64>,
+}
+
+/// Sends `rate` requests per second for `seconds`, each due at its time whatever the previous ones
+/// do; latency counts from the due time.
+async fn open_loop(
+    http: &reqwest::Client,
+    rate: f64,
+    seconds: f64,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Run {
+    let total = (rate * seconds).round().max(1.0) as usize;
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut tasks = JoinSet::new();
+    let _ = http;
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+        let sent = request().send();
+        tasks.spawn(async move {
+            let response = sent.await.ok()?;
+            let ok = response.status().is_success();
+            let body: Value = response.json().await.ok()?;
+            let latency = due.elapsed();
+            ok.then_some((latency, body))
+        });
+    }
+    let mut run = Run {
+        latency: Samples::default(),
+        took: Samples::default(),
+        errors: 0,
+        total: None,
+    };
+    while let Some(done) = tasks.join_next().await {
+        match done.ok().flatten() {
+            Some((latency, body)) => {
+                run.latency.push(latency);
+                if let Some(took) = body["took"].as_f64() {
+                    run.took.push_secs(took / 1000.0);
+                }
+                run.total = run
+                    .total
+                    .or(body["total"].as_u64())
+                    .or(body["hits"]["total"]["value"].as_u64());
+            }
+            None => run.errors += 1,
+        }
+    }
+    run
+}
+
+/// Runs the section.
+pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let serve = bench
+        .athens
+        .spawn(&["serve"], &[("ATHENS_HTTP_ADDR", &addr)])?;
+    let base = format!("http://{addr}");
+    let ready = async {
+        for _ in 0..300 {
+            if let Ok(response) = bench.http.get(format!("{base}/readyz")).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!(
+            "athens serve did not become ready (see {}/bench-serve.log)",
+            bench.athens.log_dir.display()
+        )
+    };
+    let result = match ready.await {
+        Ok(()) => measure(bench, &base, &serve).await,
+        Err(error) => Err(error),
+    };
+    let usage = serve.stop().await?;
+    result?;
+    bench.report.headline(
+        "`athens serve` peak RSS over the API section",
+        format!("{:.0} MiB", usage.peak_rss_mib),
+        "absolute",
+        None,
+    );
+    Ok(())
+}
+
+async fn measure(
+    bench: &mut Bench,
+    base: &str,
+    serve: &crate::procs::Running,
+) -> anyhow::Result<()> {
+    let seconds = bench.scale.api_seconds;
+    let rates: &[f64] = if bench.tiny { &TINY_RATES } else { &RATES };
+    let fixed_rate = bench.api_rate;
+    let mut fixed = Table::new(
+        &format!(
+            "API: latency at a fixed {fixed_rate:.0} searches/s each, open loop ({seconds:.0} s per run)"
+        ),
+        &[
+            "search",
+            "hits",
+            "via Athens p50 ms",
+            "via Athens p99 ms",
+            "engine direct p50 ms",
+            "engine direct p99 ms",
+            "engine `took` p50 ms",
+            "p99 overhead ms",
+            "Athens CPU ms/request",
+        ],
+    );
+    let mut limits = Table::new(
+        &format!("API: highest rate with p99 ≤ {P99_BUDGET_MS:.0} ms (steps: {rates:?}/s)"),
+        &["search", "via Athens /s", "engine direct /s", "ratio"],
+    );
+    let mut worst_overhead: f64 = f64::NEG_INFINITY;
+    let mut worst_ratio: f64 = f64::INFINITY;
+    let searches = searches();
+    // Warm both paths (JIT, caches, connections).
+    for search in &searches {
+        let url = format!("{base}{}", search.path);
+        let _ = open_loop(&bench.http, 20.0, 1.0, || bench.http.get(&url)).await;
+    }
+    for search in &searches {
+        let url = format!("{base}{}", search.path);
+        let direct_url = format!("{}/{ALIAS}/_search", bench.engine_url);
+        let via = || bench.http.get(&url);
+        let direct = || bench.http.post(&direct_url).json(&search.body);
+
+        let cpu_before = serve.cpu();
+        let mut athens = open_loop(&bench.http, fixed_rate, seconds, via).await;
+        let athens_cpu = serve.cpu() - cpu_before;
+        let mut engine = open_loop(&bench.http, fixed_rate, seconds, direct).await;
+        ensure!(
+            athens.total == engine.total,
+            "{}: Athens counts {:?} hits, the direct body {:?}: the bodies differ",
+            search.name,
+            athens.total,
+            engine.total
+        );
+        let overhead = athens.latency.ms(0.99) - engine.latency.ms(0.99);
+        worst_overhead = worst_overhead.max(overhead);
+        println!(
+            "api {} at {fixed_rate}/s: athens p50 {:.1} p99 {:.1} ms, direct p50 {:.1} p99 {:.1} ms, errors {}+{}",
+            search.name,
+            athens.latency.ms(0.5),
+            athens.latency.ms(0.99),
+            engine.latency.ms(0.5),
+            engine.latency.ms(0.99),
+            athens.errors,
+            engine.errors
+        );
+        fixed.row(vec![
+            search.name.into(),
+            athens.total.map_or("?".into(), |t| t.to_string()),
+            num(athens.latency.ms(0.5), 1),
+            num(athens.latency.ms(0.99), 1),
+            num(engine.latency.ms(0.5), 1),
+            num(engine.latency.ms(0.99), 1),
+            num(engine.took.ms(0.5), 0),
+            num(overhead, 1),
+            num(athens_cpu / athens.latency.len().max(1) as f64 * 1000.0, 2),
+        ]);
+
+        // Each path climbs the steps until its p99 breaks the budget (or a request fails).
+        let (mut best_athens, mut best_direct) = (0.0_f64, 0.0_f64);
+        let (mut athens_on, mut direct_on) = (true, true);
+        for &rate in rates {
+            if athens_on {
+                let mut run = open_loop(&bench.http, rate, seconds, via).await;
+                athens_on = run.errors == 0 && run.latency.ms(0.99) <= P99_BUDGET_MS;
+                if athens_on {
+                    best_athens = rate;
+                }
+                println!(
+                    "api {} via Athens at {rate}/s: p99 {:.1} ms",
+                    search.name,
+                    run.latency.ms(0.99)
+                );
+            }
+            if direct_on {
+                let mut run = open_loop(&bench.http, rate, seconds, direct).await;
+                direct_on = run.errors == 0 && run.latency.ms(0.99) <= P99_BUDGET_MS;
+                if direct_on {
+                    best_direct = rate;
+                }
+                println!(
+                    "api {} direct at {rate}/s: p99 {:.1} ms",
+                    search.name,
+                    run.latency.ms(0.99)
+                );
+            }
+            if !athens_on && !direct_on {
+                break;
+            }
+        }
+        let limit_ratio = if best_direct > 0.0 {
+            best_athens / best_direct
+        } else {
+            f64::NAN
+        };
+        if limit_ratio.is_finite() {
+            worst_ratio = worst_ratio.min(limit_ratio);
+        }
+        limits.row(vec![
+            search.name.into(),
+            num(best_athens, 0),
+            num(best_direct, 0),
+            ratio(limit_ratio),
+        ]);
+    }
+    fixed.note("latency is from each request's due time to its last byte (open loop: a late answer delays none of the next requests)");
+    fixed.note("direct = the same query body Athens builds, posted to the alias; `user 1` also makes Athens ask PostgreSQL whether the user exists");
+    limits.note(
+        "a rate is met when every request succeeded and p99 ≤ 50 ms; 0 = not even the first step",
+    );
+    bench.report.tables.push(fixed);
+    bench.report.tables.push(limits);
+    bench.report.headline(
+        "API throughput at p99 ≤ 50 ms via Athens / engine direct (worst search)",
+        ratio(worst_ratio),
+        "≥ 0.9×",
+        worst_ratio.is_finite().then_some(worst_ratio >= 0.9),
+    );
+    bench.report.headline(
+        &format!("API p99 overhead at {fixed_rate:.0}/s (worst search)"),
+        format!("{} ms", num(worst_overhead, 1)),
+        "< 3 ms",
+        worst_overhead.is_finite().then_some(worst_overhead < 3.0),
+    );
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! Backfill: `athens reindex` as a child process, with the CPU seconds PostgreSQL, the engine and
+//! Athens used meanwhile and Athens' peak memory, against the raw `_bulk` ceiling of the same run.
+
+use anyhow::{Context, ensure};
+use reqwest::Method;
+use sea_orm::sqlx;
+
+use crate::report::{Table, num, ratio};
+use crate::{ALIAS, Bench};
+
+/// What one measured reindex did.
+#[derive(Debug, Clone, Copy)]
+pub struct Backfill {
+    /// Documents in the new index.
+    pub documents: u64,
+    /// Wall seconds of the whole command (start, backfill, settings, alias swap).
+    pub seconds: f64,
+    /// CPU seconds of PostgreSQL, the engine and Athens.
+    pub cpu: (f64, f64, f64),
+    /// Athens' peak resident memory.
+    pub peak_rss_mib: f64,
+}
+
+impl Backfill {
+    /// Documents per second.
+    pub fn rate(&self) -> f64 {
+        self.documents as f64 / self.seconds
+    }
+
+    /// Athens' share of the CPU the three used.
+    pub fn athens_share(&self) -> f64 {
+        self.cpu.2 / (self.cpu.0 + self.cpu.1 + self.cpu.2)
+    }
+}
+
+/// Runs `athens reindex` with `extra` settings and measures it.
+pub async fn measure(bench: &Bench, extra: &[(&str, &str)]) -> anyhow::Result<Backfill> {
+    let before = bench.services.cpu();
+    let child = bench.athens.spawn(&["reindex"], extra)?;
+    let usage = child.wait().await?;
+    let after = bench.services.cpu();
+    ensure!(
+        usage.status.is_some_and(|status| status.success()),
+        "athens reindex failed (see {}/bench-reindex.log)",
+        bench.athens.log_dir.display()
+    );
+    let (pg, engine, _) = after.since(&before);
+    let count = bench
+        .engine(Method::GET, &format!("{ALIAS}/_count"), None)
+        .await?["count"]
+        .as_u64()
+        .context("no count")?;
+    Ok(Backfill {
+        documents: count,
+        seconds: usage.wall.as_secs_f64(),
+        cpu: (pg, engine, usage.cpu),
+        peak_rss_mib: usage.peak_rss_mib,
+    })
+}
+
+fn row(label: &str, backfill: &Backfill, ceiling: Option<f64>) -> Vec<String> {
+    let per_k = |cpu: f64| num(cpu / backfill.documents as f64 * 1000.0, 3);
+    vec![
+        label.into(),
+        backfill.documents.to_string(),
+        num(backfill.seconds, 1),
+        num(backfill.rate(), 0),
+        ceiling.map_or_else(|| "n/a".into(), |c| ratio(backfill.rate() / c)),
+        per_k(backfill.cpu.0),
+        per_k(backfill.cpu.1),
+        per_k(backfill.cpu.2),
+        format!("{:.0}%", backfill.athens_share() * 100.0),
+        num(backfill.peak_rss_mib, 0),
+    ]
+}
+
+const HEADER: [&str; 10] = [
+    "run",
+    "documents",
+    "seconds",
+    "docs/s",
+    "of raw ceiling",
+    "PostgreSQL CPU s/1k docs",
+    "engine CPU s/1k docs",
+    "Athens CPU s/1k docs",
+    "Athens share of CPU",
+    "Athens peak RSS MiB",
+];
+
+/// Runs the section: the shipped defaults, then a tuned run for comparison.
+pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+    let mut table = Table::new("Backfill (`athens reindex`)", &HEADER);
+    let defaults = measure(bench, &[]).await?;
+    println!(
+        "reindex (defaults): {} docs in {:.1} s, {:.0} docs/s, Athens {:.0}% of CPU, peak {:.0} MiB",
+        defaults.documents,
+        defaults.seconds,
+        defaults.rate(),
+        defaults.athens_share() * 100.0,
+        defaults.peak_rss_mib
+    );
+    table.row(row(
+        &format!(
+            "{} projects, defaults (chunk 500, 2 writes in flight)",
+            bench.projects
+        ),
+        &defaults,
+        bench.bulk_ceiling,
+    ));
+    if !bench.tiny {
+        let tuned = measure(
+            bench,
+            &[
+                ("ATHENS_SYNC_CHUNK_SIZE", "1000"),
+                ("ATHENS_SYNC_WRITE_CONCURRENCY", "4"),
+            ],
+        )
+        .await?;
+        println!(
+            "reindex (chunk 1000, 4 in flight): {:.0} docs/s",
+            tuned.rate()
+        );
+        table.row(row(
+            &format!(
+                "{} projects, chunk 1000, 4 writes in flight",
+                bench.projects
+            ),
+            &tuned,
+            bench.bulk_ceiling,
+        ));
+    }
+    table.note(
+        "wall time of the whole command: connect, create the index, backfill, serving settings and refresh, alias swap",
+    );
+    table.note(
+        "CPU from /proc: PostgreSQL = postmaster and every backend; engine = its JVM; Athens = the reindex process",
+    );
+    bench.backfill_rate = Some(defaults.rate());
+    let of_ceiling = bench.bulk_ceiling.map(|c| defaults.rate() / c);
+    bench.report.headline(
+        "backfill throughput / raw `_bulk` ceiling",
+        of_ceiling.map_or_else(|| "n/a".into(), ratio),
+        "≥ 0.75×",
+        of_ceiling.map(|r| r >= 0.75),
+    );
+    bench.report.headline(
+        "Athens' share of the backfill's CPU (PostgreSQL + engine + Athens)",
+        format!("{:.1}%", defaults.athens_share() * 100.0),
+        "< 15%",
+        Some(defaults.athens_share() < 0.15),
+    );
+    bench.report.headline(
+        "backfill docs/s; Athens peak RSS",
+        format!("{:.0}; {:.0} MiB", defaults.rate(), defaults.peak_rss_mib),
+        "absolute",
+        None,
+    );
+    bench.report.tables.push(table);
+    Ok(())
+}
+
+/// Makes sure the alias exists (a section run without `backfill` needs an index).
+pub async fn ensure_index(bench: &mut Bench) -> anyhow::Result<()> {
+    let exists = bench
+        .http
+        .head(format!("{}/_alias/{ALIAS}", bench.engine_url))
+        .send()
+        .await?
+        .status()
+        .is_success();
+    if !exists {
+        bench.athens.run(&["reindex"])?;
+    }
+    Ok(())
+}
+
+/// Seeds up to 1,000,000 projects and measures a backfill of them.
+pub async fn million(bench: &mut Bench) -> anyhow::Result<()> {
+    let target: u64 = 1_000_000;
+    if bench.projects < target {
+        let started = std::time::Instant::now();
+        bench.athens.run(&[
+            "seed",
+            "--force",
+            "--projects",
+            &(target - bench.projects).to_string(),
+        ])?;
+        sqlx::raw_sql("VACUUM ANALYZE").execute(&bench.pool).await?;
+        println!(
+            "seeded up to {target} projects in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let backfill = measure(bench, &[]).await?;
+    println!("reindex 1M: {:.0} docs/s", backfill.rate());
+    let mut table = Table::new(
+        "Backfill at 1,000,000 projects (`athens reindex`, defaults)",
+        &HEADER,
+    );
+    table.row(row(
+        "1,000,000 projects, defaults",
+        &backfill,
+        bench.bulk_ceiling,
+    ));
+    table.note(
+        "run after the other sections; the raw ceiling is the one measured at the start of the run",
+    );
+    bench.report.tables.push(table);
+    let of_ceiling = bench.bulk_ceiling.map(|c| backfill.rate() / c);
+    bench.report.headline(
+        "backfill at 1M / raw `_bulk` ceiling",
+        of_ceiling.map_or_else(|| "n/a".into(), ratio),
+        "≥ 0.75×",
+        of_ceiling.map(|r| r >= 0.75),
+    );
+    bench.report.headline(
+        "Athens' share of CPU at 1M",
+        format!("{:.1}%", backfill.athens_share() * 100.0),
+        "< 15%",
+        Some(backfill.athens_share() < 0.15),
+    );
+    Ok(())
+}

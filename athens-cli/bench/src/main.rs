@@ -1,0 +1,510 @@
+//! `athens-bench`: Athens measured against the raw engine and against pgsync, side by side on one
+//! machine, in one run. `deploy/local/bench` builds it in release mode, starts the services and runs
+//! it; see `docs/benchmarks.md` for what each section measures and the figures of the last run.
+//!
+//! Sections (`--sections`, all by default, run in this order):
+//! - `raw`: `_bulk` of Athens' own documents, prebuilt NDJSON, bulk size × concurrency, refresh off
+//!   and 1 s; single-document requests; the engine's ceiling on this machine;
+//! - `backfill`: `athens reindex` as a child process: documents per second, CPU per 1k documents of
+//!   PostgreSQL, the engine and Athens, Athens' peak memory;
+//! - `stream`: `athens sync` under an open-loop, constant-rate mix of writes on the five tables:
+//!   highest rate with bounded lag, commit-to-acknowledgement and commit-to-searchable latency,
+//!   fan-out cases;
+//! - `api`: `athens serve` against the engine directly, open loop, per search;
+//! - `source`: write throughput with and without capture (pgbench), WAL per change, idle cost;
+//! - `pgsync`: pgsync's initial sync and change latency from the same database into the same
+//!   engine, against Athens in the same run.
+#![allow(clippy::print_stdout)] // a benchmark prints its figures
+
+mod api;
+mod backfill;
+mod load;
+mod pgsync;
+mod procs;
+mod raw;
+mod report;
+mod source;
+mod stats;
+mod stream;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use sea_orm::sqlx::postgres::PgPoolOptions;
+use sea_orm::sqlx::{self, AssertSqlSafe, PgPool};
+use serde_json::Value;
+
+use procs::{Athens, Services};
+use report::Report;
+
+/// Benchmarks Athens against the raw engine and pgsync; prints one table and writes it as markdown.
+#[derive(Debug, Parser)]
+#[command(name = "athens-bench")]
+struct Args {
+    /// Projects to seed (users and hashtags scale with them).
+    #[arg(long, default_value_t = 100_000)]
+    projects: u64,
+    /// Sections to run, comma-separated: raw,backfill,stream,api,source,pgsync.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "raw,backfill,stream,api,source,pgsync"
+    )]
+    sections: Vec<String>,
+    /// Smoke size: 2,000 projects and runs of a second or two, to prove the runner works.
+    #[arg(long)]
+    tiny: bool,
+    /// Also backfill 1,000,000 projects (seeds the rest first; minutes), at the end.
+    #[arg(long)]
+    million: bool,
+    /// Markdown output (the generated part between its markers is replaced).
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    out: PathBuf,
+    /// A PostgreSQL URL whose role may create databases; the benchmark uses its own database
+    /// `athens_bench` on that server.
+    #[arg(
+        long,
+        env = "ATHENS_DATABASE_URL",
+        default_value = "postgres://athens:athens@127.0.0.1:54329/athens"
+    )]
+    database_url: String,
+    /// The engine (OpenSearch by default: pgsync's engine here).
+    #[arg(long, default_value = "http://127.0.0.1:9208")]
+    engine_url: String,
+    /// Which local engine that is (`os` or `es`), to find its JVM's pid file.
+    #[arg(long, default_value = "os")]
+    engine_name: String,
+    /// State directory of the local services (pid files, logs).
+    #[arg(long, env = "ATHENS_HOME")]
+    athens_home: Option<PathBuf>,
+    /// The `athens` binary (default: next to this one).
+    #[arg(long)]
+    athens_bin: Option<PathBuf>,
+    /// Changes per second of the fixed-rate latency run.
+    #[arg(long, default_value_t = 100.0)]
+    stream_rate: f64,
+    /// Searches per second of the fixed-rate API run.
+    #[arg(long, default_value_t = 50.0)]
+    api_rate: f64,
+    /// Directory holding pgsync's `bootstrap` and `pgsync` commands (a virtualenv's `bin`).
+    #[arg(long)]
+    pgsync_bin: Option<PathBuf>,
+    /// Port of the Redis server pgsync uses.
+    #[arg(long, default_value_t = 6389)]
+    redis_port: u16,
+    /// The command line that reproduces this run, quoted in the report.
+    #[arg(long, default_value = "deploy/local/bench")]
+    command: String,
+}
+
+/// Durations and sizes of the runs, full or tiny.
+#[derive(Debug, Clone, Copy)]
+pub struct Scale {
+    /// Documents per point of the raw sweep (at most).
+    pub raw_docs: usize,
+    /// Seconds of each single-document run.
+    pub single_seconds: f64,
+    /// Seconds of each step of the stream's rate search.
+    pub step_seconds: f64,
+    /// Seconds of the fixed-rate stream run.
+    pub stream_seconds: f64,
+    /// Projects a fan-out touches (the user's projects; the hashtag gets a tenth of all).
+    pub fanout_projects: u64,
+    /// Seconds of each API step.
+    pub api_seconds: f64,
+    /// Seconds of each pgbench round.
+    pub pgbench_seconds: u32,
+    /// Seconds of the idle measurement.
+    pub idle_seconds: f64,
+    /// Seconds of pgsync's change-latency run.
+    pub pgsync_seconds: f64,
+}
+
+impl Scale {
+    fn full() -> Scale {
+        Scale {
+            raw_docs: 50_000,
+            single_seconds: 6.0,
+            step_seconds: 12.0,
+            stream_seconds: 60.0,
+            fanout_projects: 10_000,
+            api_seconds: 6.0,
+            pgbench_seconds: 10,
+            idle_seconds: 10.0,
+            pgsync_seconds: 30.0,
+        }
+    }
+
+    fn tiny() -> Scale {
+        Scale {
+            raw_docs: 2_000,
+            single_seconds: 1.0,
+            step_seconds: 2.0,
+            stream_seconds: 3.0,
+            fanout_projects: 200,
+            api_seconds: 1.0,
+            pgbench_seconds: 2,
+            idle_seconds: 2.0,
+            pgsync_seconds: 3.0,
+        }
+    }
+}
+
+/// Name of the benchmark's own database.
+pub const DATABASE: &str = "athens_bench";
+/// Alias of the index Athens maintains in the benchmark.
+pub const ALIAS: &str = "athens-bench";
+
+/// What every section shares.
+pub struct Bench {
+    /// Projects seeded.
+    pub projects: u64,
+    /// Sizes and durations.
+    pub scale: Scale,
+    /// Whether this is the smoke run.
+    pub tiny: bool,
+    /// URL of the benchmark database.
+    pub db_url: String,
+    /// The engine's URL.
+    pub engine_url: String,
+    /// Pool on the benchmark database, for load generators and probes.
+    pub pool: PgPool,
+    /// HTTP client for the engine and the API.
+    pub http: reqwest::Client,
+    /// How to run `athens`.
+    pub athens: Athens,
+    /// The services' processes.
+    pub services: Services,
+    /// Results.
+    pub report: Report,
+    /// The engine's `_bulk` ceiling (documents per second, refresh off), once measured.
+    pub bulk_ceiling: Option<f64>,
+    /// The engine's single-document ceiling (requests per second, refresh 1 s), once measured.
+    pub single_ceiling: Option<f64>,
+    /// Athens' backfill rate at the seeded size, once measured.
+    pub backfill_rate: Option<f64>,
+    /// State directory of the services.
+    pub athens_home: PathBuf,
+    /// Fixed rates of the stream and API runs.
+    pub stream_rate: f64,
+    /// Searches per second of the fixed-rate API run.
+    pub api_rate: f64,
+    /// pgsync's commands and Redis port.
+    pub pgsync: Option<(PathBuf, u16)>,
+}
+
+impl Bench {
+    /// `GET`/`POST` JSON against the engine; fails on an error status.
+    pub async fn engine(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self.http.request(
+            method,
+            format!("{}/{}", self.engine_url, path.trim_start_matches('/')),
+        );
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!(
+                "engine answered {status} to {path}: {}",
+                truncate(&text, 400)
+            );
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Deletes every index whose name starts with `prefix` (listed first: wildcard deletes may be
+    /// refused by the engine).
+    pub async fn drop_indexes(&self, prefix: &str) -> anyhow::Result<()> {
+        let listed = self
+            .engine(
+                reqwest::Method::GET,
+                &format!("_cat/indices/{prefix}*?format=json&h=index"),
+                None,
+            )
+            .await?;
+        for entry in listed.as_array().into_iter().flatten() {
+            if let Some(name) = entry["index"].as_str() {
+                self.engine(reqwest::Method::DELETE, name, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pending outbox rows.
+    pub async fn pending(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM athens.outbox")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Waits until the outbox is empty, up to `timeout`; returns how long it took.
+    pub async fn wait_drained(&self, timeout: Duration) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        loop {
+            let pending = self.pending().await?;
+            if pending == 0 {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > timeout {
+                bail!("{pending} changes still pending after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// At most `max` characters of `text`.
+pub fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// The URL of database `name` on the server of `url`.
+fn database_url(url: &str, name: &str) -> anyhow::Result<String> {
+    let mut parsed = reqwest::Url::parse(url).context("database url is not a URL")?;
+    parsed.set_path(&format!("/{name}"));
+    Ok(parsed.to_string())
+}
+
+/// Creates the benchmark database afresh (dropping any replication slot a previous pgsync run left).
+async fn fresh_database(admin_url: &str) -> anyhow::Result<()> {
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await
+        .context("cannot connect to PostgreSQL: start it with deploy/local/up")?;
+    sqlx::query(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+         WHERE database = $1 AND NOT active",
+    )
+    .bind(DATABASE)
+    .execute(&admin)
+    .await?;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    Ok(())
+}
+
+/// One line per fact about the machine and the software under test.
+async fn context(bench: &Bench, command: &str) -> Vec<String> {
+    let run = |program: &str, args: &[&str]| -> String {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_else(|_| "unknown".into())
+    };
+    let memory = run("free", &["-h"])
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(1).map(str::to_owned))
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|line| {
+                line.strip_prefix("model name")
+                    .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_default();
+    let pg: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&bench.pool)
+        .await
+        .unwrap_or_default();
+    let engine = bench
+        .engine(reqwest::Method::GET, "/", None)
+        .await
+        .map(|root| {
+            format!(
+                "{} {}",
+                root["version"]["distribution"]
+                    .as_str()
+                    .unwrap_or("elasticsearch"),
+                root["version"]["number"].as_str().unwrap_or("?")
+            )
+        })
+        .unwrap_or_default();
+    let jvm = std::fs::read_to_string(format!("/proc/{}/cmdline", bench.services.engine))
+        .map(|cmdline| {
+            let options: Vec<&str> = cmdline
+                .split('\0')
+                .filter(|arg| arg.starts_with("-Xmx") || arg.starts_with("-XX:TieredStopAtLevel"))
+                .collect();
+            options.join(" ")
+        })
+        .unwrap_or_default();
+    vec![
+        format!("command: `{command}`"),
+        format!(
+            "machine: {} cores (`nproc`), {memory} memory (`free -h`), kernel {} (`uname -r`), {cpu}",
+            run("nproc", &[]),
+            run("uname", &["-r"])
+        ),
+        format!(
+            "PostgreSQL {pg}; engine {engine} (JVM {}; heap and JIT: `{jvm}`); {}; athens built in release mode",
+            run("sh", &["-c", "java -version 2>&1 | head -n 1"]),
+            run("rustc", &["--version"])
+        ),
+        format!(
+            "data: {} projects seeded by `athens seed` (users = projects / 5, hashtags = projects / 20)",
+            bench.projects
+        ),
+        format!(
+            "date: {}; the machine is shared and noisy: compare the ratios, measured side by side, rather than the absolute figures",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+        ),
+    ]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let scale = if args.tiny {
+        Scale::tiny()
+    } else {
+        Scale::full()
+    };
+    let projects = if args.tiny { 2_000 } else { args.projects };
+    let athens_home = match &args.athens_home {
+        Some(home) => home.clone(),
+        None => std::env::current_dir()?.join(".athens"),
+    };
+    let athens_bin = match &args.athens_bin {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no directory around this binary")?
+            .join("athens"),
+    };
+    let log_dir = athens_home.join("logs");
+    std::fs::create_dir_all(&log_dir)?;
+    let db_url = database_url(&args.database_url, DATABASE)?;
+    let services = Services::find(&athens_home, &args.engine_name)?;
+
+    let started = Instant::now();
+    println!("athens-bench: fresh database {DATABASE}, {projects} projects");
+    fresh_database(&args.database_url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(48)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect(&db_url)
+        .await?;
+    let athens = Athens {
+        bin: athens_bin,
+        env: vec![
+            ("ATHENS_DATABASE_URL".into(), db_url.clone()),
+            ("ATHENS_ENGINE_URL".into(), args.engine_url.clone()),
+            ("ATHENS_INDEX".into(), ALIAS.into()),
+            ("ATHENS_LOG".into(), "warn".into()),
+            ("ATHENS_LOG_FORMAT".into(), "text".into()),
+        ],
+        log_dir,
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let mut bench = Bench {
+        projects,
+        scale,
+        tiny: args.tiny,
+        db_url,
+        engine_url: args.engine_url.trim_end_matches('/').to_owned(),
+        pool,
+        http,
+        athens,
+        services,
+        report: Report::default(),
+        bulk_ceiling: None,
+        single_ceiling: None,
+        backfill_rate: None,
+        athens_home,
+        stream_rate: if args.tiny { 20.0 } else { args.stream_rate },
+        api_rate: if args.tiny { 10.0 } else { args.api_rate },
+        pgsync: args.pgsync_bin.clone().map(|bin| (bin, args.redis_port)),
+    };
+    bench.drop_indexes(ALIAS).await?;
+
+    let seed_started = Instant::now();
+    bench.athens.run(&["migrate"])?;
+    bench
+        .athens
+        .run(&["seed", "--projects", &projects.to_string()])?;
+    bench.athens.run(&["setup"])?;
+    sqlx::raw_sql("VACUUM ANALYZE").execute(&bench.pool).await?;
+    println!(
+        "seeded {projects} projects in {:.1} s",
+        seed_started.elapsed().as_secs_f64()
+    );
+    bench.report.context = context(&bench, &args.command).await;
+
+    let wants = |name: &str| args.sections.iter().any(|s| s == name);
+    for section in &args.sections {
+        if !["raw", "backfill", "stream", "api", "source", "pgsync"].contains(&section.as_str()) {
+            bail!("unknown section {section}");
+        }
+    }
+    for name in ["raw", "backfill", "stream", "api", "source", "pgsync"] {
+        if !wants(name) {
+            continue;
+        }
+        let section_started = Instant::now();
+        println!("== {name}");
+        if name != "raw" && name != "backfill" {
+            backfill::ensure_index(&mut bench).await?;
+        }
+        let result = match name {
+            "raw" => raw::run(&mut bench).await,
+            "backfill" => backfill::run(&mut bench).await,
+            "stream" => stream::run(&mut bench).await,
+            "api" => api::run(&mut bench).await,
+            "source" => source::run(&mut bench).await,
+            _ => pgsync::run(&mut bench).await,
+        };
+        if let Err(error) = result {
+            println!("section {name} failed: {error:#}");
+            bench.report.failures.push(format!("{name}: {error:#}"));
+        }
+        println!(
+            "== {name} done in {:.0} s",
+            section_started.elapsed().as_secs_f64()
+        );
+    }
+    if args.million && !args.tiny {
+        println!("== backfill at 1,000,000 projects");
+        if let Err(error) = backfill::million(&mut bench).await {
+            bench
+                .report
+                .failures
+                .push(format!("backfill 1M: {error:#}"));
+        }
+    }
+    bench.report.context.push(format!(
+        "whole run: {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
+    println!("\n{}", bench.report.text());
+    bench.report.write(&args.out)?;
+    println!("written to {}", args.out.display());
+    if !bench.report.failures.is_empty() && args.tiny {
+        bail!("{} section(s) failed", bench.report.failures.len());
+    }
+    Ok(())
+}
