@@ -311,11 +311,18 @@ async fn main() -> anyhow::Result<()> {
             version: Version(1),
         })
         .collect();
+    let encoding = Instant::now();
     let bytes: usize = raw_bodies(&documents, count)?.iter().map(Vec::len).sum();
+    let encoding = encoding.elapsed();
     println!(
         "engine: {} at {url}; {count} documents, {} bytes of NDJSON on average per document",
         probe.engine(),
         bytes / count
+    );
+    println!(
+        "client-side NDJSON encoding alone: {:.0} doc/s ({:.0} MB/s)",
+        rate(count, encoding),
+        bytes as f64 / encoding.as_secs_f64() / 1e6
     );
 
     // Warm-up: the JVM compiles the indexing path before the first measured run.

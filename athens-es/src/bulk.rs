@@ -63,6 +63,9 @@ pub(crate) fn encode(ops: &[IndexOp], out: &mut Vec<u8>) -> serde_json::Result<(
 /// The engine's answer to a bulk request that was accepted as a whole (2xx).
 #[derive(Debug, Deserialize)]
 pub(crate) struct BulkResponse {
+    /// Milliseconds the engine spent.
+    #[serde(default)]
+    pub took: u64,
     /// Whether any item failed; the items are classified one by one whatever it says.
     #[serde(default)]
     pub errors: bool,

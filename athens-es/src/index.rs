@@ -125,7 +125,7 @@ impl EsIndex {
             .await;
         match read::<BulkResponse>(sent).await {
             Ok(response) => {
-                debug!(index = %index, ops = ops.len(), bytes, errors = response.errors, "bulk request answered");
+                debug!(index = %index, ops = ops.len(), bytes, took_ms = response.took, errors = response.errors, "bulk request answered");
                 bulk::outcomes(ops, response)
             }
             Err(Failure::Status { status: 413, .. }) if ops.len() > 1 => {
@@ -151,7 +151,8 @@ impl EsIndex {
         (ops.len(), self.write_chunk(index, ops).await)
     }
 
-    async fn search_index(&self, index: &IndexName, body: Value) -> Result<SearchHits, IndexError> {
+    /// The ids of one search of `index`, read from the hits' sort value.
+    async fn search_ids(&self, index: &IndexName, body: Value) -> Result<Vec<IdHit>, IndexError> {
         let sent = self
             .client
             .es
@@ -159,8 +160,8 @@ impl EsIndex {
             .body(body)
             .send()
             .await;
-        let response: SearchResponse = read(sent).await?;
-        Ok(response.hits)
+        let response: IdSearchResponse = read(sent).await?;
+        Ok(response.hits.hits)
     }
 }
 
@@ -170,32 +171,38 @@ impl EsIndex {
 fn merge(
     results: Vec<(usize, Result<Vec<WriteOutcome>, IndexError>)>,
 ) -> Result<Vec<WriteOutcome>, IndexError> {
-    if results.iter().all(|(_, result)| result.is_err()) {
-        if let Some((_, Err(error))) = results.into_iter().next() {
-            return Err(error);
-        }
-        return Ok(Vec::new());
-    }
     let mut outcomes = Vec::new();
+    let mut first_transient = None;
+    let mut all_failed = true;
     for (len, result) in results {
         match result {
-            Ok(chunk) => outcomes.extend(chunk),
+            Ok(chunk) => {
+                all_failed = false;
+                outcomes.extend(chunk);
+            }
             Err(IndexError::Unavailable(reason)) => {
-                outcomes.extend(std::iter::repeat_n(WriteOutcome::Retryable(reason), len));
+                outcomes.extend(std::iter::repeat_n(
+                    WriteOutcome::Retryable(reason.clone()),
+                    len,
+                ));
+                first_transient.get_or_insert(reason);
             }
             Err(error) => return Err(error),
         }
     }
-    Ok(outcomes)
+    match first_transient {
+        Some(reason) if all_failed => Err(IndexError::Unavailable(reason)),
+        _ => Ok(outcomes),
+    }
 }
 
 #[derive(Debug, Deserialize)]
-struct SearchResponse {
-    hits: SearchHits,
+struct IdSearchResponse {
+    hits: IdHits,
 }
 
 #[derive(Debug, Deserialize)]
-struct SearchHits {
+struct IdHits {
     hits: Vec<IdHit>,
 }
 
@@ -408,7 +415,7 @@ impl SearchIndex for EsIndex {
             if let Some(after) = after {
                 body["search_after"] = json!([after.0]);
             }
-            let hits = self.search_index(index, body).await?.hits;
+            let hits = self.search_ids(index, body).await?;
             let got = hits.len();
             ids.extend(hits.into_iter().map(|hit| ProjectId(hit.sort.0)));
             after = ids.last().copied();
@@ -461,7 +468,7 @@ mod tests {
         ]);
         assert!(matches!(all_down, Err(IndexError::Unavailable(_))));
         let gone = merge(vec![
-            (2, Ok(vec![WriteOutcome::Applied; 2])),
+            (2, Err(IndexError::Unavailable("timeout".into()))),
             (2, Err(IndexError::NotFound("no such index".into()))),
         ]);
         assert!(matches!(gone, Err(IndexError::NotFound(_))));

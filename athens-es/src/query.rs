@@ -264,7 +264,10 @@ fn decode_cursor(
     }
     let valid = match cursor.a.as_slice() {
         [first, Value::Number(id)] if id.is_i64() => match first {
-            Value::Number(score) if by_relevance => score.as_f64().is_some_and(f64::is_finite),
+            // Scores are 32-bit floats in the engine.
+            Value::Number(score) if by_relevance => score
+                .as_f64()
+                .is_some_and(|score| score.is_finite() && score.abs() <= f64::from(f32::MAX)),
             Value::Number(created_at) => !by_relevance && created_at.is_i64(),
             _ => false,
         },
@@ -407,6 +410,17 @@ mod tests {
     }
 
     #[test]
+    fn relevance_cursors_hold_engine_scores() {
+        let mut r = request();
+        r.text = Some("sync".into());
+        let fingerprint = plan(&r, 5000).unwrap().fingerprint;
+        r.cursor = encode_cursor(&fingerprint, &[json!(1e300), json!(1)]);
+        assert_eq!(cursor_field(plan(&r, 5000)), "cursor");
+        r.cursor = encode_cursor(&fingerprint, &[json!(0.5), json!(1)]);
+        assert!(plan(&r, 5000).is_ok());
+    }
+
+    #[test]
     fn malformed_cursors_are_invalid_requests() {
         let mut r = request();
         let fingerprint = plan(&r, 5000).unwrap().fingerprint;
@@ -418,6 +432,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode(format!(r#"{{"v":1,"s":"{fingerprint}","a":[1.5,2]}}"#)),
             URL_SAFE_NO_PAD.encode(format!(r#"{{"v":1,"s":"{fingerprint}","a":["x",2]}}"#)),
             URL_SAFE_NO_PAD.encode(format!(r#"{{"v":1,"s":"{fingerprint}","a":[1]}}"#)),
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"v":1,"s":"{fingerprint}","a":[1,2,3]}}"#)),
             URL_SAFE_NO_PAD.encode(format!(r#"{{"v":1,"s":"{fingerprint}","a":[1,2],"x":0}}"#)),
         ];
         for cursor in bad {
