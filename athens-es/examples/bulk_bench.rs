@@ -302,6 +302,22 @@ async fn main() -> anyhow::Result<()> {
     };
     let probe = EsIndex::connect(&base).await?;
     let es = Elasticsearch::new(Transport::single_node(&url)?);
+    let result = sweep(&probe, &es, &base, count).await;
+    // Whatever happened, leave no index behind.
+    for index in probe.indexes().await? {
+        probe.drop_index(&index).await?;
+    }
+    result
+}
+
+/// Generates the documents, warms the engine up, and measures every bulk size and concurrency.
+async fn sweep(
+    probe: &EsIndex,
+    es: &Elasticsearch,
+    base: &EsConfig,
+    count: usize,
+) -> anyhow::Result<()> {
+    let url = &base.url;
 
     let documents = documents(count);
     let ops: Vec<IndexOp> = documents
@@ -328,8 +344,8 @@ async fn main() -> anyhow::Result<()> {
     // Warm-up: the JVM compiles the indexing path before the first measured run.
     let warm = probe.create_index().await?;
     let warm_ops = &ops[..count.min(20_000)];
-    run_athens(&probe, &warm, warm_ops).await?;
-    verify_and_drop(&probe, &warm, warm_ops.len()).await?;
+    run_athens(probe, &warm, warm_ops).await?;
+    verify_and_drop(probe, &warm, warm_ops.len()).await?;
 
     println!();
     println!(
@@ -347,7 +363,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
 
             let target = index.create_index().await?;
-            let raw = run_raw(&es, &target, &bodies, concurrency).await?;
+            let raw = run_raw(es, &target, &bodies, concurrency).await?;
             verify_and_drop(&index, &target, count).await?;
 
             let target = index.create_index().await?;
