@@ -26,6 +26,12 @@ pub struct HttpConfig {
     pub max_body_bytes: u64,
     /// Time left to requests in flight after shutdown begins, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// A connection on which nothing is read or written for this long is closed, in milliseconds:
+    /// a client that opens connections and sends nothing, or stalls half-way through its request
+    /// headers, holds them no longer than this. Keep it above the idle timeout of a load balancer
+    /// in front (60 s on AWS ALB), so the balancer is the one that closes idle keep-alive
+    /// connections.
+    pub idle_timeout_ms: u64,
     /// Seconds a client is told to wait (`Retry-After`) when the service is busy or a dependency
     /// is unavailable.
     pub retry_after_secs: u32,
@@ -42,6 +48,7 @@ impl Default for HttpConfig {
             max_uri_bytes: 8 * 1024,
             max_body_bytes: 16 * 1024,
             shutdown_grace_ms: 10_000,
+            idle_timeout_ms: 75_000,
             retry_after_secs: 1,
         }
     }
@@ -56,6 +63,11 @@ impl HttpConfig {
     /// [`shutdown_grace_ms`](Self::shutdown_grace_ms) as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    /// [`idle_timeout_ms`](Self::idle_timeout_ms) as a duration (at least a millisecond).
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms.max(1))
     }
 }
 

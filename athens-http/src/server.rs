@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::io;
-use std::time::Duration;
 
 use poem::http::Method;
 use poem::listener::TcpAcceptor;
@@ -98,7 +97,7 @@ pub async fn serve_on(
     tracing::info!(%addr, "api listening");
     Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
         .name("athens-http")
-        .idle_timeout(Duration::from_secs(75))
+        .idle_timeout(config.idle_timeout())
         .run_with_graceful_shutdown(app(state, config), shutdown, Some(config.shutdown_grace()))
         .await?;
     tracing::info!(%addr, "api stopped");
