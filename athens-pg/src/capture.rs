@@ -240,6 +240,20 @@ CREATE TRIGGER {trigger} AFTER {upper} ON {table}{referencing}
     )
 }
 
+/// Serialises installs and removals, and bounds how long DDL may wait for table locks: a trigger
+/// change queued behind a long transaction would otherwise hold up every writer queued behind it.
+/// A lock timeout is reported as `Unavailable`, so the caller may simply retry.
+async fn lock_for_ddl(conn: &mut sqlx::PgConnection) -> Result<(), PgError> {
+    sqlx::raw_sql("SET LOCAL lock_timeout = '10s'; SET LOCAL statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(INSTALL_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The whole install script: objects, then every trigger.
 fn install_sql() -> String {
     let mut script = String::from(OBJECTS_SQL);
@@ -259,10 +273,7 @@ impl PgSource {
     pub async fn install_capture(&self) -> Result<(), PgError> {
         self.check_schema().await?;
         let mut tx = self.pool().begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(INSTALL_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        lock_for_ddl(&mut tx).await?;
         sqlx::raw_sql(AssertSqlSafe(install_sql()))
             .execute(&mut *tx)
             .await?;
@@ -276,10 +287,7 @@ impl PgSource {
     /// changes are lost: a later install must be followed by a full reindex.
     pub async fn remove_capture(&self) -> Result<(), PgError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(INSTALL_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        lock_for_ddl(&mut tx).await?;
         let installed: bool = sqlx::query_scalar("SELECT to_regclass('athens.outbox') IS NOT NULL")
             .fetch_one(&mut *tx)
             .await?;

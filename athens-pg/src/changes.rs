@@ -256,7 +256,8 @@ impl PgSource {
         };
         Ok(Backlog {
             pending: u64::try_from(pending).unwrap_or_default(),
-            oldest_age: oldest_age.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))),
+            oldest_age: oldest_age
+                .and_then(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).ok()),
             dead_letters: u64::try_from(dead_letters).unwrap_or_default(),
             last_ack_at,
         })
@@ -312,7 +313,10 @@ impl ChangeSource for PgSource {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let deadline = Instant::now() + wait;
+        let started = Instant::now();
+        let deadline = started
+            .checked_add(wait)
+            .unwrap_or_else(|| started + Duration::from_secs(86_400));
         let mut woken = self.inner.wake.subscribe();
         if !wait.is_zero() {
             self.ensure_listener();

@@ -10,7 +10,7 @@
 //! Every statement uses `IF NOT EXISTS`, so migrating a database whose tables were created by hand
 //! adds only the missing pieces. Migrations are tracked in `athens_migrations`.
 
-use sea_orm::sqlx;
+use sea_orm::{TransactionTrait, sqlx};
 use sea_orm_migration::prelude::*;
 use tracing::info;
 
@@ -20,13 +20,20 @@ use crate::source::PgSource;
 impl PgSource {
     /// Applies pending schema migrations; returns how many were applied now (0 when the schema is
     /// up to date).
+    ///
+    /// Runs in one transaction without statement timeout (creating an index on a large table may
+    /// take a while) but with a 10 s lock timeout, so it never stalls writers for long.
     pub async fn migrate(&self) -> Result<usize, PgError> {
-        let pending: Vec<String> = Migrator::get_pending_migrations(self.db())
+        let txn = self.db().begin().await?;
+        txn.execute_unprepared("SET LOCAL lock_timeout = '10s'; SET LOCAL statement_timeout = 0")
+            .await?;
+        let pending: Vec<String> = Migrator::get_pending_migrations(&txn)
             .await?
             .iter()
             .map(|migration| migration.name().to_string())
             .collect();
-        Migrator::up(self.db(), None).await?;
+        Migrator::up(&txn, None).await?;
+        txn.commit().await?;
         for name in &pending {
             info!(migration = %name, "migration applied");
         }

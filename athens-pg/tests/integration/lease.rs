@@ -58,7 +58,8 @@ async fn a_holder_whose_connection_dies_loses_the_lease() {
         &source,
         &format!(
             "SELECT count(pg_terminate_backend(pid))::bigint FROM pg_locks
-             WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = {key}"
+             WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = {key}
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ),
     )
     .await;

@@ -189,7 +189,12 @@ async fn writers_notify_only_while_a_consumer_waits() {
 
 #[tokio::test]
 async fn while_changes_flow_a_consumer_polls_quickly_without_notifications() {
-    let source = ready("outbox-flowing").await;
+    let database = athens_testkit::database("outbox-flowing").await.unwrap();
+    let mut slow = config(&database.url);
+    slow.poll_interval = Duration::from_secs(30);
+    let source = PgSource::connect(&slow).await.unwrap();
+    source.migrate().await.unwrap();
+    source.install_capture().await.unwrap();
     let url = source.config().url.expose().to_string();
     let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
     listener.listen("athens_outbox").await.unwrap();
