@@ -208,7 +208,16 @@ impl Outcome {
             };
             match record.searchable.get(which).copied().flatten() {
                 Some(seen) => samples.push(seen.saturating_duration_since(committed)),
-                None => lost += 1,
+                None => {
+                    lost += 1;
+                    if let Some((project, marker)) = &record.probe
+                        && lost <= 3
+                    {
+                        println!(
+                            "  probe never seen in index {which}: project {project}, marker {marker}"
+                        );
+                    }
+                }
             }
         }
         (samples, lost)
@@ -274,7 +283,7 @@ impl Generator {
                 probe = Some((project, marker.clone()));
                 format!(
                     "UPDATE projects SET description = '{marker} ' || \
-                     regexp_replace(description, '^mk[0-9a-z]+ ', '') WHERE id = {project}"
+                     regexp_replace(coalesce(description, ''), '^mk[0-9a-z]+ ', '') WHERE id = {project}"
                 )
             }
             Kind::InsertProject => format!(
@@ -565,7 +574,7 @@ async fn track_searchable(
                 pending.retain(|(i, project, marker, since)| {
                     let shown = descriptions
                         .get(&project.to_string())
-                        .is_some_and(|d| d.starts_with(&format!("{marker} ")));
+                        .is_some_and(|d| shows(d, marker));
                     if shown {
                         seen.insert(*i, now);
                     }
@@ -579,5 +588,34 @@ async fn track_searchable(
             return Ok(seen);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether a description shows `marker`'s write: it starts with that marker, or with a later marker
+/// of the same run (`mk<tag>x<n>`, a higher `n`), which overwrote the project after it.
+fn shows(description: &str, marker: &str) -> bool {
+    let first = description.split(' ').next().unwrap_or_default();
+    if first == marker {
+        return true;
+    }
+    let split = |m: &str| m.rfind('x').map(|at| (m[..at].to_owned(), m[at + 1..].parse::<u64>().ok()));
+    match (split(first), split(marker)) {
+        (Some((run, Some(later))), Some((wanted_run, Some(wanted)))) => run == wanted_run && later > wanted,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_marker_of_the_same_run_shows_an_earlier_write() {
+        assert!(shows("mk1fx7 rest", "mk1fx7"));
+        assert!(shows("mk1fx12 rest", "mk1fx7"));
+        assert!(!shows("mk1fx6 rest", "mk1fx7"));
+        assert!(!shows("mk2ax12 rest", "mk1fx7"));
+        assert!(!shows("d631a9eb mk1fx12 rest", "mk1fx7"));
+        assert!(!shows("", "mk1fx7"));
     }
 }

@@ -95,7 +95,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         format!(
             "\\set id random(1, {stable})\n\
              UPDATE projects SET description = left(md5(random()::text), 8) || ' ' || \
-             regexp_replace(description, '^[0-9a-f]{{8}} ', '') WHERE id = :id;\n"
+             regexp_replace(coalesce(description, ''), '^[0-9a-f]{{8}} ', '') WHERE id = :id;\n"
         ),
     )?;
     let rounds = if bench.tiny { 1 } else { 2 };
