@@ -34,6 +34,10 @@ use tokio::task::JoinSet;
 
 use crate::stats::Samples;
 
+/// What a tracker task reports: the probe it served (`None` for the acknowledgement tracker) and,
+/// per operation, when it was seen.
+type Tracked = (Option<usize>, HashMap<usize, Instant>);
+
 /// A kind of write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -338,8 +342,7 @@ impl Generator {
         let total = (plan.rate * plan.seconds).round().max(1.0) as usize;
         let (ack_tx, ack_rx) = mpsc::unbounded_channel::<(usize, Instant, i64)>();
         let mut probe_txs = Vec::new();
-        let mut trackers: JoinSet<anyhow::Result<(Option<usize>, HashMap<usize, Instant>)>> =
-            JoinSet::new();
+        let mut trackers: JoinSet<anyhow::Result<Tracked>> = JoinSet::new();
         if plan.track_acks {
             let pool = self.pool.clone();
             let drain = plan.drain;
@@ -598,9 +601,14 @@ fn shows(description: &str, marker: &str) -> bool {
     if first == marker {
         return true;
     }
-    let split = |m: &str| m.rfind('x').map(|at| (m[..at].to_owned(), m[at + 1..].parse::<u64>().ok()));
+    let split = |m: &str| {
+        m.rfind('x')
+            .map(|at| (m[..at].to_owned(), m[at + 1..].parse::<u64>().ok()))
+    };
     match (split(first), split(marker)) {
-        (Some((run, Some(later))), Some((wanted_run, Some(wanted)))) => run == wanted_run && later > wanted,
+        (Some((run, Some(later))), Some((wanted_run, Some(wanted)))) => {
+            run == wanted_run && later > wanted
+        }
         _ => false,
     }
 }
