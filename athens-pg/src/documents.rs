@@ -14,7 +14,7 @@
 //! `created_at`. Such a row must neither fail the read (the batch would be retried forever and the
 //! pipeline would stall) nor be skipped (its document would silently go missing): names and slugs
 //! read as `''` and a NULL `created_at` as the epoch (`1970-01-01T00:00:00Z`), like a NULL
-//! description reads as `''`.
+//! description reads as `''`; a link row without a project touches no project.
 
 use async_trait::async_trait;
 use athens_core::{
@@ -187,9 +187,11 @@ impl DocumentSource for PgSource {
         let users: Vec<i64> = users.iter().map(|id| id.0).collect();
         let hashtags: Vec<i64> = hashtags.iter().map(|id| id.0).collect();
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT project_id::bigint FROM user_projects WHERE user_id = ANY($1::bigint[]) \
+            "SELECT project_id::bigint FROM user_projects \
+               WHERE user_id = ANY($1::bigint[]) AND project_id IS NOT NULL \
              UNION \
-             SELECT project_id::bigint FROM project_hashtags WHERE hashtag_id = ANY($2::bigint[]) \
+             SELECT project_id::bigint FROM project_hashtags \
+               WHERE hashtag_id = ANY($2::bigint[]) AND project_id IS NOT NULL \
              ORDER BY 1",
         )
         .bind(&users)
