@@ -7,5 +7,6 @@
 mod cli;
 mod crash;
 mod pipeline;
+mod poison;
 mod security;
 mod support;
