@@ -8,5 +8,6 @@ mod cli;
 mod crash;
 mod pipeline;
 mod poison;
+mod privileges;
 mod security;
 mod support;
