@@ -10,4 +10,5 @@ mod pipeline;
 mod poison;
 mod privileges;
 mod security;
+mod soak;
 mod support;
