@@ -26,11 +26,12 @@ pub struct HttpConfig {
     pub max_body_bytes: u64,
     /// Time left to requests in flight after shutdown begins, in milliseconds.
     pub shutdown_grace_ms: u64,
-    /// A connection on which nothing is read or written for this long is closed, in milliseconds:
-    /// a client that opens connections and sends nothing, or stalls half-way through its request
-    /// headers, holds them no longer than this. Keep it above the idle timeout of a load balancer
-    /// in front (60 s on AWS ALB), so the balancer is the one that closes idle keep-alive
-    /// connections.
+    /// A connection on which a read or a write waits this long is closed, in milliseconds: a
+    /// client that opens connections and sends nothing, stalls half-way through its request
+    /// headers, or stops reading its answer, holds them no longer than this (one that trickles a
+    /// byte at a time is a load balancer's to stop). Keep it above `request_timeout_ms`, and
+    /// above the idle timeout of a load balancer in front (60 s on AWS ALB), so the balancer is
+    /// the one that closes idle keep-alive connections.
     pub idle_timeout_ms: u64,
     /// Seconds a client is told to wait (`Retry-After`) when the service is busy or a dependency
     /// is unavailable.

@@ -22,6 +22,7 @@
 //! ```
 
 mod config;
+mod connection;
 mod dto;
 mod error;
 mod metrics;

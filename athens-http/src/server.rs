@@ -11,6 +11,7 @@ use poem::{Endpoint, EndpointExt, Response, Route, Server, get};
 use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::config::HttpConfig;
+use crate::connection::TimeoutAcceptor;
 use crate::metrics;
 use crate::middleware::{Guard, Observe, REQUEST_ID_HEADER, RouteLabels};
 use crate::routes::{HealthApi, ProjectsApi};
@@ -95,7 +96,11 @@ pub async fn serve_on(
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "api listening");
-    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+    let acceptor = TimeoutAcceptor {
+        inner: TcpAcceptor::from_tokio(listener)?,
+        timeout: config.idle_timeout(),
+    };
+    Server::new_with_acceptor(acceptor)
         .name("athens-http")
         .idle_timeout(config.idle_timeout())
         .run_with_graceful_shutdown(app(state, config), shutdown, Some(config.shutdown_grace()))

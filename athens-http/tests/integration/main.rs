@@ -5,6 +5,7 @@
 //! `athens_testkit`): an integration test never skips.
 
 mod corpus;
+mod hostile;
 mod outages;
 mod problems;
 mod searches;
