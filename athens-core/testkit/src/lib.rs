@@ -2,7 +2,8 @@
 //!
 //! Services come from environment variables (`deploy/local/up` starts them, `deploy/local/env`
 //! prints the variables):
-//! - `ATHENS_TEST_DATABASE_URL`: a PostgreSQL URL whose role may `CREATE DATABASE`;
+//! - `ATHENS_TEST_DATABASE_URL`: a PostgreSQL URL whose role may `CREATE DATABASE` (and `CREATE
+//!   ROLE`, for the least-privilege tests);
 //! - `ATHENS_TEST_ES_URL`: an Elasticsearch node (7.10 to 9.x);
 //! - `ATHENS_TEST_OPENSEARCH_URL`: an OpenSearch node (2.x, 3.x).
 //!
