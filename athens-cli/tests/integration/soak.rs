@@ -401,9 +401,12 @@ async fn soak_random_crud_under_kills_and_outages_ends_with_zero_drift() {
     faults.shuffle(&mut rng);
     let mut injected: Vec<(f64, Fault, f64)> = Vec::new();
     loop {
+        // Gaps are capped so that even a short run sees every kind of fault.
         let pause = -plan.fault_seconds * (1.0 - rng.random::<f64>()).ln();
-        let next =
-            Instant::now() + Duration::from_secs_f64(pause.clamp(0.5, plan.fault_seconds * 4.0));
+        let longest = (plan.fault_seconds * 4.0)
+            .min(plan.seconds as f64 / 5.0)
+            .max(0.5);
+        let next = Instant::now() + Duration::from_secs_f64(pause.clamp(0.5, longest));
         while Instant::now() < next.min(until) {
             sync.watch();
             tokio::time::sleep(Duration::from_millis(200)).await;
