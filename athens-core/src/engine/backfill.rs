@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tracing::{info, warn};
 
 use super::SyncEngine;
@@ -19,6 +19,7 @@ use crate::change::Ack;
 use crate::document::ProjectId;
 use crate::error::SyncError;
 use crate::index::IndexName;
+use crate::source::Snapshot;
 
 /// What a backfill did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,43 +108,78 @@ impl SyncEngine {
         Ok(report)
     }
 
-    /// Streams every page of the source into `target`, loading the next page while earlier ones are
-    /// being written, with at most `write_concurrency` writes in flight: memory stays bounded by
-    /// `chunk_size × (write_concurrency + 1)` documents whatever the table size.
+    /// Streams every page of the source into `target`: pages are read one after the other (keyset
+    /// paging needs the previous page's last id), and each read overlaps the writes of up to
+    /// `write_concurrency` earlier pages, so the source and the index work at the same time. Memory
+    /// stays bounded by `chunk_size × (write_concurrency + 1)` documents whatever the table size.
     async fn fill(&self, target: &IndexName) -> Result<WriteSummary, SyncError> {
         let page_size = self.config.chunk_size.max(1);
         let concurrency = self.config.write_concurrency.max(1);
-        let mut in_flight = FuturesUnordered::new();
+        let mut writes = FuturesUnordered::new();
         let mut total = WriteSummary::default();
-        let mut after: Option<ProjectId> = None;
-        let mut more = true;
+        // The read in progress, the page it returned while every write slot was busy, and whether
+        // a short page said there is nothing after it.
+        let mut reading = Some(self.load(None, page_size).boxed());
+        let mut ready: Option<Snapshot> = None;
+        let mut done = false;
         loop {
-            while more && in_flight.len() < concurrency {
-                let snapshot = retrying("load page", &self.config.retry, &self.shutdown, || {
-                    self.documents.load_page(after, page_size)
-                })
-                .await?;
-                more = snapshot.documents.len() >= page_size;
-                let Some(last) = snapshot.documents.last() else {
-                    break;
-                };
-                after = Some(last.id);
-                in_flight.push(write_settled(
-                    self.index.as_ref(),
-                    target,
-                    operations(snapshot),
-                    &self.config.retry,
-                    &self.shutdown,
-                ));
+            if writes.len() < concurrency
+                && let Some(snapshot) = ready.take()
+            {
+                let after = snapshot.documents.last().map(|document| document.id);
+                writes.push(
+                    write_settled(
+                        self.index.as_ref(),
+                        target,
+                        operations(snapshot),
+                        &self.config.retry,
+                        &self.shutdown,
+                    )
+                    .boxed(),
+                );
+                if !done {
+                    reading = Some(self.load(after, page_size).boxed());
+                }
             }
-            let Some(written) = in_flight.next().await else {
+            // Past this point a read is running or a write is in flight (a waiting page means every
+            // write slot is taken), so a branch of the select is always enabled.
+            if reading.is_none() && ready.is_none() && writes.is_empty() {
                 return Ok(total);
-            };
-            let summary = written?;
-            let count = summary.applied + summary.superseded;
-            metrics::backfilled(count);
-            self.progress.send_modify(|done| *done += count);
-            total.merge(summary);
+            }
+            tokio::select! {
+                loaded = async {
+                    match reading.as_mut() {
+                        Some(read) => read.await,
+                        None => std::future::pending().await,
+                    }
+                }, if reading.is_some() => {
+                    reading = None;
+                    let snapshot = loaded?;
+                    done = snapshot.documents.len() < page_size;
+                    if !snapshot.documents.is_empty() {
+                        ready = Some(snapshot);
+                    }
+                }
+                Some(written) = writes.next(), if !writes.is_empty() => {
+                    let summary = written?;
+                    let count = summary.applied + summary.superseded;
+                    metrics::backfilled(count);
+                    self.progress.send_modify(|done| *done += count);
+                    total.merge(summary);
+                }
+            }
         }
+    }
+
+    /// One page of documents after `after`, retried like every source read.
+    async fn load(
+        &self,
+        after: Option<ProjectId>,
+        page_size: usize,
+    ) -> Result<Snapshot, SyncError> {
+        retrying("load page", &self.config.retry, &self.shutdown, || {
+            self.documents.load_page(after, page_size)
+        })
+        .await
     }
 }

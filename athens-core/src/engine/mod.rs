@@ -50,8 +50,8 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             batch_size: 1000,
-            chunk_size: 500,
-            write_concurrency: 2,
+            chunk_size: 1000,
+            write_concurrency: 4,
             poll_wait: Duration::from_secs(1),
             standby_interval: Duration::from_secs(2),
             retry: RetryPolicy::default(),
