@@ -90,6 +90,7 @@ const HEADER: [&str; 10] = [
 /// Runs the section: the shipped defaults, then a tuned run for comparison.
 pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let mut table = Table::new("Backfill (`athens reindex`)", &HEADER);
+    let defaults_config = athens_core::EngineConfig::default();
     let defaults = measure(bench, &[]).await?;
     println!(
         "reindex (defaults): {} docs in {:.1} s, {:.0} docs/s, Athens {:.0}% of CPU, peak {:.0} MiB",
@@ -101,8 +102,8 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     );
     table.row(row(
         &format!(
-            "{} projects, defaults (chunk 500, 2 writes in flight)",
-            bench.projects
+            "{} projects, defaults (chunk {}, {} writes in flight)",
+            bench.projects, defaults_config.chunk_size, defaults_config.write_concurrency
         ),
         &defaults,
         bench.bulk_ceiling,
@@ -111,18 +112,18 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         let tuned = measure(
             bench,
             &[
-                ("ATHENS_SYNC_CHUNK_SIZE", "1000"),
-                ("ATHENS_SYNC_WRITE_CONCURRENCY", "4"),
+                ("ATHENS_SYNC_CHUNK_SIZE", "500"),
+                ("ATHENS_SYNC_WRITE_CONCURRENCY", "2"),
             ],
         )
         .await?;
         println!(
-            "reindex (chunk 1000, 4 in flight): {:.0} docs/s",
+            "reindex (chunk 500, 2 in flight): {:.0} docs/s",
             tuned.rate()
         );
         table.row(row(
             &format!(
-                "{} projects, chunk 1000, 4 writes in flight",
+                "{} projects, chunk 500, 2 writes in flight (smaller requests)",
                 bench.projects
             ),
             &tuned,

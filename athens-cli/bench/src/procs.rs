@@ -50,6 +50,32 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((ticks(&fields, 11) + ticks(&fields, 12)) / ticks_per_second())
 }
 
+/// The machine's CPU counters from the first line of `/proc/stat`: (busy ticks, all ticks), all cores
+/// together; `iowait` and `idle` count as not busy.
+pub fn machine_ticks() -> Option<(f64, f64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let values: Vec<f64> = text
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|value| value.parse().ok())
+        .collect();
+    let all: f64 = values.iter().sum();
+    let idle = values.get(3).copied().unwrap_or(0.0) + values.get(4).copied().unwrap_or(0.0);
+    Some((all - idle, all))
+}
+
+/// The share of all cores busy between two [`machine_ticks`] readings, 0 to 1.
+pub fn machine_busy(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> f64 {
+    match (before, after) {
+        (Some((busy0, all0)), Some((busy1, all1))) if all1 > all0 => {
+            (busy1 - busy0) / (all1 - all0)
+        }
+        _ => f64::NAN,
+    }
+}
+
 /// CPU seconds of a process and all its children, live or reaped (see the module docs).
 pub fn tree_cpu_seconds(pid: u32) -> Option<f64> {
     let fields = stat_fields(pid)?;
