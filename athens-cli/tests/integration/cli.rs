@@ -79,105 +79,69 @@ async fn help_documents_every_subcommand() {
     }
 }
 
-fn stderr_of(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+/// Asserts that `output` is a failure with exit `code` whose stderr says `message`; the stderr.
+fn fails_with(output: std::process::Output, code: i32, message: &str) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert!(
+        stderr.contains(message),
+        "expected {message:?} in: {stderr}"
+    );
+    stderr
 }
 
 #[tokio::test]
 async fn bad_configuration_and_unreachable_services_fail_with_one_clear_message() {
     let engine = &engines().await[0];
     let world = World::new("cli-errors", engine).await.unwrap();
+    let with_env = |command: &str, name: &str, value: &str| {
+        world.athens(&[command]).env(name, value).output().unwrap()
+    };
 
-    let output = world
-        .run(&["--config", "/nonexistent/athens.toml", "status"])
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr_of(&output).contains("configuration file /nonexistent/athens.toml does not exist")
+    fails_with(
+        world
+            .run(&["--config", "/nonexistent/athens.toml", "status"])
+            .unwrap(),
+        2,
+        "configuration file /nonexistent/athens.toml does not exist",
     );
-
-    let output = world
-        .athens(&["status"])
-        .env("ATHENS_SYNC_BATCH_SIZE", "0")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains("sync.batch_size must be at least 1"));
-
-    let output = world
-        .athens(&["status"])
-        .env("ATHENS_SYNC_BATCH_SIZE", "many")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr_of(&output).contains("invalid configuration"),
-        "{}",
-        stderr_of(&output)
+    fails_with(
+        with_env("status", "ATHENS_SYNC_BATCH_SIZE", "0"),
+        2,
+        "sync.batch_size must be at least 1",
     );
-
-    let output = world
-        .athens(&["migrate"])
-        .env(
+    fails_with(
+        with_env("status", "ATHENS_SYNC_BATCH_SIZE", "many"),
+        2,
+        "invalid configuration",
+    );
+    fails_with(
+        with_env(
+            "migrate",
             "ATHENS_DATABASE_URL",
             "postgres://athens:athens@127.0.0.1:1/athens",
-        )
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr_of(&output).contains("cannot connect to PostgreSQL"),
-        "{}",
-        stderr_of(&output)
+        ),
+        1,
+        "cannot connect to PostgreSQL",
     );
-
     let wrong_password = world
         .database
         .url
         .replacen("athens:athens@", "athens:wrong@", 1);
-    let output = world
-        .athens(&["migrate"])
-        .env("ATHENS_DATABASE_URL", wrong_password)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr_of(&output).contains("cannot connect to PostgreSQL"),
-        "{}",
-        stderr_of(&output)
+    let stderr = fails_with(
+        with_env("migrate", "ATHENS_DATABASE_URL", &wrong_password),
+        1,
+        "cannot connect to PostgreSQL",
     );
-    assert!(
-        !stderr_of(&output).contains("wrong"),
-        "no secret in messages"
-    );
+    assert!(!stderr.contains("wrong"), "no secret in messages");
 
-    let output = world.run(&["seed"]).unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr_of(&output).contains("athens migrate"),
-        "{}",
-        stderr_of(&output)
-    );
-
+    fails_with(world.run(&["seed"]).unwrap(), 1, "athens migrate");
     world.ok(&["migrate"]).unwrap();
-    let output = world.run(&["sync"]).unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr_of(&output).contains("athens setup"),
-        "{}",
-        stderr_of(&output)
-    );
-
+    fails_with(world.run(&["sync"]).unwrap(), 1, "athens setup");
     world.ok(&["setup"]).unwrap();
-    let output = world
-        .athens(&["status"])
-        .env("ATHENS_ENGINE_URL", "http://127.0.0.1:1")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr_of(&output).contains("cannot connect to the search engine"),
-        "{}",
-        stderr_of(&output)
+    fails_with(
+        with_env("status", "ATHENS_ENGINE_URL", "http://127.0.0.1:1"),
+        1,
+        "cannot connect to the search engine",
     );
 }

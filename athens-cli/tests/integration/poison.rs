@@ -4,13 +4,12 @@
 //! change committed after all of them is searchable, and the backfill (`athens reindex`) gets over
 //! them too.
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 
-use crate::support::{World, engines, signal};
+use crate::support::{Running, World, engines};
 
 const DRAIN: Duration = Duration::from_secs(90);
 
@@ -69,27 +68,6 @@ async fn indexed(world: &World, project: i64, timeout: Duration) -> Value {
             world.status().unwrap()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// A running `athens sync`, killed if the test fails before stopping it.
-struct Running(Option<Child>);
-
-impl Running {
-    /// SIGTERM, and the exit status.
-    fn stop(&mut self) -> Option<i32> {
-        self.0
-            .take()
-            .and_then(|mut child| signal(&mut child, "TERM").unwrap())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -6,12 +6,12 @@
 //! `/metrics`.
 
 use std::fs::OpenOptions;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
-use crate::support::{World, engines, signal};
+use crate::support::{Running, World, engines, tls};
 
 const DRAIN: Duration = Duration::from_secs(60);
 
@@ -92,27 +92,6 @@ fn ok(command: &mut Command) -> String {
         text(&output)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// A running `athens` process, killed if the test fails before stopping it.
-struct Running(Option<Child>);
-
-impl Running {
-    /// SIGTERM, and the exit status.
-    fn stop(&mut self) -> Option<i32> {
-        self.0
-            .take()
-            .and_then(|mut child| signal(&mut child, "TERM").unwrap())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 async fn refused(sql: &DatabaseConnection, statement: &str) {
@@ -368,28 +347,5 @@ async fn drop_roles(world: &World, roles: &[&Role]) {
             .execute_unprepared(&format!("DROP ROLE {}", role.name))
             .await
             .unwrap();
-    }
-}
-
-struct Tls {
-    url: String,
-    ca: String,
-    username: String,
-    password: String,
-    api_key: String,
-}
-
-fn tls() -> Tls {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: start the tls service with `deploy/local/up tls` and `eval \"$(deploy/local/env)\"`")
-        })
-    };
-    Tls {
-        url: var("ATHENS_TEST_TLS_URL"),
-        ca: var("ATHENS_TEST_TLS_CA"),
-        username: var("ATHENS_TEST_TLS_USERNAME"),
-        password: var("ATHENS_TEST_TLS_PASSWORD"),
-        api_key: var("ATHENS_TEST_TLS_API_KEY"),
     }
 }

@@ -4,30 +4,7 @@
 
 use std::process::Output;
 
-use crate::support::{World, engines};
-
-struct Tls {
-    url: String,
-    ca: String,
-    username: String,
-    password: String,
-    api_key: String,
-}
-
-fn tls() -> Tls {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: start the tls service with `deploy/local/up tls` and `eval \"$(deploy/local/env)\"`")
-        })
-    };
-    Tls {
-        url: var("ATHENS_TEST_TLS_URL"),
-        ca: var("ATHENS_TEST_TLS_CA"),
-        username: var("ATHENS_TEST_TLS_USERNAME"),
-        password: var("ATHENS_TEST_TLS_PASSWORD"),
-        api_key: var("ATHENS_TEST_TLS_API_KEY"),
-    }
-}
+use crate::support::{World, engines, tls};
 
 fn text(output: &Output) -> String {
     format!(

@@ -169,3 +169,50 @@ pub async fn engines() -> Vec<TestEngine> {
         .await
         .expect("test engines must be configured")
 }
+
+/// A running `athens` process, stopped with SIGTERM by [`Running::stop`], killed if the test fails
+/// before that.
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    /// SIGTERM, and the exit status.
+    pub fn stop(&mut self) -> Option<i32> {
+        self.0
+            .take()
+            .and_then(|mut child| signal(&mut child, "TERM").unwrap())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The TLS and authentication proxy of `deploy/local/up tls` and its credentials.
+pub struct Tls {
+    pub url: String,
+    pub ca: String,
+    pub username: String,
+    pub password: String,
+    pub api_key: String,
+}
+
+/// The proxy's address and credentials, from the variables `deploy/local/env` prints.
+pub fn tls() -> Tls {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: start the tls service with `deploy/local/up tls` and `eval \"$(deploy/local/env)\"`")
+        })
+    };
+    Tls {
+        url: var("ATHENS_TEST_TLS_URL"),
+        ca: var("ATHENS_TEST_TLS_CA"),
+        username: var("ATHENS_TEST_TLS_USERNAME"),
+        password: var("ATHENS_TEST_TLS_PASSWORD"),
+        api_key: var("ATHENS_TEST_TLS_API_KEY"),
+    }
+}
