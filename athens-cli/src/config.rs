@@ -129,6 +129,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("ATHENS_ENGINE_API_KEY", "engine.auth.key"),
     ("ATHENS_ENGINE_CA_CERT", "engine.ca_certificate"),
     ("ATHENS_ENGINE_REPLICAS", "engine.replicas"),
+    ("ATHENS_ENGINE_COMPRESSION", "engine.compression"),
     ("ATHENS_HTTP_ADDR", "http.addr"),
     ("ATHENS_HTTP_CORS_ORIGINS", "http.cors_origins"),
     ("ATHENS_SYNC_BATCH_SIZE", "sync.batch_size"),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use elasticsearch::Elasticsearch;
 use elasticsearch::auth::Credentials;
 use elasticsearch::cert::{Certificate, CertificateValidation};
+use elasticsearch::http::headers::{ACCEPT_ENCODING, HeaderValue};
 use elasticsearch::http::response::Response;
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::indices::IndicesGetAliasParts;
@@ -72,7 +73,12 @@ impl Client {
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url.clone()))
             .timeout(Duration::from_secs(config.request_timeout_secs))
             // The client's metadata header names Elastic's client; other engines need not see it.
-            .enable_meta_header(false);
+            .enable_meta_header(false)
+            .request_body_compression(config.compression);
+        if !config.compression {
+            // The HTTP client asks for gzip by default; the engine would then compress every answer.
+            builder = builder.header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        }
         if let Some(path) = &config.ca_certificate {
             let pem = std::fs::read(path).map_err(|error| {
                 EsError::Config(format!(

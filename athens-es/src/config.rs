@@ -47,6 +47,10 @@ pub struct EsConfig {
     pub replicas: Option<u32>,
     /// Refresh interval of a serving index, in the engine's time syntax (`1s`, `500ms`).
     pub refresh_interval: String,
+    /// Gzip on the wire: compressed bulk bodies and compressed answers. Worth it over a slow or
+    /// metered link; off by default, because on a local network it only costs CPU at both ends (the
+    /// engine compresses every answer a client accepts gzip for).
+    pub compression: bool,
 }
 
 impl Default for EsConfig {
@@ -63,6 +67,7 @@ impl Default for EsConfig {
             shards: 1,
             replicas: None,
             refresh_interval: "1s".into(),
+            compression: false,
         }
     }
 }

@@ -37,6 +37,24 @@ async fn honours_the_search_index_contract() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn honours_the_contract_with_gzip_on_the_wire() -> anyhow::Result<()> {
+    on_every_engine("contract-gzip", |_, engine| async move {
+        // Compressed bulk bodies must be accepted and compressed answers read, by both engines.
+        let alias = athens_testkit::unique_name("contract-gzip-on");
+        let index = EsIndex::connect(&EsConfig {
+            compression: true,
+            ..config(&engine, &alias)
+        })
+        .await?;
+        let result = search_index_contract(&index).await;
+        drop_all(&index).await?;
+        result?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn reports_the_engine_and_names_indexes_after_the_alias() -> anyhow::Result<()> {
     on_every_engine("lifecycle", |index, engine| async move {
         let expected = if engine.distribution == "opensearch" {

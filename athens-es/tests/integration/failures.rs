@@ -269,6 +269,12 @@ async fn sends_only_headers_every_engine_accepts() -> anyhow::Result<()> {
             request.line
         );
         anyhow::ensure!(
+            request.header("accept-encoding") == Some("identity"),
+            "{} sent accept-encoding {:?}: without `compression` the engine must not spend CPU on gzip",
+            request.line,
+            request.header("accept-encoding")
+        );
+        anyhow::ensure!(
             request.header("x-elastic-client-meta").is_none(),
             "{} sent the Elastic client meta header",
             request.line
