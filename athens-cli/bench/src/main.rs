@@ -187,6 +187,8 @@ pub struct Bench {
     pub report: Report,
     /// The engine's `_bulk` ceiling (documents per second, refresh off), once measured.
     pub bulk_ceiling: Option<f64>,
+    /// Bulk size and requests in flight of that ceiling.
+    pub bulk_best: Option<(usize, usize)>,
     /// The engine's single-document ceiling (requests per second, refresh 1 s), once measured.
     pub single_ceiling: Option<f64>,
     /// Athens' backfill rate at the seeded size, once measured.
@@ -439,6 +441,7 @@ async fn main() -> anyhow::Result<()> {
         services,
         report: Report::default(),
         bulk_ceiling: None,
+        bulk_best: None,
         single_ceiling: None,
         backfill_rate: None,
         athens_home,

@@ -190,12 +190,11 @@ async fn single_rate(
     Ok(done.0 as f64 / elapsed.as_secs_f64())
 }
 
-/// Runs the section.
-pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+/// The documents of the raw runs, read from the seeded database, and a client for the raw indexes.
+async fn prepare(bench: &Bench) -> anyhow::Result<(Vec<ProjectDocument>, EsIndex)> {
     let docs = bench.scale.raw_docs.min(bench.projects as usize);
     let documents = documents(&bench.db_url, docs).await?;
-    let docs = documents.len();
-    ensure!(docs > 0, "no documents to send");
+    ensure!(!documents.is_empty(), "no documents to send");
     let es = EsIndex::connect(&EsConfig {
         url: bench.engine_url.clone(),
         alias: RAW_ALIAS.into(),
@@ -205,6 +204,25 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     .await
     .context("cannot connect to the engine")?;
     bench.drop_indexes(RAW_ALIAS).await?;
+    Ok((documents, es))
+}
+
+/// The `_bulk` ceiling again at the sweep's best bulk size and concurrency (refresh off), so that
+/// a later measurement is compared with a ceiling taken right before it.
+pub async fn ceiling_again(bench: &Bench) -> anyhow::Result<f64> {
+    let (bulk_size, concurrency) = bench
+        .bulk_best
+        .context("the raw section has not found the ceiling")?;
+    let (documents, es) = prepare(bench).await?;
+    let prepared = bodies(&documents, bulk_size)?;
+    let (rate, _) = bulk_rate(bench, &es, &prepared, documents.len(), concurrency, "-1").await?;
+    Ok(rate)
+}
+
+/// Runs the section.
+pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+    let (documents, es) = prepare(bench).await?;
+    let docs = documents.len();
     let one = bodies(&documents, docs)?;
     let bytes = one.iter().map(Vec::len).sum::<usize>() / docs;
 
@@ -258,6 +276,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         best_off.0, best_off.1, best_off.2, best_off.3, best_on
     ));
     bench.bulk_ceiling = Some(best_off.0);
+    bench.bulk_best = Some((best_off.1, best_off.2));
 
     let singles = documents
         .iter()
