@@ -14,7 +14,9 @@
 //! `created_at`. Such a row must neither fail the read (the batch would be retried forever and the
 //! pipeline would stall) nor be skipped (its document would silently go missing): names and slugs
 //! read as `''` and a NULL `created_at` as the epoch (`1970-01-01T00:00:00Z`), like a NULL
-//! description reads as `''`; a link row without a project touches no project.
+//! description reads as `''`; so does a `created_at` outside years 1 to 9999 (`infinity`,
+//! `-infinity`, year 20000: PostgreSQL stores them, the client's date type and the engines' date
+//! format do not); a link row without a project touches no project.
 
 use async_trait::async_trait;
 use athens_core::{
@@ -30,11 +32,28 @@ use crate::source::PgSource;
 type ProjectTuple = (i64, String, String, Option<String>, DateTime<Utc>);
 type LinkTuple = (i64, i64, String, DateTime<Utc>);
 
+/// `created_at` of `$table`, NULL and dates outside years 1 to 9999 read as the epoch (see the
+/// module's documentation).
+macro_rules! created_at {
+    ($table:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $table,
+            ".created_at BETWEEN '0001-01-01 00:00:00+00' AND '9999-12-31 23:59:59.999999+00' THEN ",
+            $table,
+            ".created_at ELSE 'epoch'::timestamptz END"
+        )
+    };
+}
+
 /// The columns of a project row, NULLs replaced (see the module's documentation).
 macro_rules! project_columns {
     () => {
-        "SELECT id::bigint, coalesce(name, ''), coalesce(slug, ''), description, \
-         coalesce(created_at, 'epoch'::timestamptz) FROM projects"
+        concat!(
+            "SELECT id::bigint, coalesce(name, ''), coalesce(slug, ''), description, ",
+            created_at!("projects"),
+            " FROM projects"
+        )
     };
 }
 const PROJECTS_BY_ID: &str = concat!(project_columns!(), " WHERE id = ANY($1::bigint[])");
@@ -46,14 +65,18 @@ const PROJECTS_PAGE: &str = concat!(
     project_columns!(),
     " WHERE id > $1 ORDER BY projects.id LIMIT $2"
 );
-const HASHTAG_LINKS: &str = "SELECT ph.project_id::bigint, h.id::bigint, coalesce(h.name, ''), \
-     coalesce(h.created_at, 'epoch'::timestamptz) \
-     FROM project_hashtags ph JOIN hashtags h ON h.id = ph.hashtag_id \
-     WHERE ph.project_id = ANY($1::bigint[])";
-const CREATOR_LINKS: &str = "SELECT up.project_id::bigint, u.id::bigint, coalesce(u.name, ''), \
-     coalesce(u.created_at, 'epoch'::timestamptz) \
-     FROM user_projects up JOIN users u ON u.id = up.user_id \
-     WHERE up.project_id = ANY($1::bigint[])";
+const HASHTAG_LINKS: &str = concat!(
+    "SELECT ph.project_id::bigint, h.id::bigint, coalesce(h.name, ''), ",
+    created_at!("h"),
+    " FROM project_hashtags ph JOIN hashtags h ON h.id = ph.hashtag_id \
+     WHERE ph.project_id = ANY($1::bigint[])"
+);
+const CREATOR_LINKS: &str = concat!(
+    "SELECT up.project_id::bigint, u.id::bigint, coalesce(u.name, ''), ",
+    created_at!("u"),
+    " FROM user_projects up JOIN users u ON u.id = up.user_id \
+     WHERE up.project_id = ANY($1::bigint[])"
+);
 
 /// Which projects a read is about.
 enum Selection<'a> {

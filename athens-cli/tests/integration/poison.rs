@@ -100,6 +100,29 @@ async fn poison_rows_are_indexed_or_dead_lettered_and_never_stall_the_pipeline()
             "INSERT INTO projects (name, slug, description, created_at) VALUES (NULL, NULL, NULL, NULL) RETURNING id",
         )
         .await;
+        // Dates PostgreSQL stores but neither the client's date type nor the engines' date format
+        // takes: infinities and a five-digit year, on a project and on its creator.
+        let endless = insert_id(
+            &world,
+            "INSERT INTO projects (name, slug, created_at) VALUES ('Endless', 'endless', 'infinity') RETURNING id",
+        )
+        .await;
+        let far = insert_id(
+            &world,
+            "INSERT INTO projects (name, slug, created_at) VALUES ('Far', 'far', '20000-01-01') RETURNING id",
+        )
+        .await;
+        let ancient = insert_id(
+            &world,
+            "INSERT INTO users (name, created_at) VALUES ('Ancient', '-infinity') RETURNING id",
+        )
+        .await;
+        world
+            .sql(&format!(
+                "INSERT INTO user_projects VALUES ({endless}, {ancient})"
+            ))
+            .await
+            .unwrap();
         // Empty strings.
         let empty = insert_id(
             &world,
@@ -248,6 +271,24 @@ async fn poison_rows_are_indexed_or_dead_lettered_and_never_stall_the_pipeline()
                 .unwrap()
                 .starts_with("1970-01-01T00:00:00"),
             "{engine}: {document}"
+        );
+        for (project, what) in [(endless, "infinity"), (far, "year 20000")] {
+            let document = indexed(&world, project, DRAIN).await;
+            assert!(
+                document["created_at"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("1970-01-01T00:00:00"),
+                "{engine}: {what} reads as the epoch: {document}"
+            );
+        }
+        let document = indexed(&world, endless, DRAIN).await;
+        assert!(
+            document["creators"][0]["created_at"]
+                .as_str()
+                .unwrap()
+                .starts_with("1970-01-01T00:00:00"),
+            "{engine}: a creator created at -infinity reads as the epoch: {document}"
         );
         let document = indexed(&world, empty, DRAIN).await;
         assert_eq!(
