@@ -17,17 +17,11 @@ async fn runs_against_elasticsearch_and_opensearch() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn honours_the_search_index_contract() -> anyhow::Result<()> {
-    on_every_engine("contract", |_, engine| async move {
-        // Small bulk requests, so the contract's batch of 250 goes out as several concurrent ones.
-        let alias = athens_testkit::unique_name("contract-small");
-        let index = EsIndex::connect(&EsConfig {
-            bulk_size: 40,
-            bulk_concurrency: 3,
-            ..config(&engine, &alias)
-        })
-        .await?;
+/// Runs the contract suite on every engine through an adapter configured by `configure`.
+async fn contract_with(test: &str, configure: fn(EsConfig) -> EsConfig) -> anyhow::Result<()> {
+    on_every_engine(test, |_, engine| async move {
+        let alias = athens_testkit::unique_name(test);
+        let index = EsIndex::connect(&configure(config(&engine, &alias))).await?;
         let result = search_index_contract(&index).await;
         drop_all(&index).await?;
         result?;
@@ -37,19 +31,22 @@ async fn honours_the_search_index_contract() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn honours_the_search_index_contract() -> anyhow::Result<()> {
+    // Small bulk requests, so the contract's batch of 250 goes out as several concurrent ones.
+    contract_with("contract-small", |config| EsConfig {
+        bulk_size: 40,
+        bulk_concurrency: 3,
+        ..config
+    })
+    .await
+}
+
+#[tokio::test]
 async fn honours_the_contract_with_gzip_on_the_wire() -> anyhow::Result<()> {
-    on_every_engine("contract-gzip", |_, engine| async move {
-        // Compressed bulk bodies must be accepted and compressed answers read, by both engines.
-        let alias = athens_testkit::unique_name("contract-gzip-on");
-        let index = EsIndex::connect(&EsConfig {
-            compression: true,
-            ..config(&engine, &alias)
-        })
-        .await?;
-        let result = search_index_contract(&index).await;
-        drop_all(&index).await?;
-        result?;
-        Ok(())
+    // Compressed bulk bodies must be accepted and compressed answers read, by both engines.
+    contract_with("contract-gzip", |config| EsConfig {
+        compression: true,
+        ..config
     })
     .await
 }
