@@ -358,8 +358,19 @@ async fn context(bench: &Bench, command: &str) -> Vec<String> {
             options.join(" ")
         })
         .unwrap_or_default();
+    let commit = Some(run("git", &["rev-parse", "--short", "HEAD"]))
+        .filter(|commit| !commit.is_empty())
+        .unwrap_or_else(|| "unknown (not a git checkout)".into());
+    let dirty = !run("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
     vec![
-        format!("command: `{command}`"),
+        format!(
+            "command: `{command}` at commit {commit}{}",
+            if dirty {
+                " with uncommitted changes"
+            } else {
+                ""
+            }
+        ),
         format!(
             "machine: {} cores (`nproc`), {memory} memory (`free -h`), kernel {} (`uname -r`), {cpu}",
             run("nproc", &[]),
