@@ -177,19 +177,14 @@ fn raw_bodies(documents: &[ProjectDocument], bulk_size: usize) -> anyhow::Result
     documents
         .chunks(bulk_size)
         .map(|chunk| {
-            let mut body = Vec::with_capacity(chunk.len() * 768);
-            for document in chunk {
-                body.extend_from_slice(
-                    format!(
-                        "{{\"index\":{{\"_id\":\"{}\",\"version\":1,\"version_type\":\"external\"}}}}\n",
-                        document.id
-                    )
-                    .as_bytes(),
-                );
-                serde_json::to_writer(&mut body, document)?;
-                body.push(b'\n');
-            }
-            Ok(body)
+            let ops: Vec<IndexOp> = chunk
+                .iter()
+                .map(|document| IndexOp::Upsert {
+                    document: document.clone(),
+                    version: Version(1),
+                })
+                .collect();
+            Ok(athens_es::bulk_body(&ops)?)
         })
         .collect()
 }

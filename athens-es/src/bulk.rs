@@ -32,6 +32,14 @@ const TRANSIENT_KINDS: &[&str] = &[
     "node_closed_exception",
 ];
 
+/// The NDJSON body of a `_bulk` request for `ops`, byte for byte what [`crate::EsIndex`] sends: to
+/// send the same documents to the engine without Athens, for example to measure its raw ceiling.
+pub fn bulk_body(ops: &[IndexOp]) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode(ops, &mut out)?;
+    Ok(out)
+}
+
 /// Appends the NDJSON of `ops` to `out`, for a request to `POST /<index>/_bulk` (the index is in the
 /// path, not repeated on every action). Documents are serialised straight into `out`.
 pub(crate) fn encode(ops: &[IndexOp], out: &mut Vec<u8>) -> serde_json::Result<()> {

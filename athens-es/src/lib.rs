@@ -22,9 +22,11 @@ mod query;
 mod search;
 mod wire;
 
+pub use bulk::bulk_body;
 pub use client::{Distribution, EngineInfo};
 pub use config::{DEFAULT_ALIAS, EsAuth, EsConfig};
 pub use error::EsError;
 pub use index::EsIndex;
 pub use mapping::MAPPING_VERSION;
+pub use query::search_body;
 pub use search::EsSearch;

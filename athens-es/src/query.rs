@@ -16,6 +16,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::config::EsConfig;
+
 /// The most words of a free-text query or user name that are searched; the rest are ignored.
 pub(crate) const MAX_QUERY_WORDS: usize = 10;
 
@@ -36,6 +38,13 @@ pub(crate) struct SearchPlan {
     pub fingerprint: String,
     /// Whether hits are ranked by relevance (free text) or by creation time.
     pub by_relevance: bool,
+}
+
+/// The body Athens posts to `<alias>/_search` for `request` under `config`: to send the very same
+/// search straight to the engine, for example to compare the two.
+pub fn search_body(request: &SearchRequest, config: &EsConfig) -> Result<Value, SearchError> {
+    request.validate()?;
+    Ok(plan(request, config.search_timeout_ms)?.body)
 }
 
 /// Builds the search for `request` (already validated), resuming after its cursor if it has one.

@@ -1,13 +1,15 @@
 //! The API: `athens serve` as a child process, each search at constant rates, open loop, through
 //! Athens and straight to the engine with the body Athens sends for it, side by side.
 //!
-//! The direct bodies follow `athens-es`'s query builder by hand (a private module there); that they
-//! ask the same question is checked: both paths must report the same number of hits.
+//! The direct bodies come from `athens-es`'s own query builder ([`athens_es::search_body`]); that
+//! both paths ask the same question is still checked: they must report the same number of hits.
 
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use serde_json::{Value, json};
+use athens_core::{DEFAULT_PAGE_SIZE, HashtagMode, SearchRequest, UserId};
+use athens_es::EsConfig;
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::report::{Table, num, ratio};
@@ -29,72 +31,49 @@ struct Search {
     body: Value,
 }
 
-fn searches() -> Vec<Search> {
-    let words = ["elasticsaerch", "sync"];
-    let per_word: Vec<Value> = words
-        .iter()
-        .map(|word| {
-            json!({ "bool": { "should": [
-                { "match": { "text_all": {
-                    "query": word, "operator": "and", "fuzziness": "AUTO", "prefix_length": 1,
-                    "max_expansions": 50, "fuzzy_transpositions": true,
-                } } },
-                { "match": { "text_all.prefix": { "query": word, "operator": "and" } } },
-            ] } })
-        })
-        .collect();
-    let text = words.join(" ");
-    let fuzzy = json!({
-        "size": 21,
-        "track_total_hits": true,
-        "timeout": "5000ms",
-        "query": { "bool": {
-            "filter": [],
-            "must": [{ "bool": { "should": per_word, "minimum_should_match": "2<75%" } }],
-            "should": [
-                { "match": { "slug": { "query": text, "boost": 2.0 } } },
-                { "match": { "slug.prefix": { "query": text } } },
-                { "match_phrase": { "text_all": { "query": text, "slop": 2, "boost": 2.0 } } },
-            ],
-        } },
-        "sort": [{ "_score": "desc" }, { "id": "asc" }],
-        "highlight": {
-            "pre_tags": ["<em>"], "post_tags": ["</em>"], "require_field_match": false,
-            "encoder": "default",
-            "fields": {
-                "slug": { "number_of_fragments": 0 },
-                "slug.prefix": { "number_of_fragments": 0 },
-                "description": { "fragment_size": 160, "number_of_fragments": 3 },
-                "description.prefix": { "fragment_size": 160, "number_of_fragments": 3 },
-            }
-        },
-    });
-    let chrono = |filter: Value| {
-        json!({
-            "size": 21,
-            "track_total_hits": true,
-            "timeout": "5000ms",
-            "query": { "bool": { "filter": filter } },
-            "sort": [{ "created_at": "desc" }, { "id": "desc" }],
+fn searches() -> anyhow::Result<Vec<Search>> {
+    let config = EsConfig::default();
+    let search = |name, path: &str, request: SearchRequest| -> anyhow::Result<Search> {
+        Ok(Search {
+            name,
+            path: path.into(),
+            // The API's page size when the path names none, as in these paths.
+            body: athens_es::search_body(
+                &SearchRequest {
+                    size: DEFAULT_PAGE_SIZE,
+                    ..request
+                },
+                &config,
+            )?,
         })
     };
-    vec![
-        Search {
-            name: "fuzzy text `q=elasticsaerch sync`",
-            path: "/v1/projects/search?q=elasticsaerch%20sync".into(),
-            body: fuzzy,
-        },
-        Search {
-            name: "hashtags `rust,search` (any)",
-            path: "/v1/hashtags/projects?hashtags=rust,search&mode=any".into(),
-            body: chrono(json!([{ "terms": { "hashtags.name": ["rust", "search"] } }])),
-        },
-        Search {
-            name: "projects of user 1",
-            path: "/v1/users/1/projects".into(),
-            body: chrono(json!([{ "term": { "creators.id": 1 } }])),
-        },
-    ]
+    Ok(vec![
+        search(
+            "fuzzy text `q=elasticsaerch sync`",
+            "/v1/projects/search?q=elasticsaerch%20sync",
+            SearchRequest {
+                text: Some("elasticsaerch sync".into()),
+                ..SearchRequest::default()
+            },
+        )?,
+        search(
+            "hashtags `rust,search` (any)",
+            "/v1/hashtags/projects?hashtags=rust,search&mode=any",
+            SearchRequest {
+                hashtags: vec!["rust".into(), "search".into()],
+                hashtag_mode: HashtagMode::Any,
+                ..SearchRequest::default()
+            },
+        )?,
+        search(
+            "projects of user 1",
+            "/v1/users/1/projects",
+            SearchRequest {
+                user_id: Some(UserId(1)),
+                ..SearchRequest::default()
+            },
+        )?,
+    ])
 }
 
 /// What an open-loop run saw.
@@ -226,7 +205,7 @@ async fn measure(
     );
     let mut worst_overhead: f64 = f64::NEG_INFINITY;
     let mut worst_ratio: f64 = f64::INFINITY;
-    let searches = searches();
+    let searches = searches()?;
     // Warm both paths (JIT, caches, connections).
     for search in &searches {
         let url = format!("{base}{}", search.path);

@@ -58,6 +58,11 @@ pub async fn measure(bench: &Bench, extra: &[(&str, &str)]) -> anyhow::Result<Ba
     })
 }
 
+/// A rate for the report, `n/a` when it was not measured.
+fn rate_text(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "n/a".into(), |rate| format!("{rate:.0} docs/s"))
+}
+
 fn row(label: &str, backfill: &Backfill, ceiling: Option<f64>) -> Vec<String> {
     let per_k = |cpu: f64| num(cpu / backfill.documents as f64 * 1000.0, 3);
     vec![
@@ -100,17 +105,14 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     // (ratio to the paired ceiling, the round's figures)
     let mut measured: Vec<(f64, Backfill)> = Vec::new();
     for round in 1..=rounds {
-        let ceiling = match bench.bulk_best {
-            Some(_) => Some(crate::raw::ceiling_again(bench).await?),
-            None => None,
-        };
+        let ceiling = crate::raw::ceiling_again(bench).await?;
         let defaults = measure(bench, &[]).await?;
         println!(
             "reindex (defaults) round {round}: {} docs in {:.1} s, {:.0} docs/s (ceiling just before: {}), Athens {:.0}% of CPU, peak {:.0} MiB",
             defaults.documents,
             defaults.seconds,
             defaults.rate(),
-            ceiling.map_or_else(|| "n/a".into(), |c| format!("{c:.0} docs/s")),
+            rate_text(ceiling),
             defaults.athens_share() * 100.0,
             defaults.peak_rss_mib
         );
@@ -120,7 +122,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
                 bench.projects,
                 defaults_config.chunk_size,
                 defaults_config.write_concurrency,
-                ceiling.map_or_else(|| "n/a".into(), |c| format!("{c:.0} docs/s")),
+                rate_text(ceiling),
             ),
             &defaults,
             ceiling,
@@ -217,10 +219,7 @@ pub async fn million(bench: &mut Bench) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    let ceiling = match bench.bulk_best {
-        Some(_) => Some(crate::raw::ceiling_again(bench).await?),
-        None => None,
-    };
+    let ceiling = crate::raw::ceiling_again(bench).await?;
     let backfill = measure(bench, &[]).await?;
     println!("reindex 1M: {:.0} docs/s", backfill.rate());
     let mut table = Table::new(
@@ -230,7 +229,7 @@ pub async fn million(bench: &mut Bench) -> anyhow::Result<()> {
     table.row(row(
         &format!(
             "1,000,000 projects, defaults; `_bulk` ceiling just before: {}",
-            ceiling.map_or_else(|| "n/a".into(), |c| format!("{c:.0} docs/s"))
+            rate_text(ceiling)
         ),
         &backfill,
         ceiling,

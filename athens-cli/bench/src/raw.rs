@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use athens_core::{DocumentSource, IndexName, ProjectDocument, SearchIndex};
+use athens_core::{DocumentSource, IndexName, IndexOp, ProjectDocument, SearchIndex, Version};
 use athens_es::{EsConfig, EsIndex};
 use athens_pg::{PgConfig, PgSource};
 use futures::{StreamExt, stream};
@@ -50,19 +50,14 @@ fn bodies(documents: &[ProjectDocument], bulk_size: usize) -> anyhow::Result<Vec
     documents
         .chunks(bulk_size)
         .map(|chunk| {
-            let mut body = Vec::with_capacity(chunk.len() * 800);
-            for document in chunk {
-                body.extend_from_slice(
-                    format!(
-                        "{{\"index\":{{\"_id\":\"{}\",\"version\":1,\"version_type\":\"external\"}}}}\n",
-                        document.id
-                    )
-                    .as_bytes(),
-                );
-                serde_json::to_writer(&mut body, document)?;
-                body.push(b'\n');
-            }
-            Ok(body)
+            let ops: Vec<IndexOp> = chunk
+                .iter()
+                .map(|document| IndexOp::Upsert {
+                    document: document.clone(),
+                    version: Version(1),
+                })
+                .collect();
+            Ok(athens_es::bulk_body(&ops)?)
         })
         .collect()
 }
@@ -208,15 +203,16 @@ async fn prepare(bench: &Bench) -> anyhow::Result<(Vec<ProjectDocument>, EsIndex
 }
 
 /// The `_bulk` ceiling again at the sweep's best bulk size and concurrency (refresh off), so that
-/// a later measurement is compared with a ceiling taken right before it.
-pub async fn ceiling_again(bench: &Bench) -> anyhow::Result<f64> {
-    let (bulk_size, concurrency) = bench
-        .bulk_best
-        .context("the raw section has not found the ceiling")?;
+/// a later measurement is compared with a ceiling taken right before it; `None` when the raw
+/// section did not run.
+pub async fn ceiling_again(bench: &Bench) -> anyhow::Result<Option<f64>> {
+    let Some((bulk_size, concurrency)) = bench.bulk_best else {
+        return Ok(None);
+    };
     let (documents, es) = prepare(bench).await?;
     let prepared = bodies(&documents, bulk_size)?;
     let (rate, _) = bulk_rate(bench, &es, &prepared, documents.len(), concurrency, "-1").await?;
-    Ok(rate)
+    Ok(Some(rate))
 }
 
 /// Runs the section.
