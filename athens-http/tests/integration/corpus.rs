@@ -257,6 +257,18 @@ impl Answer {
             .collect()
     }
 
+    /// Asserts a 400 whose problem names `param` first among its invalid parameters; `context` goes
+    /// into the failure messages.
+    pub fn assert_invalid(&self, param: &str, context: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::BAD_REQUEST,
+            "{context}: {}",
+            self.body
+        );
+        assert_eq!(self.body["invalid_params"][0]["name"], param, "{context}");
+    }
+
     /// The item of the project `slug`.
     pub fn item(&self, slug: &str) -> Option<&Value> {
         self.body["items"]
