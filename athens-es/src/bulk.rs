@@ -16,21 +16,28 @@ use crate::wire::IndexedProject;
 /// The longest reason kept for a refused or retryable operation.
 const MAX_REASON_CHARS: usize = 500;
 
-/// Error types that say "not now" whatever status accompanies them. Most come with 429 or 503; a
-/// `cluster_block_exception` comes with 403 when a full disk made the index read-only, which an
-/// operator fixes: dead-lettering every document meanwhile would lose them.
-const TRANSIENT_KINDS: &[&str] = &[
-    "es_rejected_execution_exception",
-    "rejected_execution_exception",
-    "circuit_breaking_exception",
-    "unavailable_shards_exception",
-    "no_shard_available_action_exception",
-    "cluster_block_exception",
-    "process_cluster_event_timeout_exception",
-    "node_not_connected_exception",
-    "connect_transport_exception",
-    "node_closed_exception",
+/// Error types that refuse a document for good: a retry sends the same bytes and meets the same
+/// refusal, so the document is dead-lettered. Every other refusal (429, 5xx, a closed index during
+/// maintenance, a 403 from a security plugin, a read-only block after a full disk, a type this list
+/// does not know) is retried with backoff, because dead-lettering acknowledges the change: a
+/// transient refusal taken for a permanent one would lose the document for good.
+const PERMANENT_KINDS: &[&str] = &[
+    // The document does not fit the mapping: a field of the wrong type, an unknown field under
+    // `dynamic: strict`, a date out of range.
+    "mapper_parsing_exception",
+    "strict_dynamic_mapping_exception",
+    "document_parsing_exception",
+    "mapper_exception",
+    // A term beyond Lucene's limit ("immense term"), too many fields, a value the engine refuses.
+    "illegal_argument_exception",
+    // The document's JSON itself cannot be read.
+    "x_content_parse_exception",
+    "json_parse_exception",
+    "not_x_content_exception",
 ];
+
+/// Status of an operation refused because the document alone is larger than the engine accepts.
+const TOO_LARGE: u16 = 413;
 
 /// The NDJSON body of a `_bulk` request for `ops`, byte for byte what [`crate::EsIndex`] sends: to
 /// send the same documents to the engine without Athens, for example to measure its raw ceiling.
@@ -101,8 +108,9 @@ struct ItemResult {
 /// - 2xx → `Applied`; a delete of an absent document (404 without error) → `Applied`, since the engine
 ///   still records the deletion's version;
 /// - 409 `version_conflict_engine_exception` → `Superseded`;
-/// - 429, 5xx and the [`TRANSIENT_KINDS`] → `Retryable`;
-/// - any other 4xx (mapping error, immense term, bad date) → `Rejected`;
+/// - the [`PERMANENT_KINDS`] (mapping and parsing errors, immense terms) and 413 → `Rejected`;
+/// - anything else (429, 5xx, closed index, security refusal, blocks, unknown types) → `Retryable`,
+///   marked as unrecognised when it is not a known transient status, so the logs say why it waits;
 /// - `index_not_found_exception` fails the whole call with `NotFound`: the target index is gone.
 pub(crate) fn outcomes(
     ops: &[IndexOp],
@@ -152,10 +160,16 @@ fn classify(is_delete: bool, item: &ItemResult) -> Result<WriteOutcome, IndexErr
     if status == 409 && kind == "version_conflict_engine_exception" {
         return Ok(WriteOutcome::Superseded);
     }
-    if status == 429 || status >= 500 || TRANSIENT_KINDS.contains(&kind) {
+    if PERMANENT_KINDS.contains(&kind) || (status == TOO_LARGE && item.error.is_none()) {
+        return Ok(WriteOutcome::Rejected(describe(item)));
+    }
+    if status == 429 || status >= 500 {
         return Ok(WriteOutcome::Retryable(describe(item)));
     }
-    Ok(WriteOutcome::Rejected(describe(item)))
+    Ok(WriteOutcome::Retryable(format!(
+        "refusal not known to be permanent, retrying: {}",
+        describe(item)
+    )))
 }
 
 /// `type: reason (caused by: type: reason)`, bounded.
@@ -278,6 +292,47 @@ mod tests {
         assert_eq!(outcomes[6], WriteOutcome::Applied);
         assert_eq!(outcomes[7], WriteOutcome::Applied);
         assert!(matches!(&outcomes[8], WriteOutcome::Retryable(_)));
+    }
+
+    #[test]
+    fn refusals_not_known_to_be_permanent_are_retried_not_dead_lettered() {
+        let ops = [upsert(1), upsert(2), upsert(3), delete(4)];
+        let answer = serde_json::json!({
+            "errors": true,
+            "items": [
+                {"index": {"_id": "1", "status": 400, "error": error("index_closed_exception", "closed")}},
+                {"index": {"_id": "2", "status": 403, "error": error("security_exception", "action [indices:data/write/bulk[s]] is unauthorized for user [athens]")}},
+                {"index": {"_id": "3", "status": 400, "error": error("some_future_exception", "never seen before")}},
+                {"delete": {"_id": "4", "status": 403, "error": error("cluster_block_exception", "index [x] blocked by: [FORBIDDEN/8/index write (api)];")}}
+            ]
+        });
+        let outcomes = classify_all(&ops, answer).unwrap();
+        for (outcome, kind) in outcomes.iter().zip([
+            "index_closed_exception",
+            "security_exception",
+            "some_future_exception",
+            "cluster_block_exception",
+        ]) {
+            assert!(
+                matches!(outcome, WriteOutcome::Retryable(reason) if reason.starts_with("refusal not known to be permanent") && reason.contains(kind)),
+                "{outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_permanent_kind_is_dead_lettered() {
+        for kind in PERMANENT_KINDS {
+            let answer = serde_json::json!({
+                "errors": true,
+                "items": [{"index": {"_id": "1", "status": 400, "error": error(kind, "refused")}}]
+            });
+            let outcomes = classify_all(&[upsert(1)], answer).unwrap();
+            assert!(
+                matches!(&outcomes[0], WriteOutcome::Rejected(reason) if reason.starts_with(kind)),
+                "{kind}: {outcomes:?}"
+            );
+        }
     }
 
     #[test]

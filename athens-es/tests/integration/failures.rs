@@ -55,6 +55,33 @@ async fn documents_the_engine_cannot_store_are_rejected_one_by_one() -> anyhow::
 }
 
 #[tokio::test]
+async fn a_closed_index_refuses_for_now_not_for_good() -> anyhow::Result<()> {
+    on_every_engine("closed", |index, engine| async move {
+        let target = index.create_index().await?;
+        // An operator closes the index for maintenance: the engine answers each item with
+        // `index_closed_exception` (400). Dead-lettering would acknowledge the change and lose it.
+        let http = reqwest::Client::new();
+        http.post(format!("{}/{}/_close", engine.url, target))
+            .send()
+            .await?
+            .error_for_status()?;
+        let outcomes = index
+            .write(&target, &[upsert(sample_document(1, "closed"))])
+            .await?;
+        anyhow::ensure!(
+            matches!(&outcomes[0], WriteOutcome::Retryable(reason) if reason.contains("index_closed_exception")),
+            "{outcomes:?}"
+        );
+        http.post(format!("{}/{}/_open", engine.url, target))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn a_dropped_index_is_not_found() -> anyhow::Result<()> {
     on_every_engine("dropped", |index, _| async move {
         let target = index.create_index().await?;
