@@ -14,6 +14,10 @@
 //! - `source`: write throughput with and without capture (pgbench), WAL per change, idle cost;
 //! - `pgsync`: pgsync's initial sync and change latency from the same database into the same
 //!   engine, against Athens in the same run.
+//!
+//! `--relevance` runs the relevance benchmark instead (`relevance`, `docs/relevance.md`): Athens'
+//! search against a plain fuzzy query on the Debian corpus; `--write-sample` writes its committed
+//! sample.
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
 mod api;
@@ -22,12 +26,13 @@ mod load;
 mod pgsync;
 mod procs;
 mod raw;
+mod relevance;
 mod report;
 mod source;
 mod stats;
 mod stream;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -98,6 +103,28 @@ struct Args {
     /// The command line that reproduces this run, quoted in the report.
     #[arg(long, default_value = "deploy/local/bench")]
     command: String,
+    /// Run the relevance benchmark on the Debian corpus instead of the sections (writes
+    /// docs/relevance.md unless --out says otherwise).
+    #[arg(long)]
+    relevance: bool,
+    /// Relevance corpus: `live` (`apt-cache dumpavail`), `sample` (the committed sample and its
+    /// recorded queries) or a dumpavail file.
+    #[arg(long, default_value = "live")]
+    corpus: String,
+    /// Relevance queries generated per kind (live corpus or file).
+    #[arg(long, default_value_t = 200)]
+    per_kind: usize,
+    /// Engines of the relevance run, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:9207,http://127.0.0.1:9208"
+    )]
+    relevance_engines: Vec<String>,
+    /// Write the committed Debian sample and its recorded queries from `apt-cache dumpavail`
+    /// (into the testkit's data directory under the current directory), then exit.
+    #[arg(long)]
+    write_sample: bool,
 }
 
 /// Durations and sizes of the runs, full or tiny.
@@ -283,8 +310,8 @@ fn database_url(url: &str, name: &str) -> anyhow::Result<String> {
     Ok(parsed.to_string())
 }
 
-/// Creates the benchmark database afresh (dropping any replication slot a previous pgsync run left).
-async fn fresh_database(admin_url: &str) -> anyhow::Result<()> {
+/// Creates database `name` afresh (dropping any replication slot a previous pgsync run left).
+async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     let admin = PgPoolOptions::new()
         .max_connections(1)
         .connect(admin_url)
@@ -294,15 +321,15 @@ async fn fresh_database(admin_url: &str) -> anyhow::Result<()> {
         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
          WHERE database = $1 AND NOT active",
     )
-    .bind(DATABASE)
+    .bind(name)
     .execute(&admin)
     .await?;
     sqlx::raw_sql(AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
     .execute(&admin)
     .await?;
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await?;
     admin.close().await;
@@ -414,12 +441,36 @@ async fn main() -> anyhow::Result<()> {
     };
     let log_dir = athens_home.join("logs");
     std::fs::create_dir_all(&log_dir)?;
+    if args.write_sample {
+        return relevance::write_sample(&std::env::current_dir()?);
+    }
+    if args.relevance {
+        let out = if args.out == Path::new("docs/benchmarks.md") {
+            PathBuf::from("docs/relevance.md")
+        } else {
+            args.out.clone()
+        };
+        return relevance::run(relevance::Options {
+            corpus: args.corpus.clone(),
+            per_kind: args.per_kind,
+            engines: args.relevance_engines.clone(),
+            admin_url: args.database_url.clone(),
+            athens: Athens {
+                bin: athens_bin,
+                env: Vec::new(),
+                log_dir,
+            },
+            out,
+            command: args.command.clone(),
+        })
+        .await;
+    }
     let db_url = database_url(&args.database_url, DATABASE)?;
     let services = Services::find(&athens_home, &args.engine_name)?;
 
     let started = Instant::now();
     println!("athens-bench: fresh database {DATABASE}, {projects} projects");
-    fresh_database(&args.database_url).await?;
+    fresh_database(&args.database_url, DATABASE).await?;
     let pool = PgPoolOptions::new()
         .max_connections(48)
         .acquire_timeout(Duration::from_secs(60))

@@ -13,7 +13,9 @@
 //! tests run in parallel.
 
 mod containers;
+pub mod debian;
 mod proxy;
+pub mod relevance;
 
 use std::time::Duration;
 
