@@ -80,7 +80,7 @@ const CAPTURED: [Captured; 5] = [
 /// Events a trigger is installed for, with the trigger's name suffix.
 const EVENTS: [&str; 4] = ["insert", "update", "delete", "truncate"];
 
-const OBJECTS_SQL: &str = r#"
+pub(crate) const OBJECTS_SQL: &str = r#"
 CREATE SCHEMA IF NOT EXISTS athens;
 COMMENT ON SCHEMA athens IS 'Athens change capture: outbox, dead letters, version sequence, trigger functions';
 
@@ -127,7 +127,8 @@ COMMENT ON SEQUENCE athens.wakeup IS 'Until when (Unix ms) a consumer waits for 
 DROP FUNCTION IF EXISTS athens.wake(bigint);
 "#;
 
-const REMOVE_SQL: &str = r#"
+/// Drops the outbox triggers from the five tables, wherever they are.
+pub(crate) const DROP_TRIGGERS_SQL: &str = r#"
 DO $$
 DECLARE
     source text;
@@ -142,7 +143,6 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
-DROP SCHEMA IF EXISTS athens CASCADE;
 "#;
 
 /// The statement recording the rows of one event into the outbox, as an `INSERT .. SELECT`.
@@ -243,7 +243,7 @@ CREATE TRIGGER {trigger} AFTER {upper} ON {table}{referencing}
 /// Serialises installs and removals, and bounds how long DDL may wait for table locks: a trigger
 /// change queued behind a long transaction would otherwise hold up every writer queued behind it.
 /// A lock timeout is reported as `Unavailable`, so the caller may simply retry.
-async fn lock_for_ddl(conn: &mut sqlx::PgConnection) -> Result<(), PgError> {
+pub(crate) async fn lock_for_ddl(conn: &mut sqlx::PgConnection) -> Result<(), PgError> {
     sqlx::raw_sql("SET LOCAL lock_timeout = '10s'; SET LOCAL statement_timeout = 0")
         .execute(&mut *conn)
         .await?;
@@ -298,7 +298,10 @@ impl PgSource {
         } else {
             0
         };
-        sqlx::raw_sql(REMOVE_SQL).execute(&mut *tx).await?;
+        sqlx::raw_sql(DROP_TRIGGERS_SQL).execute(&mut *tx).await?;
+        sqlx::raw_sql("DROP SCHEMA IF EXISTS athens CASCADE")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         if pending > 0 {
             warn!(pending, "change capture removed with changes still pending");

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use athens_core::{
-    Ack, Backlog, Change, ChangeId, ChangeRecord, ChangeSource, HashtagId, ProjectId, SourceError,
-    Table, UserId,
+    Ack, Backlog, Change, ChangeId, ChangeRecord, ChangeSource, DeadLetter, HashtagId, ProjectId,
+    SourceError, Table, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
@@ -153,43 +153,18 @@ impl PgSource {
             return Ok(());
         }
         let ids: Vec<i64> = ack.changes.iter().map(|id| id.0).collect();
-        // One row per project, the last reason winning: a statement may not update a row twice.
-        let letters: BTreeMap<i64, &str> = ack
-            .dead_letters
-            .iter()
-            .map(|letter| (letter.project.0, letter.reason.as_str()))
-            .collect();
-        let projects: Vec<i64> = letters.keys().copied().collect();
-        let reasons: Vec<&str> = letters.values().copied().collect();
         let mut tx = self.pool().begin().await?;
         if !ids.is_empty() {
             sqlx::query("DELETE FROM athens.outbox WHERE id = ANY($1)")
                 .bind(&ids)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO athens.consumer (last_ack_at) VALUES (now()) \
-                 ON CONFLICT (singleton) DO UPDATE SET last_ack_at = excluded.last_ack_at",
-            )
-            .execute(&mut *tx)
-            .await?;
         }
-        if !projects.is_empty() {
-            sqlx::query(
-                "INSERT INTO athens.dead_letters AS d (project_id, reason) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[]) \
-                 ON CONFLICT (project_id) DO UPDATE \
-                 SET reason = excluded.reason, attempts = d.attempts + 1, recorded_at = now()",
-            )
-            .bind(&projects)
-            .bind(&reasons)
-            .execute(&mut *tx)
-            .await?;
-        }
+        record_ack(&mut tx, !ids.is_empty(), &ack.dead_letters).await?;
         tx.commit().await?;
         debug!(
             changes = ids.len(),
-            dead_letters = projects.len(),
+            dead_letters = ack.dead_letters.len(),
             "changes acknowledged"
         );
         self.vacuum_when_due(ids.len() as u64);
@@ -261,6 +236,58 @@ impl PgSource {
             dead_letters: u64::try_from(dead_letters).unwrap_or_default(),
             last_ack_at,
         })
+    }
+}
+
+/// Records dead letters and, when changes were acknowledged, the time of the acknowledgement, in
+/// the caller's transaction.
+async fn record_ack(
+    tx: &mut sqlx::PgConnection,
+    acknowledged: bool,
+    dead_letters: &[DeadLetter],
+) -> Result<(), PgError> {
+    // One row per project, the last reason winning: a statement may not update a row twice.
+    let letters: BTreeMap<i64, &str> = dead_letters
+        .iter()
+        .map(|letter| (letter.project.0, letter.reason.as_str()))
+        .collect();
+    let projects: Vec<i64> = letters.keys().copied().collect();
+    let reasons: Vec<&str> = letters.values().copied().collect();
+    if acknowledged {
+        sqlx::query(
+            "INSERT INTO athens.consumer (last_ack_at) VALUES (now()) \
+             ON CONFLICT (singleton) DO UPDATE SET last_ack_at = excluded.last_ack_at",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !projects.is_empty() {
+        sqlx::query(
+            "INSERT INTO athens.dead_letters AS d (project_id, reason) \
+             SELECT * FROM unnest($1::bigint[], $2::text[]) \
+             ON CONFLICT (project_id) DO UPDATE \
+             SET reason = excluded.reason, attempts = d.attempts + 1, recorded_at = now()",
+        )
+        .bind(&projects)
+        .bind(&reasons)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl PgSource {
+    /// Records dead letters and the acknowledgement time in one transaction (the logical mode's
+    /// half of an ack; the slot moves separately).
+    pub(crate) async fn record_ack(
+        &self,
+        acknowledged: bool,
+        dead_letters: &[DeadLetter],
+    ) -> Result<(), PgError> {
+        let mut tx = self.pool().begin().await?;
+        record_ack(&mut tx, acknowledged, dead_letters).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -163,6 +163,100 @@ impl PgConfig {
     }
 }
 
+/// Which change capture Athens uses (`[capture]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMode {
+    /// Triggers write an outbox table (the default: needs no replication slot, works everywhere).
+    #[default]
+    Outbox,
+    /// Logical decoding: a publication on the five tables read through a replication slot with
+    /// `pgoutput`. Costs the source only its WAL; needs `wal_level = logical` and a role with the
+    /// `REPLICATION` attribute (`rds_replication` on Amazon RDS).
+    Logical,
+}
+
+/// How changes are captured: the mode and, for logical decoding, the names of its objects.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// `outbox` (default) or `logical`.
+    pub mode: CaptureMode,
+    /// Replication slot of the logical mode. Slots are per server, not per database: the default,
+    /// `athens_<database>`, keeps two databases of one server apart.
+    pub slot: Option<String>,
+    /// Publication of the logical mode (per database).
+    pub publication: String,
+    /// Retained WAL, in MiB, above which the logical mode warns (logs, `athens status`).
+    pub retained_wal_warning_mb: u64,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            mode: CaptureMode::Outbox,
+            slot: None,
+            publication: "athens".into(),
+            retained_wal_warning_mb: 1024,
+        }
+    }
+}
+
+impl CaptureConfig {
+    /// The logical-decoding configuration.
+    pub fn logical() -> CaptureConfig {
+        CaptureConfig {
+            mode: CaptureMode::Logical,
+            ..CaptureConfig::default()
+        }
+    }
+
+    /// Checks the names: PostgreSQL allows lower-case letters, digits and underscores in slot
+    /// names, and Athens asks the same of the publication (it is spliced into DDL).
+    pub fn validate(&self) -> Result<(), String> {
+        let valid = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if let Some(slot) = &self.slot
+            && !valid(slot)
+        {
+            return Err(format!(
+                "capture.slot {slot:?} must be 1 to 63 lower-case letters, digits or underscores"
+            ));
+        }
+        if !valid(&self.publication) {
+            return Err(format!(
+                "capture.publication {:?} must be 1 to 63 lower-case letters, digits or underscores",
+                self.publication
+            ));
+        }
+        Ok(())
+    }
+
+    /// The slot name: the configured one, or `athens_` and the database name made valid.
+    pub(crate) fn slot_for(&self, database: &str) -> String {
+        if let Some(slot) = &self.slot {
+            return slot.clone();
+        }
+        let mut name: String = format!("athens_{database}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        name.truncate(63);
+        name
+    }
+}
+
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -239,5 +333,25 @@ mod tests {
         assert_eq!(config.poll_interval, Duration::from_millis(200));
         assert_eq!(config.max_connections, 10);
         assert_eq!(config.url.expose(), "postgres://x/y");
+    }
+
+    #[test]
+    fn slot_names_are_valid_and_per_database() {
+        let capture = CaptureConfig::logical();
+        assert_eq!(capture.slot_for("Shop-DB"), "athens_shop_db");
+        assert_eq!(capture.slot_for(&"x".repeat(80)).len(), 63);
+        capture.validate().unwrap();
+        let bad = CaptureConfig {
+            slot: Some("Bad Name".into()),
+            ..CaptureConfig::logical()
+        };
+        assert!(bad.validate().unwrap_err().contains("capture.slot"));
+        let bad = CaptureConfig {
+            publication: "x; DROP".into(),
+            ..CaptureConfig::logical()
+        };
+        assert!(bad.validate().unwrap_err().contains("capture.publication"));
+        let parsed: CaptureConfig = serde_json::from_str(r#"{"mode": "logical"}"#).unwrap();
+        assert_eq!(parsed.mode, CaptureMode::Logical);
     }
 }

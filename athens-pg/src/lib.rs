@@ -6,6 +6,10 @@
 //!   table, filled by triggers, woken by LISTEN/NOTIFY with a polling fallback) and
 //!   [`DocumentSource`](athens_core::DocumentSource) (REPEATABLE READ reads versioned by the
 //!   `athens.version` sequence).
+//! - [`LogicalSource`] implements [`ChangeSource`](athens_core::ChangeSource) over logical
+//!   decoding instead (`capture.mode = "logical"`: a publication, a replication slot, `pgoutput`
+//!   read through the SQL interface), for databases where a slot is allowed and triggers cost too
+//!   much.
 //! - [`PgLease`] implements [`WriterLease`](athens_core::WriterLease) with a session advisory lock
 //!   on a dedicated connection.
 //!
@@ -20,8 +24,11 @@
 //!    [`check_capture`](PgSource::check_capture) says whether it is in place;
 //! 3. [`seed`](PgSource::seed) loads deterministic demo data.
 //!
-//! Needs no superuser and no replication slot: the role must own the five tables (to create
-//! triggers) and may create a schema. Works on Amazon RDS.
+//! The outbox mode needs no superuser and no replication slot: the role must own the five tables
+//! (to create triggers) and may create a schema. Works on Amazon RDS. The logical mode
+//! ([`install_logical_capture`](PgSource::install_logical_capture),
+//! [`remove_logical_capture`](PgSource::remove_logical_capture)) needs `wal_level = logical` and
+//! the `REPLICATION` attribute besides.
 //!
 //! # Errors
 //! Everything returns [`PgError`]; `From<PgError> for SourceError` classifies it once: lost
@@ -35,14 +42,16 @@ mod documents;
 pub mod entity;
 mod error;
 mod lease;
+mod logical;
 mod schema;
 mod seed;
 mod source;
 
 pub use capture::CAPTURE_SCHEMA;
-pub use config::{DEFAULT_LEASE_KEY, DatabaseUrl, PgConfig};
+pub use config::{CaptureConfig, CaptureMode, DEFAULT_LEASE_KEY, DatabaseUrl, PgConfig};
 pub use error::PgError;
 pub use lease::PgLease;
+pub use logical::{LogicalSource, SLOT_LAG, SLOT_RETAINED_WAL, SlotStatus};
 pub use schema::Migrator;
 pub use seed::{SeedOptions, SeedReport};
 pub use source::PgSource;

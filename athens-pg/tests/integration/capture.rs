@@ -1,17 +1,51 @@
-//! What the triggers record for every table and operation: inserts, updates (including no-ops and
-//! key changes), deletes, truncates, bulk statements and cascades.
+//! What each capture mode records for every table and operation: inserts, updates (including
+//! no-ops and key changes), deletes, truncates, bulk statements and cascades. Every test runs in
+//! the outbox mode and in the logical mode; where they differ (the logical mode reports a row
+//! rewritten with its own values, see `athens_pg::LogicalSource`), the test says so.
 
 use athens_core::Table;
+use athens_pg::CaptureMode;
 
 use crate::support::{
-    credited, drain, exec, hashtag, project, ready, sorted, tagged, truncated, user,
+    Captured, credited, exec, hashtag, project, ready_in, sorted, tagged, truncated, user,
 };
 
+/// Runs each named test function in both modes: `name::outbox` and `name::logical`.
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use athens_pg::CaptureMode;
+
+            #[tokio::test]
+            async fn outbox() {
+                super::$name(CaptureMode::Outbox).await;
+            }
+
+            #[tokio::test]
+            async fn logical() {
+                super::$name(CaptureMode::Logical).await;
+            }
+        }
+    )*};
+}
+
+in_both_modes!(
+    inserts_of_every_table_are_captured,
+    updates_of_document_columns_are_captured_and_no_ops_are_not,
+    link_updates_record_the_pairs_that_moved,
+    a_key_change_records_the_old_and_the_new_key,
+    deletes_are_captured_with_their_cascades,
+    truncates_are_captured_for_every_table_truncated,
+    bulk_statements_record_every_row,
+    upserts_and_rolled_back_writes,
+);
+
 /// Three users, three hashtags, two projects, with links; the outbox drained.
-async fn populated(test: &str) -> athens_pg::PgSource {
-    let source = ready(test).await;
+async fn populated(test: &str, mode: CaptureMode) -> Captured {
+    let captured = ready_in(test, mode).await;
+    let source = &captured.source;
     exec(
-        &source,
+        source,
         "INSERT INTO users (id, name) VALUES (1, 'Ada'), (2, 'Grace'), (3, 'Alan');
          INSERT INTO hashtags (id, name) VALUES (1, 'rust'), (2, 'search'), (3, 'go');
          INSERT INTO projects (id, name, slug, description) VALUES
@@ -20,15 +54,15 @@ async fn populated(test: &str) -> athens_pg::PgSource {
          INSERT INTO user_projects (project_id, user_id) VALUES (1, 1), (1, 2), (2, 2);",
     )
     .await;
-    drain(&source).await;
-    source
+    captured.drain().await;
+    captured
 }
 
-#[tokio::test]
-async fn inserts_of_every_table_are_captured() {
-    let source = ready("capture-inserts").await;
+async fn inserts_of_every_table_are_captured(mode: CaptureMode) {
+    let captured = ready_in("capture-inserts", mode).await;
+    let source = &captured.source;
     exec(
-        &source,
+        source,
         "INSERT INTO users (id, name) VALUES (7, 'Ada');
          INSERT INTO hashtags (id, name) VALUES (8, 'rust');
          INSERT INTO projects (id, name, slug) VALUES (9, 'Athens', 'athens');
@@ -37,7 +71,7 @@ async fn inserts_of_every_table_are_captured() {
     )
     .await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         sorted(vec![
             user(7),
             hashtag(8),
@@ -48,144 +82,150 @@ async fn inserts_of_every_table_are_captured() {
     );
 }
 
-#[tokio::test]
-async fn updates_of_document_columns_are_captured_and_no_ops_are_not() {
-    let source = populated("capture-updates").await;
-    exec(&source, "UPDATE users SET name = 'Ada King' WHERE id = 1").await;
-    assert_eq!(drain(&source).await, vec![user(1)]);
-    exec(&source, "UPDATE users SET name = 'Ada King' WHERE id = 1").await;
+async fn updates_of_document_columns_are_captured_and_no_ops_are_not(mode: CaptureMode) {
+    let captured = populated("capture-updates", mode).await;
+    let source = &captured.source;
+    exec(source, "UPDATE users SET name = 'Ada King' WHERE id = 1").await;
+    assert_eq!(captured.drain().await, vec![user(1)]);
+    exec(source, "UPDATE users SET name = 'Ada King' WHERE id = 1").await;
     assert_eq!(
-        drain(&source).await,
-        vec![],
-        "same value: nothing to record"
+        captured.drain().await,
+        captured.unchanged(vec![user(1)]),
+        "same value: nothing to record (the logical mode cannot tell)"
     );
     exec(
-        &source,
+        source,
         "UPDATE users SET created_at = created_at - interval '1 day' WHERE id = 3",
     )
     .await;
-    assert_eq!(drain(&source).await, vec![user(3)]);
+    assert_eq!(captured.drain().await, vec![user(3)]);
+
+    exec(source, "UPDATE hashtags SET name = 'rustlang' WHERE id = 1").await;
+    assert_eq!(captured.drain().await, vec![hashtag(1)]);
+    exec(source, "UPDATE hashtags SET name = name").await;
+    assert_eq!(
+        captured.drain().await,
+        captured.unchanged(vec![hashtag(1), hashtag(2), hashtag(3)])
+    );
 
     exec(
-        &source,
-        "UPDATE hashtags SET name = 'rustlang' WHERE id = 1",
-    )
-    .await;
-    assert_eq!(drain(&source).await, vec![hashtag(1)]);
-    exec(&source, "UPDATE hashtags SET name = name").await;
-    assert_eq!(drain(&source).await, vec![]);
-
-    exec(
-        &source,
+        source,
         "UPDATE projects SET description = 'now described' WHERE id = 2",
     )
     .await;
-    assert_eq!(drain(&source).await, vec![project(2)]);
+    assert_eq!(captured.drain().await, vec![project(2)]);
     exec(
-        &source,
+        source,
         "UPDATE projects SET description = NULL WHERE id = 2",
     )
     .await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         vec![project(2)],
         "to NULL is a change"
     );
     exec(
-        &source,
+        source,
         "UPDATE projects SET description = NULL WHERE id = 2",
     )
     .await;
-    assert_eq!(drain(&source).await, vec![], "NULL to NULL is not");
+    assert_eq!(
+        captured.drain().await,
+        captured.unchanged(vec![project(2)]),
+        "NULL to NULL is not"
+    );
     exec(
-        &source,
+        source,
         "UPDATE projects SET slug = 'athens-sync', name = 'Athens' WHERE id = 1",
     )
     .await;
-    assert_eq!(drain(&source).await, vec![project(1)]);
+    assert_eq!(captured.drain().await, vec![project(1)]);
 }
 
-#[tokio::test]
-async fn link_updates_record_the_pairs_that_moved() {
-    let source = populated("capture-link-updates").await;
+async fn link_updates_record_the_pairs_that_moved(mode: CaptureMode) {
+    let captured = populated("capture-link-updates", mode).await;
+    let source = &captured.source;
     exec(
-        &source,
+        source,
         "UPDATE project_hashtags SET hashtag_id = 3 WHERE project_id = 2",
     )
     .await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         sorted(vec![tagged(2, 2), tagged(2, 3)])
     );
-    exec(&source, "UPDATE user_projects SET user_id = user_id").await;
+    exec(source, "UPDATE user_projects SET user_id = user_id").await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         vec![],
         "unchanged pairs record nothing"
     );
     exec(
-        &source,
+        source,
         "UPDATE user_projects SET user_id = 3 WHERE project_id = 2",
     )
     .await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         sorted(vec![credited(2, 2), credited(2, 3)])
     );
 }
 
-#[tokio::test]
-async fn a_key_change_records_the_old_and_the_new_key() {
-    let source = populated("capture-key-change").await;
-    exec(&source, "UPDATE users SET id = 30 WHERE id = 3").await;
-    assert_eq!(drain(&source).await, sorted(vec![user(3), user(30)]));
+async fn a_key_change_records_the_old_and_the_new_key(mode: CaptureMode) {
+    let captured = populated("capture-key-change", mode).await;
+    let source = &captured.source;
+    exec(source, "UPDATE users SET id = 30 WHERE id = 3").await;
+    assert_eq!(captured.drain().await, sorted(vec![user(3), user(30)]));
 }
 
-#[tokio::test]
-async fn deletes_are_captured_with_their_cascades() {
-    let source = populated("capture-deletes").await;
+async fn deletes_are_captured_with_their_cascades(mode: CaptureMode) {
+    let captured = populated("capture-deletes", mode).await;
+    let source = &captured.source;
     exec(
-        &source,
+        source,
         "DELETE FROM user_projects WHERE project_id = 1 AND user_id = 1",
     )
     .await;
-    assert_eq!(drain(&source).await, vec![credited(1, 1)]);
+    assert_eq!(captured.drain().await, vec![credited(1, 1)]);
 
-    exec(&source, "DELETE FROM hashtags WHERE id = 2").await;
+    exec(source, "DELETE FROM hashtags WHERE id = 2").await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         sorted(vec![hashtag(2), tagged(1, 2), tagged(2, 2)]),
         "deleting a hashtag reaches every project that used it"
     );
 
-    exec(&source, "DELETE FROM users WHERE id = 2").await;
+    exec(source, "DELETE FROM users WHERE id = 2").await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         sorted(vec![user(2), credited(1, 2), credited(2, 2)])
     );
 
-    exec(&source, "DELETE FROM projects WHERE id = 1").await;
-    assert_eq!(drain(&source).await, sorted(vec![project(1), tagged(1, 1)]));
-    exec(&source, "DELETE FROM project_hashtags").await;
-    assert_eq!(drain(&source).await, vec![], "nothing left to delete");
+    exec(source, "DELETE FROM projects WHERE id = 1").await;
+    assert_eq!(
+        captured.drain().await,
+        sorted(vec![project(1), tagged(1, 1)])
+    );
+    exec(source, "DELETE FROM project_hashtags").await;
+    assert_eq!(captured.drain().await, vec![], "nothing left to delete");
 }
 
-#[tokio::test]
-async fn truncates_are_captured_for_every_table_truncated() {
-    let source = populated("capture-truncates").await;
-    exec(&source, "TRUNCATE user_projects").await;
-    assert_eq!(drain(&source).await, vec![truncated(Table::UserProjects)]);
-    exec(&source, "TRUNCATE hashtags CASCADE").await;
+async fn truncates_are_captured_for_every_table_truncated(mode: CaptureMode) {
+    let captured = populated("capture-truncates", mode).await;
+    let source = &captured.source;
+    exec(source, "TRUNCATE user_projects").await;
+    assert_eq!(captured.drain().await, vec![truncated(Table::UserProjects)]);
+    exec(source, "TRUNCATE hashtags CASCADE").await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         sorted(vec![
             truncated(Table::Hashtags),
             truncated(Table::ProjectHashtags)
         ])
     );
-    exec(&source, "TRUNCATE users, projects CASCADE").await;
+    exec(source, "TRUNCATE users, projects CASCADE").await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         sorted(vec![
             truncated(Table::Users),
             truncated(Table::Projects),
@@ -195,55 +235,61 @@ async fn truncates_are_captured_for_every_table_truncated() {
     );
 }
 
-#[tokio::test]
-async fn bulk_statements_record_every_row() {
-    let source = ready("capture-bulk").await;
+async fn bulk_statements_record_every_row(mode: CaptureMode) {
+    let captured = ready_in("capture-bulk", mode).await;
+    let source = &captured.source;
     exec(
-        &source,
+        source,
         "INSERT INTO projects (id, name, slug)
              SELECT g, 'p' || g, 'p-' || g FROM generate_series(1, 2000) g",
     )
     .await;
-    let inserted = drain(&source).await;
+    let inserted = captured.drain().await;
     assert_eq!(inserted.len(), 2000);
     assert_eq!(sorted(inserted), sorted((1..=2000).map(project).collect()));
     exec(
-        &source,
+        source,
         "UPDATE projects SET description = 'even' WHERE id % 2 = 0",
     )
     .await;
-    assert_eq!(drain(&source).await.len(), 1000);
-    exec(&source, "UPDATE projects SET description = 'even'").await;
+    assert_eq!(captured.drain().await.len(), 1000);
+    exec(source, "UPDATE projects SET description = 'even'").await;
     assert_eq!(
-        drain(&source).await.len(),
-        1000,
-        "only the rows whose description changed"
+        captured.drain().await.len(),
+        if captured.logical() { 2000 } else { 1000 },
+        "only the rows whose description changed (every row rewritten in the logical mode)"
     );
-    exec(&source, "DELETE FROM projects WHERE id > 500").await;
-    assert_eq!(drain(&source).await.len(), 1500);
+    exec(source, "DELETE FROM projects WHERE id > 500").await;
+    assert_eq!(captured.drain().await.len(), 1500);
 }
 
-#[tokio::test]
-async fn upserts_and_rolled_back_writes() {
-    let source = populated("capture-upserts").await;
+async fn upserts_and_rolled_back_writes(mode: CaptureMode) {
+    let captured = populated("capture-upserts", mode).await;
+    let source = &captured.source;
     exec(
-        &source,
+        source,
         "INSERT INTO hashtags (id, name) VALUES (1, 'rust'), (4, 'zig')
              ON CONFLICT (id) DO UPDATE SET name = excluded.name",
     )
     .await;
     assert_eq!(
-        drain(&source).await,
-        vec![hashtag(4)],
+        captured.drain().await,
+        sorted(
+            captured
+                .unchanged(vec![hashtag(1)])
+                .into_iter()
+                .chain([hashtag(4)])
+                .collect()
+        ),
         "the conflicting row did not change"
     );
     exec(
-        &source,
+        source,
         "BEGIN; INSERT INTO users (id, name) VALUES (99, 'ghost'); ROLLBACK;",
     )
     .await;
     assert_eq!(
-        drain(&source).await,
+        captured.drain().await,
         vec![],
         "a rolled back write records nothing"
     );

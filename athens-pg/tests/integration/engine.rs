@@ -9,7 +9,9 @@ use athens_core::{DocumentSource, EngineConfig, RetryPolicy, SyncEngine};
 use athens_pg::PgSource;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{exec, ready};
+use athens_pg::CaptureMode;
+
+use crate::support::{exec, ready_in};
 
 async fn expected(source: &PgSource) -> Vec<athens_core::ProjectDocument> {
     source.load_page(None, 100_000).await.unwrap().documents
@@ -17,7 +19,17 @@ async fn expected(source: &PgSource) -> Vec<athens_core::ProjectDocument> {
 
 #[tokio::test]
 async fn the_engine_keeps_the_index_equal_to_postgres() {
-    let source = ready("engine").await;
+    equal_to_postgres("engine", CaptureMode::Outbox).await;
+}
+
+#[tokio::test]
+async fn the_engine_keeps_the_index_equal_to_postgres_through_logical_decoding() {
+    equal_to_postgres("engine-logical", CaptureMode::Logical).await;
+}
+
+async fn equal_to_postgres(test: &str, mode: CaptureMode) {
+    let captured = ready_in(test, mode).await;
+    let source = captured.source.clone();
     source
         .seed(
             &athens_pg::SeedOptions {
@@ -34,7 +46,7 @@ async fn the_engine_keeps_the_index_equal_to_postgres() {
     let index = Arc::new(MemoryIndex::new());
     let lease = Arc::new(source.lease().await.unwrap());
     let engine = SyncEngine::new(
-        source.clone(),
+        captured.changes.clone(),
         source.clone(),
         index.clone(),
         lease,
@@ -84,7 +96,7 @@ async fn the_engine_keeps_the_index_equal_to_postgres() {
     let documents = index.live_documents();
     assert_eq!(documents, expected(&source).await);
     assert!(documents.iter().all(|d| d.hashtags.is_empty()));
-    let backlog = athens_core::ChangeSource::backlog(source.as_ref())
+    let backlog = athens_core::ChangeSource::backlog(captured.changes.as_ref())
         .await
         .unwrap();
     assert_eq!(backlog.pending, 0);

@@ -12,6 +12,7 @@ mod documents;
 mod engine;
 mod errors;
 mod lease;
+mod logical;
 mod outbox;
 mod seed;
 mod setup;

@@ -1,5 +1,6 @@
 //! Shared helpers: a fresh database per test, a `SourceFixture` written in SQL, and change draining.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -7,8 +8,8 @@ use athens_core::testing::{FixtureError, SourceFixture};
 use athens_core::{
     Ack, Change, ChangeRecord, ChangeSource, DocumentSource, HashtagId, ProjectId, Table, UserId,
 };
-use athens_pg::{PgConfig, PgSource};
-use sea_orm::sqlx::{self, AssertSqlSafe};
+use athens_pg::{CaptureConfig, CaptureMode, PgConfig, PgSource};
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection};
 
 /// A config for tests: small pool, short polling interval.
 pub fn config(url: &str) -> PgConfig {
@@ -37,6 +38,105 @@ pub async fn ready(test: &str) -> PgSource {
     source
 }
 
+/// A fresh database with the schema migrated and capture installed in `mode`, and its change
+/// source. In the logical mode, dropping it drops the test's replication slot (slots belong to the
+/// server: one left behind would retain WAL and block dropping the database).
+pub struct Captured {
+    /// The document source (and the outbox source in the outbox mode).
+    pub source: PgSource,
+    /// The change source under test.
+    pub changes: Arc<dyn ChangeSource>,
+    /// The mode installed.
+    pub mode: CaptureMode,
+    url: String,
+}
+
+/// [`ready`] in either mode.
+pub async fn ready_in(test: &str, mode: CaptureMode) -> Captured {
+    let (source, url) = empty(test).await;
+    source.migrate().await.expect("migrate");
+    let changes: Arc<dyn ChangeSource> = match mode {
+        CaptureMode::Outbox => {
+            source.install_capture().await.expect("install capture");
+            Arc::new(source.clone())
+        }
+        CaptureMode::Logical => {
+            let capture = CaptureConfig::logical();
+            source
+                .install_logical_capture(&capture)
+                .await
+                .expect("install logical capture");
+            Arc::new(source.logical(&capture).await.expect("logical source"))
+        }
+    };
+    Captured {
+        source,
+        changes,
+        mode,
+        url,
+    }
+}
+
+impl Captured {
+    /// Whether the logical mode is under test.
+    pub fn logical(&self) -> bool {
+        self.mode == CaptureMode::Logical
+    }
+
+    /// What an UPDATE rewriting rows with their own values reports: nothing in the outbox mode,
+    /// which compares old and new rows; the rows' changes in the logical mode, which cannot.
+    pub fn unchanged(&self, rewritten: Vec<Change>) -> Vec<Change> {
+        if self.logical() {
+            sorted(rewritten)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Every pending change, acknowledged, sorted.
+    pub async fn drain(&self) -> Vec<Change> {
+        drain(self.changes.as_ref()).await
+    }
+
+    /// A fixture writing to this database, for the contract suite.
+    pub fn fixture(&self) -> SqlFixture {
+        SqlFixture {
+            source: self.source.clone(),
+            changes: self.changes.clone(),
+            logical: self.logical(),
+        }
+    }
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        if !self.logical() {
+            return;
+        }
+        let url = self.url.clone();
+        // Drop runs inside the test's runtime: a thread with its own runtime may block.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&url).await?;
+                sqlx::query(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                     WHERE database = current_database()",
+                )
+                .execute(&mut conn)
+                .await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the replication slot of {}", self.url);
+        }
+    }
+}
+
 /// Runs SQL (one or more statements).
 pub async fn exec(source: &PgSource, sql: &str) {
     sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
@@ -54,7 +154,7 @@ pub async fn scalar(source: &PgSource, sql: &str) -> i64 {
 }
 
 /// Every pending change, acknowledged.
-pub async fn take_all(source: &PgSource) -> Vec<ChangeRecord> {
+pub async fn take_all(source: &dyn ChangeSource) -> Vec<ChangeRecord> {
     let records = source.poll(100_000, Duration::ZERO).await.expect("poll");
     let ack = Ack {
         changes: records.iter().map(|record| record.id).collect(),
@@ -65,7 +165,7 @@ pub async fn take_all(source: &PgSource) -> Vec<ChangeRecord> {
 }
 
 /// Every pending change, acknowledged, as a sorted list of changes.
-pub async fn drain(source: &PgSource) -> Vec<Change> {
+pub async fn drain(source: &dyn ChangeSource) -> Vec<Change> {
     let mut changes: Vec<Change> = take_all(source)
         .await
         .into_iter()
@@ -114,6 +214,8 @@ pub fn sorted(mut changes: Vec<Change>) -> Vec<Change> {
 /// Writes to the tables with plain SQL, as an application would.
 pub struct SqlFixture {
     pub source: PgSource,
+    pub changes: Arc<dyn ChangeSource>,
+    pub logical: bool,
 }
 
 impl SqlFixture {
@@ -138,7 +240,10 @@ impl SqlFixture {
 #[async_trait]
 impl SourceFixture for SqlFixture {
     fn changes(&self) -> &dyn ChangeSource {
-        &self.source
+        self.changes.as_ref()
+    }
+    fn reports_unchanged_updates(&self) -> bool {
+        self.logical
     }
     fn documents(&self) -> &dyn DocumentSource {
         &self.source
