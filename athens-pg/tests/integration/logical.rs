@@ -104,6 +104,11 @@ async fn an_idle_consumer_lets_the_server_recycle_other_tables_wal() {
         before.lag_bytes.unwrap() > 5_000_000,
         "the slot is behind the unrelated writes: {before:?}"
     );
+    let written = scalar(
+        &captured.source,
+        "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint",
+    )
+    .await;
     assert!(
         captured
             .changes
@@ -112,17 +117,27 @@ async fn an_idle_consumer_lets_the_server_recycle_other_tables_wal() {
             .unwrap()
             .is_empty()
     );
+    // Other tests write to the same server meanwhile: compare positions, not the lag.
+    let confirmed = scalar(
+        &captured.source,
+        &format!(
+            "SELECT (confirmed_flush_lsn - '0/0'::pg_lsn)::bigint FROM pg_replication_slots \
+             WHERE slot_name = '{}'",
+            before.name
+        ),
+    )
+    .await;
+    assert!(
+        confirmed >= written,
+        "a poll that finds nothing moves the slot past the unrelated writes"
+    );
     let after = captured
         .source
         .slot_status(&capture)
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        after.lag_bytes.unwrap() < 1_000_000,
-        "a poll that finds nothing moves the slot: {after:?}"
-    );
-    assert_eq!(after.wal_status, "reserved");
+    assert_ne!(after.wal_status, "lost");
     assert!(!after.active, "the slot is held only during a call");
 }
 
