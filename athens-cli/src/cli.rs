@@ -73,6 +73,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Compare every indexed document with one built fresh from the database.
     Verify(VerifyArgs),
+    /// Check every setting and service Athens needs, and print the fix for each that fails.
+    Doctor(DoctorArgs),
 }
 
 /// Options of `athens seed`.
@@ -120,6 +122,14 @@ pub struct VerifyArgs {
     /// Rewrite drifted documents from the database and delete orphans.
     #[arg(long)]
     pub repair: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `athens doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -17,7 +17,10 @@ pub enum EsError {
     /// The engine did not answer (connection refused, DNS, TLS handshake, timeout, 5xx).
     #[error("search engine unreachable: {0}")]
     Unreachable(String),
-    /// The engine answered the connection check with an error (wrong credentials, missing privilege).
+    /// The engine refused the credentials (401) or their privileges (403) at the connection check.
+    #[error("search engine refused the credentials: {0}")]
+    Unauthorized(String),
+    /// The engine answered the connection check with another error.
     #[error("search engine refused the connection check: {0}")]
     Refused(String),
     /// The engine is not one Athens supports.
@@ -86,7 +89,11 @@ impl Failure {
                 .get("reason")
                 .and_then(|reason| reason.as_str())
                 .map_or_else(|| error.to_string(), str::to_owned),
+            // On one line: a proxy's HTML page spans many.
             None => String::from_utf8_lossy(body)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
                 .chars()
                 .take(BODY_EXCERPT)
                 .collect(),
@@ -173,10 +180,10 @@ impl From<Failure> for SearchError {
 
 impl From<Failure> for EsError {
     fn from(failure: Failure) -> Self {
-        if failure.is_transient() {
-            EsError::Unreachable(failure.to_string())
-        } else {
-            EsError::Refused(failure.to_string())
+        match failure.status() {
+            _ if failure.is_transient() => EsError::Unreachable(failure.to_string()),
+            Some(401 | 403) => EsError::Unauthorized(failure.to_string()),
+            _ => EsError::Refused(failure.to_string()),
         }
     }
 }
@@ -250,7 +257,11 @@ mod tests {
             SearchError::from(status(400)),
             SearchError::Internal(_)
         ));
-        assert!(matches!(EsError::from(status(401)), EsError::Refused(_)));
+        assert!(matches!(
+            EsError::from(status(401)),
+            EsError::Unauthorized(_)
+        ));
+        assert!(matches!(EsError::from(status(400)), EsError::Refused(_)));
         assert!(EsError::from(Failure::Transport("refused".into())).is_retryable());
     }
 }

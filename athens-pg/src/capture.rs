@@ -340,6 +340,8 @@ impl PgSource {
         )
         .fetch_one(self.pool())
         .await?;
+        let nothing_installed =
+            triggers.is_empty() && objects.iter().any(|object| object == "table athens.outbox");
         let mut missing = objects;
         missing.extend(
             expected
@@ -349,6 +351,11 @@ impl PgSource {
         );
         if missing.is_empty() {
             Ok(())
+        } else if nothing_installed {
+            // Nothing at all: the list of every object would only hide the one thing to do.
+            Err(PgError::Misconfigured(format!(
+                "{SETUP_HINT} (nothing of it is in this database)"
+            )))
         } else {
             Err(PgError::Misconfigured(format!(
                 "{SETUP_HINT} (missing: {})",

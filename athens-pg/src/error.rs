@@ -24,6 +24,17 @@ pub enum PgError {
     /// The database holds data Athens cannot read (a capture row naming an unknown table, ...).
     #[error("invalid data: {0}")]
     Invalid(String),
+    /// The first connection failed; the message names the setting that fixes it.
+    #[error("{message}")]
+    Connect {
+        /// What is wrong and how to fix it, in one sentence.
+        message: String,
+        /// True when the server may simply not be up yet (refused, unreachable, timed out).
+        retryable: bool,
+        /// The driver's error, when there was one (none for a timeout).
+        #[source]
+        source: Option<sqlx::Error>,
+    },
     /// A driver error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -51,6 +62,10 @@ impl PgError {
         match self {
             PgError::Config(_) | PgError::Misconfigured(_) => Kind::Misconfigured,
             PgError::Invalid(_) => Kind::Invalid,
+            PgError::Connect {
+                retryable: true, ..
+            } => Kind::Unavailable,
+            PgError::Connect { .. } => Kind::Misconfigured,
             PgError::Database(error) => sqlx_kind(error),
             PgError::Orm(error) => match error {
                 DbErr::ConnectionAcquire(_) => Kind::Unavailable,

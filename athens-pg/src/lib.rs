@@ -38,6 +38,7 @@
 mod capture;
 mod changes;
 mod config;
+mod connect;
 mod documents;
 pub mod entity;
 mod error;

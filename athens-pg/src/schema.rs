@@ -14,7 +14,7 @@ use sea_orm::{TransactionTrait, sqlx};
 use sea_orm_migration::prelude::*;
 use tracing::info;
 
-use crate::error::{MIGRATE_HINT, PgError};
+use crate::error::PgError;
 use crate::source::PgSource;
 
 impl PgSource {
@@ -82,7 +82,8 @@ async fn check_schema(source: &PgSource) -> Result<(), PgError> {
     for (table, column, table_exists, column_exists) in rows {
         if !table_exists {
             return Err(PgError::Misconfigured(format!(
-                "table {table} is missing: run `athens migrate` ({MIGRATE_HINT})"
+                "table {table} is missing: run `athens migrate` to create the five tables, or point \
+                 database.url at the database that holds them"
             )));
         }
         if !column_exists {

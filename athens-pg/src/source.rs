@@ -85,6 +85,7 @@ impl PgSource {
     /// [`check_capture`](PgSource::check_capture).
     pub async fn connect(config: &PgConfig) -> Result<PgSource, PgError> {
         let options = config.connect_options()?;
+        crate::connect::probe(config, &options).await?;
         let pool = config.pool_options().connect_with(options).await?;
         info!(url = %config.url, max_connections = config.max_connections, "connected to postgresql");
         Ok(PgSource::from_pool(config.clone(), pool))

@@ -1,5 +1,6 @@
 //! One function per subcommand. Human output goes to stdout; logs go to stderr.
 
+mod doctor;
 mod inspect;
 mod schema;
 mod serve;
@@ -27,5 +28,6 @@ pub async fn run(
         Command::Run => serve::run(&settings, metrics).await,
         Command::Status(args) => inspect::status(&settings, &args).await,
         Command::Verify(args) => inspect::verify(&settings, &args).await,
+        Command::Doctor(args) => doctor::doctor(&settings, &args).await,
     }
 }

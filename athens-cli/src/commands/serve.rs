@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use athens_core::{DocumentSource, ProjectSearch};
+use athens_core::{DocumentSource, ProjectSearch, SearchIndex};
 use athens_es::EsIndex;
 use athens_pg::PgSource;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::sync::with_progress;
@@ -15,11 +16,21 @@ use crate::config::Settings;
 use crate::{shutdown, wiring};
 
 pub async fn serve(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    let listener = wiring::listener(settings).await?;
     let source = wiring::database(settings).await?;
     let index = wiring::engine(settings).await?;
+    warn_without_alias(&index).await;
     let shutdown = shutdown::on_signal();
     let server = async {
-        let result = api(settings, &source, &index, metrics, shutdown.clone()).await;
+        let result = api(
+            listener,
+            settings,
+            &source,
+            &index,
+            metrics,
+            shutdown.clone(),
+        )
+        .await;
         if result.is_err() {
             shutdown.cancel();
         }
@@ -30,6 +41,8 @@ pub async fn serve(settings: &Settings, metrics: Option<PrometheusHandle>) -> an
 }
 
 pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    // Bound first: a taken port fails at once, not after the backfill.
+    let listener = wiring::listener(settings).await?;
     let source = wiring::database(settings).await?;
     let index = wiring::engine(settings).await?;
     let shutdown = shutdown::on_signal();
@@ -41,7 +54,15 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
     )
     .await?;
     let server = async {
-        let result = api(settings, &source, &index, metrics, shutdown.clone()).await;
+        let result = api(
+            listener,
+            settings,
+            &source,
+            &index,
+            metrics,
+            shutdown.clone(),
+        )
+        .await;
         if result.is_err() {
             shutdown.cancel();
         }
@@ -67,8 +88,21 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
     served
 }
 
-/// The API server, until `shutdown`.
+/// Says, without stopping, that searches fail until a writer creates the alias: `serve` may well
+/// start before the first `sync` or `reindex` of a deployment.
+async fn warn_without_alias(index: &EsIndex) {
+    if let Ok(None) = index.live_index().await {
+        tracing::warn!(
+            alias = index.alias(),
+            "the alias does not exist yet, so searches fail until `athens sync` or `athens \
+             reindex` creates it (or set engine.alias / ATHENS_INDEX to the alias you use)"
+        );
+    }
+}
+
+/// The API server on `listener`, until `shutdown`.
 async fn api(
+    listener: TcpListener,
     settings: &Settings,
     source: &Arc<PgSource>,
     index: &Arc<EsIndex>,
@@ -78,7 +112,7 @@ async fn api(
     let search: Arc<dyn ProjectSearch> = index.clone();
     let documents: Arc<dyn DocumentSource> = source.clone();
     let state = athens_http::AppState::new(search, documents, metrics);
-    athens_http::serve(state, &settings.http, shutdown.cancelled_owned())
+    athens_http::serve_on(listener, state, &settings.http, shutdown.cancelled_owned())
         .await
         .context("the API server failed")
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod crash;
+mod mistakes;
 mod pipeline;
 mod poison;
 mod privileges;

@@ -301,7 +301,7 @@ async fn a_runtime_role_with_the_documented_grants_syncs_serves_and_writes_nothi
         .unwrap();
     assert_eq!(wrong.status.code(), Some(1));
     assert!(
-        text(&wrong).contains("authentication failed"),
+        text(&wrong).contains("password in database.url"),
         "{}",
         text(&wrong)
     );

@@ -1,0 +1,191 @@
+//! `doctor`: every check a new deployment stumbles on, in one command, each with what passed or
+//! what failed and the setting or command that fixes it; exits non-zero when one failed.
+#![allow(clippy::print_stdout)] // command output for the user
+
+use std::time::Duration;
+
+use athens_core::SearchIndex;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::cli::DoctorArgs;
+use crate::config::Settings;
+use crate::wiring;
+
+/// One check's outcome.
+struct Check {
+    name: &'static str,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Passed(String),
+    Failed(String),
+    /// Not run, because a check it needs failed.
+    Skipped(&'static str),
+}
+
+impl Check {
+    fn passed(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            outcome: Outcome::Passed(detail.into()),
+        }
+    }
+
+    fn failed(name: &'static str, error: &anyhow::Error) -> Check {
+        Check {
+            name,
+            outcome: Outcome::Failed(format!("{error:#}")),
+        }
+    }
+
+    fn skipped(name: &'static str, because: &'static str) -> Check {
+        Check {
+            name,
+            outcome: Outcome::Skipped(because),
+        }
+    }
+}
+
+pub async fn doctor(settings: &Settings, args: &DoctorArgs) -> anyhow::Result<()> {
+    let checks = run_checks(settings).await;
+    let failed = checks
+        .iter()
+        .filter(|check| matches!(check.outcome, Outcome::Failed(_)))
+        .count();
+    if args.json {
+        let checks: Vec<_> = checks
+            .iter()
+            .map(|check| {
+                let (status, detail) = match &check.outcome {
+                    Outcome::Passed(detail) => ("passed", detail.as_str()),
+                    Outcome::Failed(detail) => ("failed", detail.as_str()),
+                    Outcome::Skipped(because) => ("skipped", *because),
+                };
+                json!({ "check": check.name, "status": status, "detail": detail })
+            })
+            .collect();
+        println!("{:#}", json!({ "failed": failed, "checks": checks }));
+    } else {
+        for check in &checks {
+            match &check.outcome {
+                Outcome::Passed(detail) => println!("ok    {:<9} {detail}", check.name),
+                Outcome::Failed(detail) => println!("FAIL  {:<9} {detail}", check.name),
+                Outcome::Skipped(because) => println!("skip  {:<9} {because}", check.name),
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} check(s) failed; the fix is on each FAIL line");
+    }
+    Ok(())
+}
+
+async fn run_checks(settings: &Settings) -> Vec<Check> {
+    let mut checks = Vec::new();
+    checks.push(http_addr(settings).await);
+
+    match wiring::database(settings).await {
+        Err(error) => {
+            checks.push(Check::failed("database", &error));
+            checks.push(Check::skipped("schema", "needs the database"));
+            checks.push(Check::skipped("capture", "needs the database"));
+        }
+        Ok(source) => {
+            checks.push(Check::passed(
+                "database",
+                format!("PostgreSQL answers at {}", settings.database.url),
+            ));
+            let schema = source.check_schema().await;
+            match schema {
+                Ok(()) => checks.push(Check::passed("schema", "the five tables are there")),
+                Err(error) => checks.push(Check::failed("schema", &error.into())),
+            }
+            match source.check_capture().await {
+                Ok(()) => checks.push(Check::passed(
+                    "capture",
+                    "triggers, outbox and lease are installed",
+                )),
+                Err(error) => checks.push(Check::failed("capture", &error.into())),
+            }
+        }
+    }
+
+    match wiring::engine(settings).await {
+        Err(error) => {
+            checks.push(Check::failed("engine", &error));
+            checks.push(Check::skipped("alias", "needs the engine"));
+        }
+        Ok(index) => {
+            checks.push(Check::passed(
+                "engine",
+                format!(
+                    "{} at {}",
+                    index.engine(),
+                    wiring::engine_address(&settings.engine.url)
+                ),
+            ));
+            checks.push(match index.live_index().await {
+                Ok(Some(live)) => {
+                    let count = index
+                        .count(&live)
+                        .await
+                        .map_or_else(|_| "unknown".into(), |n| n.to_string());
+                    Check::passed(
+                        "alias",
+                        format!("{} serves {live} ({count} documents)", index.alias()),
+                    )
+                }
+                Ok(None) => Check::failed(
+                    "alias",
+                    &anyhow::anyhow!(
+                        "alias {} does not exist yet, so searches fail: run `athens reindex` or \
+                         `athens run`, or set engine.alias (ATHENS_INDEX) to the alias you use",
+                        index.alias()
+                    ),
+                ),
+                Err(error) => Check::failed("alias", &error.into()),
+            });
+        }
+    }
+    checks
+}
+
+/// Whether the API could listen on `http.addr`; a port held by a running Athens API passes.
+async fn http_addr(settings: &Settings) -> Check {
+    let addr = &settings.http.addr;
+    match wiring::listener(settings).await {
+        Ok(listener) => {
+            drop(listener);
+            Check::passed("http", format!("{addr} is free for the API"))
+        }
+        Err(error) => match athens_answers(addr).await {
+            true => Check::passed("http", format!("an Athens API already answers at {addr}")),
+            false => Check::failed("http", &error),
+        },
+    }
+}
+
+/// True when an Athens API answers `GET /healthz` at `addr` within a second or two.
+async fn athens_answers(addr: &str) -> bool {
+    let local = addr
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    let probe = async {
+        let mut stream = TcpStream::connect(local.as_str()).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        stream.take(4096).read_to_end(&mut answer).await?;
+        std::io::Result::Ok(String::from_utf8_lossy(&answer).into_owned())
+    };
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Ok(answer)) => {
+            answer.starts_with("HTTP/1.1 200") && answer.contains("\"status\":\"ok\"")
+        }
+        _ => false,
+    }
+}
