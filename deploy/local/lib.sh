@@ -5,19 +5,23 @@
 #   pg  PostgreSQL cluster      port $ATHENS_PG_PORT (54329)  data $ATHENS_HOME/pg
 #   es  Elasticsearch 7.10.2    port $ATHENS_ES_PORT (9207)   data $ATHENS_HOME/es
 #   os  OpenSearch 2.19.1       port $ATHENS_OS_PORT (9208)   data $ATHENS_HOME/os
+#   os3 OpenSearch 3.8.0        port $ATHENS_OS3_PORT (9209)  data $ATHENS_HOME/os3  (Java 21+)
 #   tls nginx in front of es: HTTPS with our own CA, basic auth or an API key
 #                               port $ATHENS_TLS_PORT (9443)  state $ATHENS_HOME/tls
-# The two engines are JVMs launched from the Maven module in deploy/local/engines.
+# The engines are JVMs launched from the Maven modules in deploy/local/engines.
 #
 # Tunables (environment):
-#   ATHENS_HOME, ATHENS_PG_PORT, ATHENS_ES_PORT, ATHENS_OS_PORT
-#   ATHENS_JAVA            java binary for both engines (default: java on PATH)
-#   ATHENS_ES_JAVA / ATHENS_OS_JAVA   per-engine override of ATHENS_JAVA
+#   ATHENS_HOME, ATHENS_PG_PORT, ATHENS_ES_PORT, ATHENS_OS_PORT, ATHENS_OS3_PORT, ATHENS_TLS_PORT
+#   ATHENS_JAVA            java binary for the engines (default: java on PATH)
+#   ATHENS_ES_JAVA / ATHENS_OS_JAVA / ATHENS_OS3_JAVA   per-engine override of ATHENS_JAVA; os3
+#                          needs Java 21+ and defaults to the newest such JDK under /usr/lib/jvm
+#                          when the default java is older
 #   ATHENS_ENGINE_HEAP     JVM heap of each engine (default 1g)
-#   ATHENS_ENGINE_JAVA_OPTS  extra JVM options for both engines (default -XX:TieredStopAtLevel=1:
+#   ATHENS_MVN             Maven binary that fetches and compiles the engine launchers (default mvn)
+#   ATHENS_ENGINE_JAVA_OPTS  extra JVM options for every engine (default -XX:TieredStopAtLevel=1:
 #                          faster start-up; set it to "" for the full JIT)
 #   ATHENS_START_TIMEOUT   seconds to wait for each engine to become healthy (default 180)
-#   ATHENS_SERVICES        default service list when no argument is given (default "pg es os")
+#   ATHENS_SERVICES        default service list when no argument is given (default "pg es os os3 tls")
 
 LOCAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$LOCAL_DIR/../.." && pwd)
@@ -28,8 +32,10 @@ case $ATHENS_HOME in /*) ;; *) ATHENS_HOME=$PWD/$ATHENS_HOME ;; esac
 ATHENS_PG_PORT=${ATHENS_PG_PORT:-54329}
 ATHENS_ES_PORT=${ATHENS_ES_PORT:-9207}
 ATHENS_OS_PORT=${ATHENS_OS_PORT:-9208}
+ATHENS_OS3_PORT=${ATHENS_OS3_PORT:-9209}
 ATHENS_TLS_PORT=${ATHENS_TLS_PORT:-9443}
 ATHENS_ENGINE_HEAP=${ATHENS_ENGINE_HEAP:-1g}
+ATHENS_MVN=${ATHENS_MVN:-mvn}
 ATHENS_START_TIMEOUT=${ATHENS_START_TIMEOUT:-180}
 
 LOG_DIR=$ATHENS_HOME/logs
@@ -45,7 +51,8 @@ TLS_USERNAME=athens
 TLS_PASSWORD=tls-test-password
 TLS_API_KEY=YXRoZW5zOnRscy10ZXN0LWtleQ==
 
-ALL_SERVICES=(pg es os tls)
+ALL_SERVICES=(pg es os os3 tls)
+ENGINES=(es os os3)             # the JVM services, in start order
 
 log() { printf '[athens-local] %s\n' "$*" >&2; }
 die() {
@@ -53,11 +60,15 @@ die() {
     exit 1
 }
 
+# apt_get ARGS... — apt-get, one at a time across the scripts (the test script installs tools while
+# up may install PostgreSQL): a second apt-get would fail on dpkg's lock instead of waiting.
+apt_get() { flock -w 900 /tmp/athens-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
+
 # now_s: wall clock in seconds with decimals; elapsed_since T: seconds since T, 1 decimal.
 now_s() { printf '%s' "${EPOCHREALTIME:-$(date +%s.%N)}"; }
 elapsed_since() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# parse_services ARGS... — sets SERVICES from arguments (pg|es|os|all), else $ATHENS_SERVICES,
+# parse_services ARGS... — sets SERVICES from arguments (pg|es|os|os3|tls|all), else $ATHENS_SERVICES,
 # else all. Other arguments are left in REST_ARGS for the caller.
 parse_services() {
     SERVICES=()
@@ -65,7 +76,7 @@ parse_services() {
     local arg
     for arg in "$@"; do
         case $arg in
-            pg | es | os | tls) SERVICES+=("$arg") ;;
+            pg | es | os | os3 | tls) SERVICES+=("$arg") ;;
             all) SERVICES+=("${ALL_SERVICES[@]}") ;;
             *) REST_ARGS+=("$arg") ;;
         esac
@@ -128,11 +139,11 @@ pg_locate() { PG_BIN=$(pg_bindir || true); }
 
 # ------------------------------------------------------------------- engines
 
-# engine_main NAME — the launcher class of an engine (es|os).
+# engine_main NAME — the launcher class of an engine (es|os|os3; os3 runs the os launcher).
 engine_main() {
     case $1 in
         es) echo athens.local.EsMain ;;
-        os) echo athens.local.OsMain ;;
+        os | os3) echo athens.local.OsMain ;;
     esac
 }
 
@@ -140,7 +151,80 @@ engine_port() {
     case $1 in
         es) echo "$ATHENS_ES_PORT" ;;
         os) echo "$ATHENS_OS_PORT" ;;
+        os3) echo "$ATHENS_OS3_PORT" ;;
     esac
+}
+
+# engine_min_java NAME — the oldest Java major version engine NAME runs on.
+engine_min_java() {
+    case $1 in
+        os3) echo 21 ;;
+        *) echo 11 ;;
+    esac
+}
+
+# java_major JAVA — the major version of the java binary JAVA (empty when it does not run).
+java_major() {
+    local version major
+    version=$("$1" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n 1)
+    major=${version%%.*}
+    [[ $major == 1 ]] && major=$(cut -d. -f2 <<<"$version")
+    [[ $major =~ ^[0-9]+$ ]] && echo "$major"
+}
+
+# find_java NAME — prints the java binary for engine NAME: ATHENS_<NAME>_JAVA, else ATHENS_JAVA or
+# java on PATH when new enough, else the newest new-enough JDK under /usr/lib/jvm. Fails, with
+# the fix in one line, when there is none.
+find_java() {
+    local var=ATHENS_${1^^}_JAVA min java major candidate best='' best_major=0
+    min=$(engine_min_java "$1")
+    java=${!var:-}
+    if [[ -n $java ]]; then
+        command -v "$java" >/dev/null 2>&1 || {
+            echo "$1: Java not found at $var='$java'; point it at a JDK $min+ java binary" >&2
+            return 1
+        }
+        major=$(java_major "$java")
+        ((${major:-0} >= min)) || {
+            echo "$1: $var=$java is Java ${major:-unknown}; this engine needs Java $min+: point $var at a newer java" >&2
+            return 1
+        }
+        echo "$java"
+        return 0
+    fi
+    if [[ -n ${ATHENS_JAVA:-} ]]; then
+        command -v "$ATHENS_JAVA" >/dev/null 2>&1 || {
+            echo "$1: Java not found at ATHENS_JAVA='$ATHENS_JAVA'; point it at a JDK java binary" >&2
+            return 1
+        }
+        if (($(java_major "$ATHENS_JAVA" || echo 0) >= min)); then
+            echo "$ATHENS_JAVA"
+            return 0
+        fi
+    fi
+    if command -v java >/dev/null 2>&1 && (($(java_major java || echo 0) >= min)); then
+        echo java
+        return 0
+    fi
+    for candidate in /usr/lib/jvm/*/bin/java; do
+        [[ -x $candidate ]] || continue
+        major=$(java_major "$candidate") || continue
+        if ((major >= min && major > best_major)); then
+            best=$candidate best_major=$major
+        fi
+    done
+    if [[ -n $best ]]; then
+        echo "$best"
+        return 0
+    fi
+    local install="apt-get install -y openjdk-17-jdk-headless"
+    ((min <= 17)) || install="install a JDK $min+ under /usr/lib/jvm (Debian 12 packages none: e.g. Eclipse Temurin)"
+    if command -v java >/dev/null 2>&1; then
+        echo "$1: java on PATH is Java $(java_major java || echo unknown) and no JDK $min+ is under /usr/lib/jvm; this engine needs Java $min+: $install, or set $var" >&2
+    else
+        echo "$1: Java not found; $install, or set $var" >&2
+    fi
+    return 1
 }
 
 engine_pidfile() { echo "$RUN_DIR/$1.pid"; }

@@ -5,7 +5,9 @@
 //! - `ATHENS_TEST_DATABASE_URL`: a PostgreSQL URL whose role may `CREATE DATABASE` (and `CREATE
 //!   ROLE`, for the least-privilege tests);
 //! - `ATHENS_TEST_ES_URL`: an Elasticsearch node (7.10 to 9.x);
-//! - `ATHENS_TEST_OPENSEARCH_URL`: an OpenSearch node (2.x, 3.x).
+//! - `ATHENS_TEST_OPENSEARCH_URL`: an OpenSearch node (2.x, 3.x);
+//! - `ATHENS_TEST_OPENSEARCH3_URL` (optional): a further OpenSearch node, for a second major version
+//!   in the same run (`deploy/local/up` starts OpenSearch 3 there; CI requires it).
 //!
 //! Where a variable is unset and a Docker engine is reachable, the service is started with
 //! testcontainers instead. Where neither, the test fails with a message saying how to start services:
@@ -31,6 +33,9 @@ pub const DATABASE_URL_VAR: &str = "ATHENS_TEST_DATABASE_URL";
 pub const ES_URL_VAR: &str = "ATHENS_TEST_ES_URL";
 /// Environment variable naming the OpenSearch node for tests.
 pub const OPENSEARCH_URL_VAR: &str = "ATHENS_TEST_OPENSEARCH_URL";
+/// Environment variable naming a further OpenSearch node (another major version) for tests; the
+/// engine-matrix tests include it when it is set.
+pub const OPENSEARCH3_URL_VAR: &str = "ATHENS_TEST_OPENSEARCH3_URL";
 
 const HOW_TO_START: &str = "start the services with `deploy/local/up` and export the variables \
      with `eval \"$(deploy/local/env)\"`, or make a Docker engine reachable for testcontainers";
@@ -87,16 +92,18 @@ impl std::fmt::Display for TestEngine {
     }
 }
 
-/// Every engine the tests must pass against: Elasticsearch and OpenSearch. Fails when one is not
-/// configured or does not answer.
+/// Every engine the tests must pass against: Elasticsearch and OpenSearch, and the further OpenSearch
+/// of `ATHENS_TEST_OPENSEARCH3_URL` when that is set. Fails when one is not configured or does not
+/// answer.
 pub async fn engines() -> anyhow::Result<Vec<TestEngine>> {
     let mut engines = Vec::new();
-    for var in [ES_URL_VAR, OPENSEARCH_URL_VAR] {
+    for var in [ES_URL_VAR, OPENSEARCH_URL_VAR, OPENSEARCH3_URL_VAR] {
         let url = match std::env::var(var) {
             Ok(url) => url,
             Err(_) if docker_available() && var == ES_URL_VAR => {
                 containers::elasticsearch_url().await?
             }
+            Err(_) if var == OPENSEARCH3_URL_VAR => continue,
             Err(_) => bail!("{var} is not set: {HOW_TO_START}"),
         };
         engines.push(
