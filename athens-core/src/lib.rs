@@ -18,6 +18,7 @@ mod error;
 mod index;
 mod search;
 mod source;
+mod suggest;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -30,8 +31,12 @@ pub use engine::{BackfillReport, EngineConfig, RetryPolicy, StepReport, SyncEngi
 pub use error::{IndexError, SearchError, SourceError, SyncError};
 pub use index::{IndexName, IndexOp, SearchIndex, WriteOutcome};
 pub use search::{
-    DEFAULT_PAGE_SIZE, HashtagMode, MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS,
-    MAX_PAGE_SIZE, MAX_TEXT_CHARS, ProjectSearch, SearchHit, SearchPage, SearchRequest,
-    normalize_hashtag,
+    CreatorCount, DEFAULT_PAGE_SIZE, FACET_SIZE, Facet, FacetCounts, HashtagCount, HashtagMode,
+    MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS, MAX_PAGE_SIZE, MAX_TEXT_CHARS,
+    ProjectSearch, SearchHit, SearchPage, SearchRequest, SortOrder, normalize_hashtag,
 };
 pub use source::{ChangeSource, DocumentSource, Snapshot, Version, WriterLease};
+pub use suggest::{
+    DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS, ProjectSuggestion, SuggestRequest, Suggestions,
+    UserSuggestion,
+};

@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::document::{ProjectDocument, UserId};
 use crate::error::SearchError;
+use crate::suggest::{SuggestRequest, Suggestions};
 
 /// Results per page when the client does not say.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
@@ -20,6 +22,8 @@ pub const MAX_HASHTAGS: usize = 20;
 pub const MAX_HASHTAG_CHARS: usize = 100;
 /// The longest cursor accepted, in bytes.
 pub const MAX_CURSOR_BYTES: usize = 512;
+/// How many values a facet counts: its most frequent ones.
+pub const FACET_SIZE: usize = 10;
 
 /// How several hashtags combine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +34,29 @@ pub enum HashtagMode {
     Any,
     /// A project matches when it uses every one of the hashtags.
     All,
+}
+
+/// The order of the hits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Best match first when there is a text query; newest first without one.
+    #[default]
+    Relevance,
+    /// Most recently created first.
+    Newest,
+    /// Least recently created first.
+    Oldest,
+}
+
+/// A facet: a field whose most frequent values are counted over every matching project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Facet {
+    /// The hashtags the matching projects use.
+    Hashtags,
+    /// The users who created the matching projects.
+    Creators,
 }
 
 /// A search over project documents. Every filter that is set must match.
@@ -45,6 +72,14 @@ pub struct SearchRequest {
     pub user_id: Option<UserId>,
     /// Only projects created by a user whose name matches this, fuzzily.
     pub user_name: Option<String>,
+    /// Only projects created at or after this instant.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only projects created strictly before this instant.
+    pub created_before: Option<DateTime<Utc>>,
+    /// The order of the hits.
+    pub sort: SortOrder,
+    /// Facets to count over every matching project (not only this page), each once.
+    pub facets: Vec<Facet>,
     /// Results per page, 1 to [`MAX_PAGE_SIZE`].
     pub size: usize,
     /// Opaque cursor from a previous page's [`SearchPage::next_cursor`].
@@ -89,6 +124,14 @@ impl SearchRequest {
         {
             return Err(invalid("user_id", "must be a positive integer".into()));
         }
+        if let (Some(after), Some(before)) = (self.created_after, self.created_before)
+            && after >= before
+        {
+            return Err(invalid(
+                "created_before",
+                "must be later than created_after".into(),
+            ));
+        }
         if let Some(cursor) = &self.cursor
             && (cursor.is_empty() || cursor.len() > MAX_CURSOR_BYTES)
         {
@@ -98,6 +141,11 @@ impl SearchRequest {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the hits are ranked by relevance: a text query, sorted by relevance.
+    pub fn ranks_by_relevance(&self) -> bool {
+        self.text.is_some() && self.sort == SortOrder::Relevance
     }
 }
 
@@ -138,7 +186,7 @@ pub struct SearchHit {
 }
 
 /// One page of results.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SearchPage {
     /// How many projects match in all.
     pub total: u64,
@@ -146,6 +194,40 @@ pub struct SearchPage {
     pub hits: Vec<SearchHit>,
     /// Cursor for the next page, `None` on the last page.
     pub next_cursor: Option<String>,
+    /// The counts of the facets the request asked for, over every matching project.
+    pub facets: FacetCounts,
+    /// When a text query matched nothing: a corrected query that does match something.
+    pub did_you_mean: Option<String>,
+}
+
+/// Facet counts: each facet asked for holds its [`FACET_SIZE`] most frequent values, most
+/// frequent first (ties in value order); a facet not asked for is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FacetCounts {
+    /// Hashtags, by their normalized name (see [`normalize_hashtag`]).
+    pub hashtags: Option<Vec<HashtagCount>>,
+    /// Creators, by id.
+    pub creators: Option<Vec<CreatorCount>>,
+}
+
+/// How many matching projects use a hashtag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashtagCount {
+    /// The hashtag, normalized: what a `hashtags` filter takes.
+    pub name: String,
+    /// Matching projects that use it.
+    pub count: u64,
+}
+
+/// How many matching projects a user created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatorCount {
+    /// The user's id: what a `user_id` filter takes.
+    pub id: UserId,
+    /// The user's name.
+    pub name: String,
+    /// Matching projects the user created.
+    pub count: u64,
 }
 
 /// Searches project documents.
@@ -155,10 +237,17 @@ pub struct SearchPage {
 ///   cannot read, with [`SearchError::InvalidRequest`] naming `cursor`.
 /// - Paging with `next_cursor` returns every hit exactly once while the index does not change.
 /// - User input is never handed to a query-string parser; fuzziness and expansions are bounded.
+/// - Facet counts and `did_you_mean` describe the whole matching set, whatever the page.
+/// - `did_you_mean` is only set when a text query matched nothing, and then only to a query that
+///   matches something with the same filters.
 #[async_trait]
 pub trait ProjectSearch: Send + Sync {
     /// Runs one search.
     async fn search(&self, request: &SearchRequest) -> Result<SearchPage, SearchError>;
+
+    /// Completes what a person has typed so far into project names, hashtags and user names.
+    /// The request has passed [`SuggestRequest::validate`].
+    async fn suggest(&self, request: &SuggestRequest) -> Result<Suggestions, SearchError>;
 
     /// Checks that the engine answers and the alias exists.
     async fn ready(&self) -> Result<(), SearchError>;
@@ -223,6 +312,24 @@ mod tests {
         let mut r = request();
         r.cursor = Some(String::new());
         assert_eq!(field_of(r.validate()), "cursor");
+
+        let mut r = request();
+        let instant = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        r.created_after = Some(instant);
+        r.created_before = Some(instant);
+        assert_eq!(field_of(r.validate()), "created_before");
+        r.created_before = Some(instant + chrono::Duration::seconds(1));
+        assert!(r.validate().is_ok());
+    }
+
+    #[test]
+    fn relevance_ranks_only_a_text_query() {
+        let mut r = request();
+        assert!(!r.ranks_by_relevance());
+        r.text = Some("sync".into());
+        assert!(r.ranks_by_relevance());
+        r.sort = SortOrder::Newest;
+        assert!(!r.ranks_by_relevance());
     }
 
     #[test]

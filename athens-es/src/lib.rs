@@ -9,17 +9,23 @@
 //!
 //! Modules: [`config`](EsConfig) (settings), `client` (transport, auth, TLS, the check of every
 //! answer), `mapping` (analysis and mapping), `wire` (the stored document), `bulk` (NDJSON and
-//! per-item outcomes), `index` ([`EsIndex`]), `query` (search bodies and cursors), `search`
-//! ([`EsSearch`]), `error` ([`EsError`] and the mapping of failures to the core's error kinds).
+//! per-item outcomes), `index` ([`EsIndex`]), `query` (search bodies and cursors), `refine` (sort
+//! order and date range), `facets` (facet counts), `did_you_mean` (corrections of queries that match
+//! nothing), `suggest` (as-you-type completions), `search` ([`EsSearch`]), `error` ([`EsError`] and
+//! the mapping of failures to the core's error kinds).
 
 mod bulk;
 mod client;
 mod config;
+mod did_you_mean;
 mod error;
+mod facets;
 mod index;
 mod mapping;
 mod query;
+mod refine;
 mod search;
+mod suggest;
 mod wire;
 
 pub use bulk::bulk_body;

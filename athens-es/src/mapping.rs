@@ -11,6 +11,8 @@
 //! - Creators carry a numeric `id` and a `name` that is both analysed (fuzzy search) and a keyword.
 //! - `dynamic: strict`: a document with a field the mapping does not know is refused, never guessed.
 //! - `description` keeps offsets in its postings, so highlighting never re-analyses long texts.
+//! - `suggest.project`, `suggest.hashtag` and `suggest.user` are completion fields for as-you-type
+//!   suggestions (see the `suggest` module for their inputs), analysed like the text fields.
 //!
 //! Changing any of this means a new [`MAPPING_VERSION`]: a backfill then builds an index with the
 //! new mapping and swaps the alias to it.
@@ -23,7 +25,7 @@ use serde_json::{Value, json};
 use crate::config::EsConfig;
 
 /// Version of the mapping below, part of every physical index name.
-pub const MAPPING_VERSION: u32 = 1;
+pub const MAPPING_VERSION: u32 = 2;
 
 /// How long the engine remembers the version of a deleted document, so that a replayed older write
 /// cannot bring it back. Replays of the sync engine happen within seconds to minutes.
@@ -144,6 +146,18 @@ fn prefix() -> Value {
     })
 }
 
+/// A completion field: whole names (up to 50 characters) matched from their start, case- and
+/// accent-insensitively, words split as in the text fields.
+fn completion() -> Value {
+    json!({
+        "type": "completion",
+        "analyzer": "athens_text",
+        "preserve_separators": true,
+        "preserve_position_increments": true,
+        "max_input_length": 50,
+    })
+}
+
 fn mapping() -> Value {
     json!({
         "dynamic": "strict",
@@ -190,6 +204,13 @@ fn mapping() -> Value {
                     "created_at": { "type": "date", "format": "strict_date_optional_time||epoch_millis" }
                 }
             },
+            "suggest": {
+                "properties": {
+                    "project": completion(),
+                    "hashtag": completion(),
+                    "user": completion()
+                }
+            },
             "creators": {
                 "properties": {
                     "id": { "type": "long" },
@@ -214,7 +235,7 @@ mod tests {
         let first = new_index_name("athens-projects");
         let second = new_index_name("athens-projects");
         assert_ne!(first, second);
-        assert!(first.starts_with("athens-projects-v1-"));
+        assert!(first.starts_with(&format!("athens-projects-v{MAPPING_VERSION}-")));
         assert!(owns_index("athens-projects", &first));
         assert!(!owns_index("athens-projects", "athens-projects"));
         assert!(!owns_index("athens-projects", "athens-projects-v*"));

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::EsConfig;
+use crate::{facets, refine};
 
 /// The most words of a free-text query or user name that are searched; the rest are ignored.
 pub(crate) const MAX_QUERY_WORDS: usize = 10;
@@ -38,6 +39,8 @@ pub(crate) struct SearchPlan {
     pub fingerprint: String,
     /// Whether hits are ranked by relevance (free text) or by creation time.
     pub by_relevance: bool,
+    /// The words of the free-text query, for a correction when it matches nothing.
+    pub text_words: Vec<String>,
 }
 
 /// The body Athens posts to `<alias>/_search` for `request` under `config`: to send the very same
@@ -50,7 +53,7 @@ pub fn search_body(request: &SearchRequest, config: &EsConfig) -> Result<Value, 
 /// Builds the search for `request` (already validated), resuming after its cursor if it has one.
 pub(crate) fn plan(request: &SearchRequest, timeout_ms: u64) -> Result<SearchPlan, SearchError> {
     let text_words = request.text.as_deref().map(words).unwrap_or_default();
-    let by_relevance = request.text.is_some();
+    let by_relevance = request.ranks_by_relevance();
     let hashtags = hashtags(&request.hashtags);
     let user_words = request.user_name.as_deref().map(words);
     let fingerprint = fingerprint(request, &text_words, &hashtags, user_words.as_deref());
@@ -68,6 +71,7 @@ pub(crate) fn plan(request: &SearchRequest, timeout_ms: u64) -> Result<SearchPla
     if let Some(user) = request.user_id {
         filter.push(json!({ "term": { "creators.id": user.0 } }));
     }
+    filter.extend(refine::created_range(request));
     if let Some(user_words) = &user_words {
         filter.push(json!({ "match": { "creators.name": {
             "query": user_words.join(" "),
@@ -80,14 +84,11 @@ pub(crate) fn plan(request: &SearchRequest, timeout_ms: u64) -> Result<SearchPla
     }
 
     let mut query = json!({ "bool": { "filter": filter } });
-    let sort;
-    if by_relevance {
+    if request.text.is_some() {
         query["bool"]["must"] = json!([text_query(&text_words)]);
         query["bool"]["should"] = ranking(&text_words);
-        sort = json!([{ "_score": "desc" }, { "id": "asc" }]);
-    } else {
-        sort = json!([{ "created_at": "desc" }, { "id": "desc" }]);
     }
+    let sort = refine::sort(request.sort, by_relevance);
 
     let mut body = json!({
         "size": request.size + 1,
@@ -96,8 +97,11 @@ pub(crate) fn plan(request: &SearchRequest, timeout_ms: u64) -> Result<SearchPla
         "query": query,
         "sort": sort,
     });
-    if by_relevance {
+    if request.text.is_some() {
         body["highlight"] = highlight();
+    }
+    if let Some(aggs) = facets::aggregations(&request.facets) {
+        body["aggs"] = aggs;
     }
     if let Some(cursor) = &request.cursor {
         body["search_after"] = decode_cursor(cursor, &fingerprint, by_relevance)?;
@@ -107,6 +111,7 @@ pub(crate) fn plan(request: &SearchRequest, timeout_ms: u64) -> Result<SearchPla
         size: request.size,
         fingerprint,
         by_relevance,
+        text_words: text_words.iter().map(|word| (*word).to_owned()).collect(),
     })
 }
 
@@ -202,11 +207,14 @@ fn fingerprint(
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
     };
-    feed(if request.text.is_some() {
+    feed(if request.ranks_by_relevance() {
         "text"
     } else {
         "chrono"
     });
+    for part in refine::fingerprint_parts(request) {
+        feed(&part);
+    }
     for word in text_words {
         feed(&word.to_lowercase());
     }

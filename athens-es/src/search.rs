@@ -1,5 +1,5 @@
-//! [`EsSearch`]: the [`ProjectSearch`] port over the alias, with relevance ranking, highlights and
-//! cursor paging.
+//! [`EsSearch`]: the [`ProjectSearch`] port over the alias, with relevance ranking, highlights,
+//! cursor paging, facet counts, "did you mean" and as-you-type suggestions.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,6 +7,7 @@ use std::fmt;
 use async_trait::async_trait;
 use athens_core::{
     ProjectDocument, ProjectSearch, SearchError, SearchHit, SearchPage, SearchRequest,
+    SuggestRequest, Suggestions,
 };
 use elasticsearch::SearchParts;
 use serde::Deserialize;
@@ -19,6 +20,7 @@ use crate::error::EsError;
 use crate::index::EsIndex;
 use crate::query::{self, SearchPlan};
 use crate::wire::StoredProject;
+use crate::{did_you_mean, facets, suggest};
 
 /// The search engine as the API reads it: implements [`ProjectSearch`] over the alias. Cheap to
 /// clone.
@@ -64,6 +66,10 @@ struct SearchResponse {
     #[serde(rename = "_shards", default)]
     shards: Shards,
     hits: Hits,
+    #[serde(default)]
+    aggregations: Option<Value>,
+    #[serde(default)]
+    suggest: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +82,14 @@ struct Shards {
 struct Hits {
     total: Total,
     hits: Vec<Hit>,
+}
+
+impl Hits {
+    fn total(&self) -> u64 {
+        match self.total {
+            Total::Object { value } | Total::Number(value) => value,
+        }
+    }
 }
 
 /// `{"value": n, "relation": "eq"}`, or a bare number from an engine set to answer the 6.x way.
@@ -104,6 +118,10 @@ impl ProjectSearch for EsSearch {
         search(&self.client, request).await
     }
 
+    async fn suggest(&self, request: &SuggestRequest) -> Result<Suggestions, SearchError> {
+        suggestions(&self.client, request).await
+    }
+
     async fn ready(&self) -> Result<(), SearchError> {
         ready(&self.client).await
     }
@@ -113,6 +131,10 @@ impl ProjectSearch for EsSearch {
 impl ProjectSearch for EsIndex {
     async fn search(&self, request: &SearchRequest) -> Result<SearchPage, SearchError> {
         search(self.client(), request).await
+    }
+
+    async fn suggest(&self, request: &SuggestRequest) -> Result<Suggestions, SearchError> {
+        suggestions(self.client(), request).await
     }
 
     async fn ready(&self) -> Result<(), SearchError> {
@@ -127,27 +149,15 @@ async fn search(client: &Client, request: &SearchRequest) -> Result<SearchPage, 
         size,
         fingerprint,
         by_relevance,
+        text_words,
     } = query::plan(request, client.config().search_timeout_ms)?;
-    let sent = client
-        .es
-        .search(SearchParts::Index(&[client.alias()]))
-        .body(body)
-        .send()
-        .await;
-    let response: SearchResponse = read(sent).await?;
-    if response.timed_out || response.shards.failed > 0 {
-        warn!(
-            alias = client.alias(),
-            timed_out = response.timed_out,
-            failed_shards = response.shards.failed,
-            "search returned partial results"
-        );
-        return Err(SearchError::Unavailable(
-            "the search engine returned partial results".into(),
-        ));
-    }
-    let total = match response.hits.total {
-        Total::Object { value } | Total::Number(value) => value,
+    let response = send(client, body).await?;
+    let total = response.hits.total();
+    let facets = facets::read(&request.facets, response.aggregations)?;
+    let did_you_mean = if total == 0 && request.text.is_some() && request.cursor.is_none() {
+        correction(client, request, &text_words).await?
+    } else {
+        None
     };
     let mut hits = response.hits.hits;
     let next_cursor =
@@ -182,7 +192,77 @@ async fn search(client: &Client, request: &SearchRequest) -> Result<SearchPage, 
             })
             .collect(),
         next_cursor,
+        facets,
+        did_you_mean,
     })
+}
+
+/// Posts one `_search` to the alias; partial results are an error.
+async fn send(client: &Client, body: Value) -> Result<SearchResponse, SearchError> {
+    let sent = client
+        .es
+        .search(SearchParts::Index(&[client.alias()]))
+        .body(body)
+        .send()
+        .await;
+    let response: SearchResponse = read(sent).await?;
+    if response.timed_out || response.shards.failed > 0 {
+        warn!(
+            alias = client.alias(),
+            timed_out = response.timed_out,
+            failed_shards = response.shards.failed,
+            "search returned partial results"
+        );
+        return Err(SearchError::Unavailable(
+            "the search engine returned partial results".into(),
+        ));
+    }
+    Ok(response)
+}
+
+/// A correction of the text of `request`, which matched nothing, that matches something under
+/// the same filters; `None` when the engine knows none.
+async fn correction(
+    client: &Client,
+    request: &SearchRequest,
+    words: &[String],
+) -> Result<Option<String>, SearchError> {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let timeout_ms = client.config().search_timeout_ms;
+    let response = send(client, did_you_mean::body(&words, timeout_ms)).await?;
+    let Some(corrected) = did_you_mean::correction(&words, response.suggest.as_ref()) else {
+        return Ok(None);
+    };
+    let check = SearchRequest {
+        text: Some(corrected.clone()),
+        facets: Vec::new(),
+        cursor: None,
+        size: 1,
+        ..request.clone()
+    };
+    let mut body = query::plan(&check, timeout_ms)?.body;
+    body["size"] = 0.into();
+    body.as_object_mut().map(|body| body.remove("highlight"));
+    let found = send(client, body).await?.hits.total();
+    debug!(
+        alias = client.alias(),
+        found, "did-you-mean correction checked"
+    );
+    Ok((found > 0).then_some(corrected))
+}
+
+/// Completes `request` with the completion suggesters.
+async fn suggestions(
+    client: &Client,
+    request: &SuggestRequest,
+) -> Result<Suggestions, SearchError> {
+    request.validate()?;
+    let body = suggest::body(request, client.config().search_timeout_ms);
+    let response = send(client, body).await?;
+    suggest::read(request, response.suggest)
 }
 
 async fn ready(client: &Client) -> Result<(), SearchError> {

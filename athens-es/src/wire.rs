@@ -8,6 +8,8 @@ use athens_core::{Creator, Hashtag, HashtagId, ProjectDocument, ProjectId, UserI
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::suggest::SuggestInputs;
+
 /// A project document as indexed. Strings borrow from the [`ProjectDocument`] when writing and are
 /// owned when reading. Timestamps are RFC 3339 with as many fractional digits as needed, so
 /// microseconds survive the round trip (the engine indexes milliseconds, `_source` keeps the text).
@@ -20,6 +22,9 @@ pub(crate) struct IndexedProject<'a> {
     created_at: DateTime<Utc>,
     hashtags: Vec<IndexedHashtag<'a>>,
     creators: Vec<IndexedCreator<'a>>,
+    /// Completion inputs, derived from the fields above when writing; never read back.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    suggest: Option<SuggestInputs>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,6 +67,7 @@ impl<'a> From<&'a ProjectDocument> for IndexedProject<'a> {
                     created_at: creator.created_at,
                 })
                 .collect(),
+            suggest: Some(SuggestInputs::of(document)),
         }
     }
 }
@@ -119,6 +125,7 @@ mod tests {
         assert_eq!(json["created_at"], "2023-11-14T22:13:20.123498Z");
         assert_eq!(json["hashtags"][0]["name"], "Rust");
         assert_eq!(json["creators"][0]["id"], 7);
+        assert_eq!(json["suggest"]["hashtag"][0]["input"], "rust");
     }
 
     #[test]

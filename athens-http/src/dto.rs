@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use athens_core::{Creator, Hashtag, ProjectDocument, SearchHit, SearchPage};
+use athens_core::{
+    Creator, CreatorCount, Facet, FacetCounts, Hashtag, HashtagCount, ProjectDocument, SearchHit,
+    SearchPage, SortOrder,
+};
 use chrono::{DateTime, TimeZone, Utc};
 use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object};
@@ -18,6 +21,14 @@ pub struct ProjectPage {
     /// Pass it as `cursor` to get the next page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
+    /// The counts of the facets asked for with `facets`, over every matching project; absent
+    /// when none was asked for.
+    #[oai(skip_serializing_if_is_none)]
+    pub facets: Option<Facets>,
+    /// Present when the text query `q` matched nothing: a corrected query that matches something
+    /// with the same filters.
+    #[oai(skip_serializing_if_is_none)]
+    pub did_you_mean: Option<String>,
 }
 
 impl Example for ProjectPage {
@@ -26,16 +37,149 @@ impl Example for ProjectPage {
             total: 1,
             items: vec![ProjectHit::example()],
             next_cursor: None,
+            facets: Some(Facets::example()),
+            did_you_mean: None,
         }
     }
 }
 
 impl From<SearchPage> for ProjectPage {
     fn from(page: SearchPage) -> Self {
+        let FacetCounts { hashtags, creators } = page.facets;
+        let facets = (hashtags.is_some() || creators.is_some()).then(|| Facets {
+            hashtags: hashtags.map(|counts| counts.into_iter().map(Into::into).collect()),
+            creators: creators.map(|counts| counts.into_iter().map(Into::into).collect()),
+        });
         Self {
             total: page.total,
             items: page.hits.into_iter().map(ProjectHit::from).collect(),
             next_cursor: page.next_cursor,
+            facets,
+            did_you_mean: page.did_you_mean,
+        }
+    }
+}
+
+/// Facet counts over every matching project: the most frequent values first (ties in value
+/// order), at most 10 per facet.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(example)]
+pub struct Facets {
+    /// Hashtags of the matching projects, when `facets` names `hashtags`.
+    #[oai(skip_serializing_if_is_none)]
+    pub hashtags: Option<Vec<HashtagFacet>>,
+    /// Creators of the matching projects, when `facets` names `creators`.
+    #[oai(skip_serializing_if_is_none)]
+    pub creators: Option<Vec<CreatorFacet>>,
+}
+
+impl Example for Facets {
+    fn example() -> Self {
+        Self {
+            hashtags: Some(vec![HashtagFacet::example()]),
+            creators: Some(vec![CreatorFacet::example()]),
+        }
+    }
+}
+
+/// How many matching projects use a hashtag.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(example)]
+pub struct HashtagFacet {
+    /// The hashtag, lowercase without `#`: pass it in `hashtags` to narrow the search to it.
+    pub name: String,
+    /// Matching projects that use it.
+    pub count: u64,
+}
+
+impl Example for HashtagFacet {
+    fn example() -> Self {
+        Self {
+            name: "rust".into(),
+            count: 12,
+        }
+    }
+}
+
+impl From<HashtagCount> for HashtagFacet {
+    fn from(count: HashtagCount) -> Self {
+        Self {
+            name: count.name,
+            count: count.count,
+        }
+    }
+}
+
+/// How many matching projects a user created.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(example)]
+pub struct CreatorFacet {
+    /// The user's id: pass it as `user_id` to narrow the search to the user's projects.
+    pub id: i64,
+    /// The user's name.
+    pub name: String,
+    /// Matching projects the user created.
+    pub count: u64,
+}
+
+impl Example for CreatorFacet {
+    fn example() -> Self {
+        Self {
+            id: 3,
+            name: "John Smith".into(),
+            count: 4,
+        }
+    }
+}
+
+impl From<CreatorCount> for CreatorFacet {
+    fn from(count: CreatorCount) -> Self {
+        Self {
+            id: count.id.0,
+            name: count.name,
+            count: count.count,
+        }
+    }
+}
+
+/// The order of the results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum SortBy {
+    /// Best match first with `q`; newest first without it.
+    #[default]
+    Relevance,
+    /// Most recently created first.
+    Newest,
+    /// Least recently created first.
+    Oldest,
+}
+
+impl From<SortBy> for SortOrder {
+    fn from(sort: SortBy) -> Self {
+        match sort {
+            SortBy::Relevance => SortOrder::Relevance,
+            SortBy::Newest => SortOrder::Newest,
+            SortBy::Oldest => SortOrder::Oldest,
+        }
+    }
+}
+
+/// A facet to count over the matching projects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum FacetName {
+    /// The hashtags they use.
+    Hashtags,
+    /// The users who created them.
+    Creators,
+}
+
+impl From<FacetName> for Facet {
+    fn from(facet: FacetName) -> Self {
+        match facet {
+            FacetName::Hashtags => Facet::Hashtags,
+            FacetName::Creators => Facet::Creators,
         }
     }
 }

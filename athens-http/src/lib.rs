@@ -5,7 +5,11 @@
 //! - `GET /v1/projects/search?q=&hashtags=&mode=&user_id=&user_name=&size=&cursor=`: every filter
 //!   combined (fuzzy full text with highlights, hashtags, creator by id or fuzzy name);
 //! - `GET /v1/users/{user_id}/projects`: a user's projects, `404` for an unknown user;
-//! - `GET /v1/hashtags/projects?hashtags=rust,search&mode=any|all`.
+//! - `GET /v1/hashtags/projects?hashtags=rust,search&mode=any|all`;
+//!
+//! the first also takes `sort`, `created_after`/`created_before` and `facets=hashtags,creators`, and
+//! says `did_you_mean` when its text matches nothing. `GET /v1/suggestions?q=` completes names as
+//! they are typed.
 //!
 //! Beside them: `/healthz`, `/readyz`, `/metrics` (Prometheus), the OpenAPI document at
 //! `/openapi.json` (committed as `docs/openapi.json`) and Swagger UI at `/docs`. Errors are RFC 9457
@@ -31,16 +35,19 @@ mod problem;
 mod routes;
 mod server;
 mod state;
+mod suggestion;
 
 pub use config::HttpConfig;
 pub use dto::{
-    HashtagMatch, Health, Project, ProjectCreator, ProjectHashtag, ProjectHit, ProjectPage,
+    CreatorFacet, FacetName, Facets, HashtagFacet, HashtagMatch, Health, Project, ProjectCreator,
+    ProjectHashtag, ProjectHit, ProjectPage, SortBy,
 };
 pub use metrics::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS, UNMATCHED_ROUTE, install_metrics_recorder};
 pub use middleware::REQUEST_ID_HEADER;
 pub use problem::{InvalidParam, PROBLEM_CONTENT_TYPE, Problem};
 pub use server::{DOCS_PATH, SPEC_PATH, api, app, serve, serve_on, spec_json};
 pub use state::AppState;
+pub use suggestion::{SuggestedProject, SuggestedUser, SuggestionList};
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use crate::config::HttpConfig;
 use crate::connection::TimeoutAcceptor;
 use crate::metrics;
 use crate::middleware::{Guard, Observe, REQUEST_ID_HEADER, RouteLabels};
-use crate::routes::{HealthApi, ProjectsApi};
+use crate::routes::{HealthApi, ProjectsApi, SuggestApi};
 use crate::state::AppState;
 
 /// Path of the OpenAPI document.
@@ -23,7 +23,8 @@ pub const SPEC_PATH: &str = "/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
 
 const DESCRIPTION: &str = "Search projects kept in sync from PostgreSQL: by creator, by hashtags \
-and by fuzzy full text. Every result carries the project, its hashtags and its creators. Pages \
+and by fuzzy full text, with facet counts, sorting, date filters and \"did you mean\"; and \
+as-you-type suggestions. Every result carries the project, its hashtags and its creators. Pages \
 hold `size` projects (20 by default, at most 100); pass a page's `next_cursor` as `cursor` to get \
 the next one. Errors are `application/problem+json` (RFC 9457) and name the offending parameter \
 in `invalid_params`; every response carries an `x-request-id` header.";
@@ -32,7 +33,7 @@ in `invalid_params`; every response carries an `x-request-id` header.";
 /// in the request data to serve (see [`app`]); its [`spec`](OpenApiService::spec) needs nothing.
 pub fn api() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(
-        (ProjectsApi, HealthApi),
+        (ProjectsApi, SuggestApi, HealthApi),
         "Athens",
         env!("CARGO_PKG_VERSION"),
     )

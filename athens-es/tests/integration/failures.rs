@@ -270,6 +270,15 @@ async fn sends_only_headers_every_engine_accepts() -> anyhow::Result<()> {
                    "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}})
             .to_string(),
         ),
+        // A text that matched nothing: the search asks for a correction.
+        (
+            200,
+            json!({"took": 1, "timed_out": false, "_shards": {"total": 1, "successful": 1, "failed": 0},
+                   "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []},
+                   "suggest": {"did_you_mean": [
+                       {"text": "sync", "offset": 0, "length": 4, "options": []}]}})
+            .to_string(),
+        ),
     ])?;
     let config = EsConfig {
         url: fake.url.clone(),
@@ -285,9 +294,9 @@ async fn sends_only_headers_every_engine_accepts() -> anyhow::Result<()> {
         .write(&target, &[upsert(sample_document(1, "a"))])
         .await?;
     let page = index.searcher().search(&request()).await?;
-    anyhow::ensure!(page.total == 0 && page.next_cursor.is_none());
+    anyhow::ensure!(page.total == 0 && page.next_cursor.is_none() && page.did_you_mean.is_none());
     let received = fake.finish();
-    anyhow::ensure!(received.len() == 3, "{received:?}");
+    anyhow::ensure!(received.len() == 4, "{received:?}");
     for request in &received {
         let accept = request.header("accept").unwrap_or_default();
         anyhow::ensure!(

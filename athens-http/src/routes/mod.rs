@@ -3,20 +3,25 @@
 
 mod health;
 mod search;
+mod suggest;
 
 use athens_core::{
-    MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS, MAX_PAGE_SIZE, MAX_TEXT_CHARS,
+    MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS, MAX_PAGE_SIZE, MAX_SUGGESTIONS,
+    MAX_TEXT_CHARS,
 };
 use poem_openapi::Tags;
 
 pub(crate) use health::HealthApi;
 pub(crate) use search::ProjectsApi;
+pub(crate) use suggest::SuggestApi;
 
 /// The spec's tags.
 #[derive(Debug, Tags)]
 pub(crate) enum ApiTag {
     /// Searching projects: by creator, by hashtags, by full text, or all of these at once.
     Projects,
+    /// Completing names as they are typed: projects, hashtags, users.
+    Suggestions,
     /// Liveness and readiness probes.
     Health,
 }
@@ -33,6 +38,12 @@ pub(crate) fn parameter_rule(name: &str) -> Option<String> {
              at most {MAX_HASHTAG_CHARS} characters"
         ),
         "q" | "user_name" => format!("must be 1 to {MAX_TEXT_CHARS} characters"),
+        "sort" => "must be `relevance`, `newest` or `oldest`".into(),
+        "facets" => "must be `hashtags`, `creators` or both, comma-separated".into(),
+        "created_after" | "created_before" => {
+            "must be an RFC 3339 date-time such as 2024-01-31T00:00:00Z".into()
+        }
+        "limit" => format!("must be an integer from 1 to {MAX_SUGGESTIONS}"),
         "cursor" => {
             format!("must be a cursor returned by this API (at most {MAX_CURSOR_BYTES} bytes)")
         }

@@ -2,14 +2,15 @@
 //! (`/v1/hashtags/projects`), and the general one that combines every filter
 //! (`/v1/projects/search`).
 
-use athens_core::{DEFAULT_PAGE_SIZE, SearchRequest, UserId};
+use athens_core::{DEFAULT_PAGE_SIZE, Facet, SearchRequest, UserId};
+use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTag;
-use crate::dto::{HashtagMatch, ProjectPage};
+use crate::dto::{FacetName, HashtagMatch, ProjectPage, SortBy};
 use crate::error::{ApiError, kinds, parse_failure, problem_responses};
 use crate::problem::ProblemJson;
 use crate::state::AppState;
@@ -22,9 +23,13 @@ impl ProjectsApi {
     /// Search projects
     ///
     /// Every filter given must match: a fuzzy full-text query over slug and description (`q`),
-    /// hashtags (`hashtags`, `mode`), and the creator, by id (`user_id`) or by fuzzy name
-    /// (`user_name`). Without any filter, lists every project. Each project comes with its
-    /// hashtags and creators; with `q`, results are ranked by relevance and carry highlights.
+    /// hashtags (`hashtags`, `mode`), the creator, by id (`user_id`) or by fuzzy name
+    /// (`user_name`), and the creation date (`created_after`, `created_before`). Without any
+    /// filter, lists every project. Each project comes with its hashtags and creators; with `q`,
+    /// results carry highlights and are ranked by relevance unless `sort` says otherwise.
+    /// `facets=hashtags,creators` counts the most frequent hashtags and creators over every
+    /// matching project. When `q` matches nothing, `did_you_mean` suggests a corrected query that
+    /// does match.
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/v1/projects/search",
@@ -64,13 +69,41 @@ impl ProjectsApi {
         /// The `next_cursor` of the previous page, to get the page after it; opaque.
         #[oai(validator(max_length = 512))]
         cursor: Query<Option<String>>,
+        /// The order of the results: `relevance` (default: best match first with `q`, newest
+        /// first without it), `newest` or `oldest` (by creation time).
+        #[oai(default)]
+        sort: Query<SortBy>,
+        /// Only projects created at or after this instant (RFC 3339, compared to the
+        /// millisecond).
+        #[oai(example = "example_created_after")]
+        created_after: Query<Option<DateTime<Utc>>>,
+        /// Only projects created before this instant (RFC 3339, compared to the millisecond);
+        /// must be later than `created_after`.
+        #[oai(example = "example_created_before")]
+        created_before: Query<Option<DateTime<Utc>>>,
+        /// Facets to count over every matching project, comma-separated: `hashtags`, `creators`.
+        /// Each holds its 10 most frequent values with their counts.
+        #[oai(
+            default,
+            explode = false,
+            example = "example_facets",
+            validator(max_items = 2)
+        )]
+        facets: Query<Vec<FacetName>>,
     ) -> SearchProjectsResponse {
+        let mut facets: Vec<Facet> = facets.0.into_iter().map(Facet::from).collect();
+        facets.sort();
+        facets.dedup();
         let request = SearchRequest {
             text: q.0,
             hashtags: split_hashtags(hashtags.0),
             hashtag_mode: mode.0.into(),
             user_id: user_id.0.map(UserId),
             user_name: user_name.0,
+            created_after: created_after.0,
+            created_before: created_before.0,
+            sort: sort.0.into(),
+            facets,
             size: size.0 as usize,
             cursor: cursor.0,
         };
@@ -224,6 +257,18 @@ fn example_user_id_path() -> i64 {
 
 fn example_user_name() -> Option<String> {
     Some("jon smith".into())
+}
+
+fn example_created_after() -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(1_704_067_200, 0)
+}
+
+fn example_created_before() -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(1_767_225_600, 0)
+}
+
+fn example_facets() -> Vec<FacetName> {
+    vec![FacetName::Hashtags, FacetName::Creators]
 }
 
 /// Responses of `GET /v1/projects/search`.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use athens_core::{
     DocumentSource, HashtagId, ProjectId, ProjectSearch, SearchError, SearchPage, SearchRequest,
-    Snapshot, SourceError, UserId,
+    Snapshot, SourceError, SuggestRequest, Suggestions, UserId,
 };
 use metrics_exporter_prometheus::PrometheusBuilder;
 use poem::Endpoint;
@@ -41,6 +41,9 @@ impl Unreachable {
 #[async_trait]
 impl ProjectSearch for Unreachable {
     async fn search(&self, _: &SearchRequest) -> Result<SearchPage, SearchError> {
+        Err(self.called())
+    }
+    async fn suggest(&self, _: &SuggestRequest) -> Result<Suggestions, SearchError> {
         Err(self.called())
     }
     async fn ready(&self) -> Result<(), SearchError> {
@@ -185,6 +188,50 @@ async fn malformed_parameters_are_problems_naming_the_parameter() {
     ];
     for (uri, param) in cases {
         assert_invalid(&h, &uri, param).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_sorts_facets_dates_and_suggestions_are_problems_naming_the_parameter() {
+    let h = harness(&HttpConfig::default());
+    let cases = [
+        ("/v1/projects/search?sort=best", "sort"),
+        ("/v1/projects/search?sort=", "sort"),
+        ("/v1/projects/search?facets=hashtags,colors", "facets"),
+        (
+            "/v1/projects/search?facets=hashtags,creators,hashtags",
+            "facets",
+        ),
+        (
+            "/v1/projects/search?created_after=yesterday",
+            "created_after",
+        ),
+        (
+            "/v1/projects/search?created_after=2024-13-01T00:00:00Z",
+            "created_after",
+        ),
+        (
+            "/v1/projects/search?created_before=2024-01-01",
+            "created_before",
+        ),
+        (
+            "/v1/projects/search?created_after=2024-02-01T00:00:00Z&created_before=2024-01-01T00:00:00Z",
+            "created_before",
+        ),
+        (
+            "/v1/projects/search?created_after=2024-01-01T00:00:00Z&created_before=2024-01-01T00:00:00Z",
+            "created_before",
+        ),
+        ("/v1/suggestions", "q"),
+        ("/v1/suggestions?q=", "q"),
+        ("/v1/suggestions?q=%20", "q"),
+        ("/v1/suggestions?q=a%07", "q"),
+        ("/v1/suggestions?q=ela&limit=0", "limit"),
+        ("/v1/suggestions?q=ela&limit=11", "limit"),
+        ("/v1/suggestions?q=ela&limit=five", "limit"),
+    ];
+    for (uri, param) in cases {
+        assert_invalid(&h, uri, param).await;
     }
 }
 

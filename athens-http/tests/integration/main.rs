@@ -8,4 +8,5 @@ mod corpus;
 mod hostile;
 mod outages;
 mod problems;
+mod refinements;
 mod searches;

@@ -1,0 +1,333 @@
+//! As-you-type suggestions: the completion inputs each project document carries, and the
+//! completion suggesters that read them.
+//!
+//! Each document holds three `completion` fields under `suggest`: `project` (its name and slug),
+//! `hashtag` (its normalized hashtags) and `user` (its creators' names). A name of several words is
+//! also entered once per word it can be typed from, its words rotated (`John Smith` → `Smith
+//! John`), so that `smi` finds it; the engine drops repeated inputs across documents
+//! (`skip_duplicates`), so a hashtag used by ten thousand projects is suggested once. Shorter
+//! names weigh more: `python` comes before `python3-requests`. Completion structures are held in
+//! memory by the engine, which answers in a few milliseconds whatever the corpus size.
+
+use std::collections::BTreeSet;
+
+use athens_core::{
+    ProjectDocument, ProjectId, ProjectSuggestion, SearchError, SuggestRequest, Suggestions,
+    UserId, UserSuggestion, normalize_hashtag,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Word starts a name is entered from, at most (the first word's included).
+const MAX_ROTATIONS: usize = 4;
+
+/// The kinds of suggestions: the field under `suggest` and the name of its suggester.
+const KINDS: [&str; 3] = ["project", "hashtag", "user"];
+
+/// The completion inputs of one document.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct SuggestInputs {
+    project: Vec<Input>,
+    hashtag: Vec<Input>,
+    user: Vec<Input>,
+}
+
+/// One completion input.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+struct Input {
+    input: String,
+    weight: u32,
+}
+
+impl SuggestInputs {
+    /// The inputs of `document`.
+    pub(crate) fn of(document: &ProjectDocument) -> SuggestInputs {
+        SuggestInputs {
+            project: inputs([document.name.as_str(), document.slug.as_str()]),
+            hashtag: inputs(
+                document
+                    .hashtags
+                    .iter()
+                    .map(|hashtag| normalize_hashtag(&hashtag.name))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            ),
+            user: inputs(
+                document
+                    .creators
+                    .iter()
+                    .map(|creator| creator.name.as_str()),
+            ),
+        }
+    }
+}
+
+/// The inputs of `names`, without repeats: each name's [`rotations`], the name itself weighing
+/// twice as much as its rotations.
+fn inputs<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Input> {
+    let mut seen = BTreeSet::new();
+    let mut inputs = Vec::new();
+    for name in names {
+        for (position, input) in rotations(name).into_iter().enumerate() {
+            if seen.insert(input.clone()) {
+                let weight = weight(&input) / if position == 0 { 1 } else { 2 };
+                inputs.push(Input {
+                    input,
+                    weight: weight.max(1),
+                });
+            }
+        }
+    }
+    inputs
+}
+
+/// Shorter names first: 1 to 100.
+fn weight(input: &str) -> u32 {
+    let chars = u32::try_from(input.chars().count()).unwrap_or(u32::MAX);
+    100u32.saturating_sub(chars).max(1)
+}
+
+/// What `name` can be typed as: the name itself (without control characters, which the engine
+/// reserves), then its words from the second, third ... on, followed by the words before.
+fn rotations(name: &str) -> Vec<String> {
+    let clean: String = name.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    if clean.is_empty() {
+        return Vec::new();
+    }
+    let words: Vec<&str> = clean
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .collect();
+    let mut rotations = vec![clean.to_owned()];
+    for start in 1..words.len().min(MAX_ROTATIONS) {
+        let rotated: Vec<&str> = words[start..]
+            .iter()
+            .chain(&words[..start])
+            .copied()
+            .collect();
+        rotations.push(rotated.join(" "));
+    }
+    rotations
+}
+
+/// The body of a `_search` that only runs the three completion suggesters for `request`.
+pub(crate) fn body(request: &SuggestRequest, timeout_ms: u64) -> Value {
+    // Rotations and a name's several forms may complete to one entity: ask for some more.
+    let size = request.size * 2;
+    let mut suggest = serde_json::Map::new();
+    for kind in KINDS {
+        suggest.insert(
+            kind.into(),
+            json!({
+                "prefix": request.prefix.trim(),
+                "completion": {
+                    "field": format!("suggest.{kind}"),
+                    "size": size,
+                    "skip_duplicates": true,
+                    "fuzzy": { "fuzziness": "AUTO:4,8", "prefix_length": 1 },
+                },
+            }),
+        );
+    }
+    json!({
+        "size": 0,
+        "timeout": format!("{timeout_ms}ms"),
+        "_source": ["id", "name", "slug", "hashtags.name", "creators.id", "creators.name"],
+        "suggest": suggest,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct Entry {
+    options: Vec<Completion>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Completion {
+    text: String,
+    #[serde(rename = "_source")]
+    source: Source,
+}
+
+#[derive(Debug, Deserialize)]
+struct Source {
+    id: i64,
+    name: String,
+    slug: String,
+    #[serde(default)]
+    hashtags: Vec<Named>,
+    #[serde(default)]
+    creators: Vec<Creator>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Creator {
+    id: i64,
+    name: String,
+}
+
+/// The suggestions in the `suggest` section of the engine's answer to [`body`]: each completion
+/// traced back to the project, hashtag or user it was entered for, best first, `request.size` of
+/// each kind at most.
+pub(crate) fn read(
+    request: &SuggestRequest,
+    suggest: Option<Value>,
+) -> Result<Suggestions, SearchError> {
+    let mut suggest = suggest.unwrap_or_default();
+    let mut options = |kind: &str| -> Result<Vec<Completion>, SearchError> {
+        let entries: Vec<Entry> = match suggest.get_mut(kind).map(Value::take) {
+            Some(entries) => serde_json::from_value(entries).map_err(|error| {
+                SearchError::Internal(format!("unreadable {kind} suggestions: {error}"))
+            })?,
+            None => Vec::new(),
+        };
+        Ok(entries
+            .into_iter()
+            .flat_map(|entry| entry.options)
+            .collect())
+    };
+    let mut suggestions = Suggestions::default();
+
+    let mut projects = BTreeSet::new();
+    for option in options("project")? {
+        if projects.insert(option.source.id) {
+            suggestions.projects.push(ProjectSuggestion {
+                id: ProjectId(option.source.id),
+                name: option.source.name,
+                slug: option.source.slug,
+            });
+        }
+    }
+    for option in options("hashtag")? {
+        let hashtag = option
+            .source
+            .hashtags
+            .iter()
+            .map(|hashtag| normalize_hashtag(&hashtag.name))
+            .find(|name| rotations(name).contains(&option.text));
+        if let Some(hashtag) = hashtag
+            && !suggestions.hashtags.contains(&hashtag)
+        {
+            suggestions.hashtags.push(hashtag);
+        }
+    }
+    let mut users = BTreeSet::new();
+    for option in options("user")? {
+        let creator = option
+            .source
+            .creators
+            .into_iter()
+            .find(|creator| rotations(&creator.name).contains(&option.text));
+        if let Some(creator) = creator
+            && users.insert(creator.id)
+        {
+            suggestions.users.push(UserSuggestion {
+                id: UserId(creator.id),
+                name: creator.name,
+            });
+        }
+    }
+    suggestions.projects.truncate(request.size);
+    suggestions.hashtags.truncate(request.size);
+    suggestions.users.truncate(request.size);
+    Ok(suggestions)
+}
+
+#[cfg(test)]
+mod tests {
+    use athens_core::testing::sample_document;
+
+    use super::*;
+
+    #[test]
+    fn names_are_entered_from_each_word() {
+        assert_eq!(rotations("John Smith"), ["John Smith", "Smith John"]);
+        assert_eq!(
+            rotations("python3-requests"),
+            ["python3-requests", "requests python3"]
+        );
+        assert_eq!(rotations(" rust "), ["rust"]);
+        assert_eq!(rotations("a\u{1f}b c"), ["ab c", "c ab"]);
+        assert!(rotations(" \u{0} ").is_empty());
+        assert_eq!(rotations("a b c d e f").len(), MAX_ROTATIONS);
+    }
+
+    #[test]
+    fn a_document_enters_its_names_hashtags_and_creators() {
+        let document = sample_document(42, "elasticsearch-sync");
+        let inputs = SuggestInputs::of(&document);
+        let project: Vec<&str> = inputs.project.iter().map(|i| i.input.as_str()).collect();
+        assert!(project.contains(&"elasticsearch-sync"));
+        assert!(project.contains(&"sync elasticsearch"));
+        assert!(inputs.hashtag.iter().any(|i| i.input == "rust"));
+        assert!(!inputs.user.is_empty());
+        let first = &inputs.project[0];
+        let rotation = inputs
+            .project
+            .iter()
+            .find(|i| i.input == "sync elasticsearch")
+            .unwrap();
+        assert!(first.weight > rotation.weight);
+    }
+
+    #[test]
+    fn shorter_names_weigh_more() {
+        assert!(weight("python") > weight("python3-requests"));
+        assert_eq!(weight(&"x".repeat(500)), 1);
+    }
+
+    #[test]
+    fn the_body_runs_three_completions() {
+        let request = SuggestRequest {
+            prefix: " pyth ".into(),
+            size: 5,
+        };
+        let body = body(&request, 500);
+        assert_eq!(body["size"], 0);
+        for kind in KINDS {
+            let suggester = &body["suggest"][kind];
+            assert_eq!(suggester["prefix"], "pyth");
+            assert_eq!(suggester["completion"]["field"], format!("suggest.{kind}"));
+            assert_eq!(suggester["completion"]["skip_duplicates"], true);
+            assert_eq!(suggester["completion"]["size"], 10);
+        }
+    }
+
+    #[test]
+    fn completions_trace_back_to_their_entity() {
+        let source = json!({
+            "id": 4, "name": "Athens", "slug": "athens-sync",
+            "hashtags": [{ "name": "#Rust" }, { "name": "machine-learning" }],
+            "creators": [{ "id": 7, "name": "John Smith" }, { "id": 8, "name": "Jane Doe" }],
+        });
+        let answer = json!({
+            "project": [{ "options": [
+                { "text": "Athens", "_source": source },
+                { "text": "sync athens", "_source": source },
+            ] }],
+            "hashtag": [{ "options": [
+                { "text": "learning machine", "_source": source },
+                { "text": "rust", "_source": source },
+            ] }],
+            "user": [{ "options": [{ "text": "Doe Jane", "_source": source }] }],
+        });
+        let request = SuggestRequest {
+            prefix: "x".into(),
+            size: 5,
+        };
+        let suggestions = read(&request, Some(answer)).unwrap();
+        assert_eq!(suggestions.projects.len(), 1);
+        assert_eq!(suggestions.projects[0].slug, "athens-sync");
+        assert_eq!(suggestions.hashtags, ["machine-learning", "rust"]);
+        assert_eq!(suggestions.users.len(), 1);
+        assert_eq!(suggestions.users[0].id, UserId(8));
+        assert_eq!(read(&request, None).unwrap(), Suggestions::default());
+    }
+}
