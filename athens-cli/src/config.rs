@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use athens_core::{EngineConfig, RetryPolicy};
+use athens_pg::DatabaseUrl;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use crate::cli::{GlobalArgs, LogFormat};
 
@@ -124,6 +126,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("ATHENS_ENGINE_URL", "engine.url"),
     ("ATHENS_INDEX", "engine.alias"),
+    ("ATHENS_ENGINE_AUTH", "engine.auth.method"),
+    ("ATHENS_ENGINE_AWS_REGION", "engine.auth.region"),
+    ("ATHENS_ENGINE_AWS_SERVICE", "engine.auth.service"),
     ("ATHENS_ENGINE_USERNAME", "engine.auth.username"),
     ("ATHENS_ENGINE_PASSWORD", "engine.auth.password"),
     ("ATHENS_ENGINE_API_KEY", "engine.auth.key"),
@@ -138,6 +143,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("ATHENS_LOG_FORMAT", "log.format"),
     ("ATHENS_LOG", "log.filter"),
 ];
+
+/// The database password, when it is kept apart from `database.url` (as in a secret store that
+/// rotates it): it replaces the URL's password.
+pub const DATABASE_PASSWORD: &str = "ATHENS_DATABASE_PASSWORD";
 
 /// A settings problem, said in one sentence.
 #[derive(Debug, thiserror::Error)]
@@ -159,11 +168,13 @@ pub fn load(args: &GlobalArgs) -> Result<Settings, ConfigError> {
         })
         .split(".");
     figment = figment.merge(environment);
-    // Credentials in the environment also say which kind they are.
-    if std::env::var_os("ATHENS_ENGINE_API_KEY").is_some() {
-        figment = figment.merge(Serialized::default("engine.auth.method", "api_key"));
-    } else if std::env::var_os("ATHENS_ENGINE_USERNAME").is_some() {
-        figment = figment.merge(Serialized::default("engine.auth.method", "basic"));
+    // Credentials in the environment also say which kind they are, unless ATHENS_ENGINE_AUTH does.
+    if std::env::var_os("ATHENS_ENGINE_AUTH").is_none() {
+        if std::env::var_os("ATHENS_ENGINE_API_KEY").is_some() {
+            figment = figment.merge(Serialized::default("engine.auth.method", "api_key"));
+        } else if std::env::var_os("ATHENS_ENGINE_USERNAME").is_some() {
+            figment = figment.merge(Serialized::default("engine.auth.method", "basic"));
+        }
     }
     let flags = [
         ("database.url", args.database_url.clone()),
@@ -179,15 +190,36 @@ pub fn load(args: &GlobalArgs) -> Result<Settings, ConfigError> {
     if let Some(format) = args.log_format {
         figment = figment.merge(Serialized::default("log.format", format));
     }
-    let settings: Settings = figment
+    let mut settings: Settings = figment
         .extract()
         .map_err(|error| ConfigError(format!("invalid configuration: {error}")))?;
+    if let Some(password) = std::env::var(DATABASE_PASSWORD)
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        settings.database.url = with_password(&settings.database.url, &password)?;
+    }
     settings.sync.validate().map_err(ConfigError)?;
     settings
         .engine
         .validate()
         .map_err(|error| ConfigError(format!("invalid engine settings: {error}")))?;
     Ok(settings)
+}
+
+/// `url` with its password replaced by `password` (percent-encoded as the URL needs).
+fn with_password(url: &DatabaseUrl, password: &str) -> Result<DatabaseUrl, ConfigError> {
+    let mut parsed = Url::parse(url.expose())
+        .map_err(|error| ConfigError(format!("database.url {url} is not a URL: {error}")))?;
+    if parsed.username().is_empty() {
+        return Err(ConfigError(format!(
+            "{DATABASE_PASSWORD} is set but database.url {url} names no user"
+        )));
+    }
+    parsed
+        .set_password(Some(password))
+        .map_err(|()| ConfigError(format!("database.url {url} cannot carry a password")))?;
+    Ok(DatabaseUrl::new(parsed.to_string()))
 }
 
 fn config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
@@ -242,6 +274,36 @@ mod tests {
         for (variable, _) in ENVIRONMENT {
             assert!(doc.contains(variable), "{variable} is documented");
         }
+    }
+
+    #[test]
+    fn a_separate_password_replaces_the_urls_and_is_encoded() {
+        let url = DatabaseUrl::new(
+            "postgres://athens@db.example.com:5432/athens?sslmode=verify-full&sslrootcert=/ca.pem",
+        );
+        let with = with_password(&url, "p@ss:w/rd#1").unwrap();
+        assert_eq!(
+            with.expose(),
+            "postgres://athens:p%40ss%3Aw%2Frd%231@db.example.com:5432/athens?sslmode=verify-full&sslrootcert=/ca.pem"
+        );
+        assert!(!with.to_string().contains("p%40ss"), "{with}");
+        let replaced = with_password(&DatabaseUrl::new("postgres://a:old@h/d"), "new").unwrap();
+        assert_eq!(replaced.expose(), "postgres://a:new@h/d");
+        assert!(with_password(&DatabaseUrl::new("postgres://h/d"), "x").is_err());
+    }
+
+    #[test]
+    fn aws_sigv4_is_read_from_the_documented_names() {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(
+                "[engine.auth]\nmethod = \"aws-sigv4\"\nregion = \"eu-west-3\"\n",
+            ))
+            .extract()
+            .unwrap();
+        assert!(matches!(
+            settings.engine.auth,
+            Some(athens_es::EsAuth::AwsSigV4 { region: Some(ref r), service: athens_es::AwsService::Es }) if r == "eu-west-3"
+        ));
     }
 
     #[test]

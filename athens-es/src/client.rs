@@ -9,7 +9,7 @@ use std::time::Duration;
 use elasticsearch::Elasticsearch;
 use elasticsearch::auth::Credentials;
 use elasticsearch::cert::{Certificate, CertificateValidation};
-use elasticsearch::http::headers::{ACCEPT_ENCODING, HeaderValue};
+use elasticsearch::http::headers::{ACCEPT_ENCODING, HeaderName, HeaderValue};
 use elasticsearch::http::response::Response;
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::indices::IndicesGetAliasParts;
@@ -20,6 +20,7 @@ use tracing::{debug, info};
 
 use crate::config::{EsAuth, EsConfig};
 use crate::error::{EsError, Failure};
+use crate::signing::{Forwarder, TOKEN_HEADER};
 
 /// Which search engine answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +65,32 @@ pub(crate) struct Client {
 struct Shared {
     config: EsConfig,
     engine: EngineInfo,
+    /// The signing forwarder requests go through with `aws-sigv4`; it stops with the last clone.
+    _forwarder: Option<Forwarder>,
 }
 
 impl Client {
     /// Builds the transport from `config`, asks the engine who it is and checks Athens supports it.
     pub(crate) async fn connect(config: &EsConfig) -> Result<Client, EsError> {
         let url = config.checked_url()?;
-        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url.clone()))
+        let certificate = match &config.ca_certificate {
+            Some(path) => Some(read_certificate(path)?),
+            None => None,
+        };
+        // With SigV4 the client talks plain HTTP to its in-process forwarder, which signs each
+        // request and makes the TLS connection to the engine.
+        let forwarder = match &config.auth {
+            Some(EsAuth::AwsSigV4 { region, service }) => {
+                let upstream = upstream_client(config, certificate.as_ref())?;
+                Some(Forwarder::start(url.clone(), region.as_deref(), *service, upstream).await?)
+            }
+            _ => None,
+        };
+        let target = forwarder
+            .as_ref()
+            .map_or(&url, Forwarder::local_url)
+            .clone();
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(target))
             .timeout(Duration::from_secs(config.request_timeout_secs))
             // The client's metadata header names Elastic's client; other engines need not see it.
             .enable_meta_header(false)
@@ -79,23 +99,24 @@ impl Client {
             // The HTTP client asks for gzip by default; the engine would then compress every answer.
             builder = builder.header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         }
-        if let Some(path) = &config.ca_certificate {
-            let pem = std::fs::read(path).map_err(|error| {
-                EsError::Config(format!(
-                    "cannot read ca_certificate {}: {error}",
-                    path.display()
-                ))
-            })?;
-            let certificate = Certificate::from_pem(&pem).map_err(|error| {
-                EsError::Config(format!(
-                    "ca_certificate {} is not a PEM certificate: {error}",
-                    path.display()
-                ))
-            })?;
-            builder = builder.cert_validation(CertificateValidation::Full(certificate));
-        }
-        if let Some(auth) = &config.auth {
-            builder = builder.auth(credentials(auth));
+        match &forwarder {
+            Some(forwarder) => {
+                let token = HeaderValue::from_str(forwarder.token()).map_err(|error| {
+                    EsError::Config(format!("signing forwarder token: {error}"))
+                })?;
+                builder = builder.header(HeaderName::from_static(TOKEN_HEADER), token);
+            }
+            None => {
+                if let Some(pem) = &certificate {
+                    let certificate = Certificate::from_pem(pem).map_err(|error| {
+                        EsError::Config(format!("ca_certificate is not a PEM certificate: {error}"))
+                    })?;
+                    builder = builder.cert_validation(CertificateValidation::Full(certificate));
+                }
+                if let Some(auth) = config.auth.as_ref().and_then(credentials) {
+                    builder = builder.auth(auth);
+                }
+            }
         }
         let transport = builder
             .build()
@@ -116,6 +137,7 @@ impl Client {
             shared: Arc::new(Shared {
                 config: config.clone(),
                 engine,
+                _forwarder: forwarder,
             }),
         })
     }
@@ -136,18 +158,50 @@ impl Client {
     }
 }
 
-fn credentials(auth: &EsAuth) -> Credentials {
+/// The credentials the transport sends itself; none for SigV4, which the forwarder adds.
+fn credentials(auth: &EsAuth) -> Option<Credentials> {
     match auth {
-        EsAuth::Basic { username, password } => {
-            Credentials::Basic(username.clone(), password.expose_secret().to_owned())
-        }
-        EsAuth::ApiKey { id: Some(id), key } => {
-            Credentials::ApiKey(id.clone(), key.expose_secret().to_owned())
-        }
+        EsAuth::Basic { username, password } => Some(Credentials::Basic(
+            username.clone(),
+            password.expose_secret().to_owned(),
+        )),
+        EsAuth::ApiKey { id: Some(id), key } => Some(Credentials::ApiKey(
+            id.clone(),
+            key.expose_secret().to_owned(),
+        )),
         EsAuth::ApiKey { id: None, key } => {
-            Credentials::EncodedApiKey(key.expose_secret().to_owned())
+            Some(Credentials::EncodedApiKey(key.expose_secret().to_owned()))
         }
+        EsAuth::AwsSigV4 { .. } => None,
     }
+}
+
+fn read_certificate(path: &std::path::Path) -> Result<Vec<u8>, EsError> {
+    std::fs::read(path).map_err(|error| {
+        EsError::Config(format!(
+            "cannot read ca_certificate {}: {error}",
+            path.display()
+        ))
+    })
+}
+
+/// The HTTP client the signing forwarder reaches the engine with: TLS roots (the system's, and
+/// `ca_certificate`), the request timeout, and no decompression of its own (the answer's bytes
+/// are relayed as they come).
+fn upstream_client(config: &EsConfig, pem: Option<&Vec<u8>>) -> Result<reqwest::Client, EsError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(config.request_timeout_secs))
+        .no_gzip()
+        .no_proxy();
+    if let Some(pem) = pem {
+        let certificate = reqwest::Certificate::from_pem(pem).map_err(|error| {
+            EsError::Config(format!("ca_certificate is not a PEM certificate: {error}"))
+        })?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder
+        .build()
+        .map_err(|error| EsError::Config(format!("cannot build the HTTP client: {error}")))
 }
 
 /// Every answer goes through here: a transport error or an error status (which the `elasticsearch`

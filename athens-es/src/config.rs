@@ -7,6 +7,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::error::EsError;
+pub use crate::signing::AwsService;
 
 /// The alias the API reads and backfills publish behind, unless configured otherwise.
 pub const DEFAULT_ALIAS: &str = "athens-projects";
@@ -92,6 +93,19 @@ pub enum EsAuth {
         /// The key, or the encoded key when `id` is absent.
         key: SecretString,
     },
+    /// AWS Signature Version 4 (Amazon OpenSearch Service with IAM authorization, OpenSearch
+    /// Serverless): every request is signed with credentials from the standard AWS chain
+    /// (environment, web identity, ECS task role, profile, instance metadata).
+    #[serde(rename = "aws-sigv4", alias = "aws_sigv4")]
+    AwsSigV4 {
+        /// Region of the domain or collection; the AWS chain's (`AWS_REGION`, the profile) when
+        /// absent.
+        #[serde(default)]
+        region: Option<String>,
+        /// `es` for a managed domain (the default), `aoss` for a serverless collection.
+        #[serde(default)]
+        service: AwsService,
+    },
 }
 
 impl EsConfig {
@@ -119,6 +133,21 @@ impl EsConfig {
             ));
         }
         check_alias(&self.alias)?;
+        if let Some(EsAuth::AwsSigV4 {
+            region: Some(region),
+            ..
+        }) = &self.auth
+        {
+            let valid = !region.is_empty()
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                return Err(invalid(format!(
+                    "auth region {region:?} is not an AWS region name such as us-east-1"
+                )));
+            }
+        }
         if self.request_timeout_secs == 0 || self.search_timeout_ms == 0 {
             return Err(invalid("timeouts must be greater than zero".into()));
         }
@@ -216,6 +245,38 @@ mod tests {
         .unwrap();
         assert!(matches!(key.auth, Some(EsAuth::ApiKey { id: None, .. })));
         assert!(!format!("{key:?}").contains("ZW5jb2RlZA"));
+    }
+
+    #[test]
+    fn reads_aws_sigv4_with_and_without_region() {
+        let signed: EsConfig = serde_json::from_value(serde_json::json!({
+            "url": "https://vpc-athens.eu-west-3.es.amazonaws.com",
+            "auth": {"method": "aws-sigv4", "region": "eu-west-3", "service": "aoss"}
+        }))
+        .unwrap();
+        assert!(matches!(
+            signed.auth,
+            Some(EsAuth::AwsSigV4 { region: Some(ref r), service: AwsService::Aoss }) if r == "eu-west-3"
+        ));
+        signed.validate().unwrap();
+        let chain: EsConfig =
+            serde_json::from_value(serde_json::json!({"auth": {"method": "aws_sigv4"}})).unwrap();
+        assert!(matches!(
+            chain.auth,
+            Some(EsAuth::AwsSigV4 {
+                region: None,
+                service: AwsService::Es
+            })
+        ));
+        let bad: EsConfig = serde_json::from_value(serde_json::json!({
+            "auth": {"method": "aws-sigv4", "region": "Europe/Paris"}
+        }))
+        .unwrap();
+        assert!(bad.validate().is_err());
+        let unknown: Result<EsConfig, _> = serde_json::from_value(serde_json::json!({
+            "auth": {"method": "aws-sigv4", "service": "s3"}
+        }));
+        assert!(unknown.is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! media types, which OpenSearch and Elasticsearch 7 refuse).
 //!
 //! Modules: [`config`](EsConfig) (settings), `client` (transport, auth, TLS, the check of every
-//! answer), `mapping` (analysis and mapping), `wire` (the stored document), `bulk` (NDJSON and
+//! answer), `signing` (AWS SigV4 through an in-process signing forwarder), `mapping` (analysis
+//! and mapping), `wire` (the stored document), `bulk` (NDJSON and
 //! per-item outcomes), `index` ([`EsIndex`]), `query` (search bodies and cursors), `refine` (sort
 //! order and date range), `facets` (facet counts), `did_you_mean` (corrections of queries that match
 //! nothing), `suggest` (as-you-type completions), `search` ([`EsSearch`]), `error` ([`EsError`] and
@@ -25,12 +26,13 @@ mod mapping;
 mod query;
 mod refine;
 mod search;
+mod signing;
 mod suggest;
 mod wire;
 
 pub use bulk::bulk_body;
 pub use client::{Distribution, EngineInfo};
-pub use config::{DEFAULT_ALIAS, EsAuth, EsConfig};
+pub use config::{AwsService, DEFAULT_ALIAS, EsAuth, EsConfig};
 pub use error::EsError;
 pub use index::EsIndex;
 pub use mapping::MAPPING_VERSION;

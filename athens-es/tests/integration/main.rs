@@ -5,4 +5,5 @@
 mod contract;
 mod failures;
 mod relevance;
+mod sigv4;
 mod support;
