@@ -33,6 +33,11 @@ output "ecs_admin_task_definition" {
   value       = module.ecs.admin_task_definition
 }
 
+output "ecs_task_definitions" {
+  description = "Task definitions of the api, sync and admin tasks: ARN (with revision) and a digest of their containers and roles."
+  value       = module.ecs.task_definitions
+}
+
 output "ecs_log_group" {
   description = "CloudWatch log group of the Athens containers."
   value       = module.ecs.log_group_name
@@ -46,6 +51,11 @@ output "private_subnet_ids" {
 output "admin_task_security_group_id" {
   description = "Security group to give one-off admin tasks (same as the sync task)."
   value       = aws_security_group.sync.id
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the CloudWatch alarms notify (subscribe e-mail, chat or paging to it)."
+  value       = aws_sns_topic.alarms.arn
 }
 
 output "run_admin_task_example" {
@@ -65,9 +75,14 @@ output "rds_address" {
   value       = module.database.address
 }
 
-output "database_secret_arn" {
-  description = "Secret with the PostgreSQL credentials; its key `url` is ATHENS_DATABASE_URL."
-  value       = module.database.secret_arn
+output "database_owner_secret_arn" {
+  description = "RDS-managed secret with the owner's (master user's) password; admin tasks use it."
+  value       = module.database.owner_secret_arn
+}
+
+output "database_runtime_secret_arn" {
+  description = "Secret of the runtime role athens_runtime; its key `url` is the sync and API tasks' ATHENS_DATABASE_URL."
+  value       = module.database.runtime_secret_arn
 }
 
 output "opensearch_endpoint_url" {
@@ -75,10 +90,6 @@ output "opensearch_endpoint_url" {
   value       = module.search.endpoint_url
 }
 
-output "engine_secret_arn" {
-  description = "Secret with the OpenSearch basic-auth credentials."
-  value       = module.search.secret_arn
-}
 
 output "kms_key_arn" {
   description = "Customer-managed KMS key encrypting logs, secrets, RDS, OpenSearch and ECR."

@@ -41,16 +41,24 @@ variable "name" {
   type        = string
   default     = "athens"
 
+  # The strictest of the names built from it: the OpenSearch domain (3-28 lowercase characters,
+  # starting with a letter), the RDS identifier (no trailing hyphen, no two hyphens in a row) and
+  # the ALB and target group (at most 32 characters with the "-api" suffix).
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.name))
-    error_message = "name must be 2-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.name)) && !strcontains(var.name, "--")
+    error_message = "name must be 3-20 characters of lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen and without two hyphens in a row."
   }
 }
 
 variable "region" {
-  description = "AWS region to deploy into."
+  description = "AWS region to deploy into (any commercial region, including those opened after 2022)."
   type        = string
   default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as us-east-1 or ap-southeast-7."
+  }
 }
 
 variable "tags" {
@@ -152,6 +160,18 @@ variable "ecr_repository_name" {
   default     = "athens"
 }
 
+variable "ecr_expiring_tag_prefixes" {
+  description = "Tag prefixes of throwaway images (e.g. [\"ci-\", \"pr-\"]) of which only the newest ecr_keep_expiring_images are kept. Other tagged images never expire: the tag a service runs must stay pullable, or the next task start fails."
+  type        = list(string)
+  default     = []
+}
+
+variable "ecr_keep_expiring_images" {
+  description = "How many images with an expiring tag prefix to keep."
+  type        = number
+  default     = 30
+}
+
 variable "cpu_architecture" {
   description = "CPU architecture of the tasks: X86_64, or ARM64 (about 20 % cheaper on Fargate; push an arm64 image)."
   type        = string
@@ -170,13 +190,19 @@ variable "athens_index" {
 }
 
 variable "extra_environment" {
-  description = "Extra non-secret environment variables for every Athens container (e.g. RUST_LOG). Never put credentials here."
+  description = "Extra non-secret environment variables for every Athens container (e.g. ATHENS_LOG = \"info,athens_core=debug\"). Never put credentials here."
   type        = map(string)
   default     = {}
 }
 
 variable "run_services" {
-  description = "Run the sync and API services. Set false for the very first apply, run `athens migrate` and `athens setup` as admin tasks, then set true (README.md \"First deployment\")."
+  description = "Run the sync and API services. false (the default) for the first apply: run the admin tasks of README.md \"First deployment\" (migrate, setup, the first backfill), then set true."
+  type        = bool
+  default     = false
+}
+
+variable "run_sync" {
+  description = "With run_services, run the sync service. Set false to stop only the writer (e.g. for an `athens reindex` admin task, which needs the writer lease) while the API keeps serving."
   type        = bool
   default     = true
 }
@@ -245,15 +271,20 @@ variable "db_instance_class" {
 }
 
 variable "db_engine_version" {
-  description = "PostgreSQL version; a major version lets RDS choose and auto-upgrade the minor."
+  description = "PostgreSQL major version (e.g. 16 or 17); RDS chooses and auto-upgrades the minor. The parameter group family is derived from it (postgres<major>)."
   type        = string
   default     = "16"
+
+  validation {
+    condition     = can(regex("^1[3-9]$", var.db_engine_version))
+    error_message = "db_engine_version must be a PostgreSQL major version from 13 on, e.g. \"16\"."
+  }
 }
 
-variable "db_parameter_group_family" {
-  description = "Parameter group family matching db_engine_version."
-  type        = string
-  default     = "postgres16"
+variable "db_parameters" {
+  description = "Extra PostgreSQL parameters for the DB parameter group, name => value (e.g. { \"rds.logical_replication\" = \"1\" }, applied at the next reboot for static ones)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "db_allocated_storage_gb" {
@@ -304,9 +335,9 @@ variable "db_max_connections" {
 }
 
 variable "db_sslmode" {
-  description = "sslmode in ATHENS_DATABASE_URL. The server only accepts TLS (rds.force_ssl = 1); verify-full would also need the RDS CA bundle in the image."
+  description = "sslmode in ATHENS_DATABASE_URL. The server only accepts TLS (rds.force_ssl = 1); verify-full (the default) checks the certificate and host name against the RDS CA bundle the image carries."
   type        = string
-  default     = "require"
+  default     = "verify-full"
 
   validation {
     condition     = contains(["require", "verify-ca", "verify-full"], var.db_sslmode)
@@ -337,7 +368,7 @@ variable "search_instance_count" {
 }
 
 variable "search_dedicated_master_enabled" {
-  description = "Three dedicated master nodes. Recommended for production: with two data nodes only, losing one AZ loses the cluster quorum."
+  description = "Dedicated master nodes: they keep cluster management off the data nodes. Over two AZs, three masters sit two and one, so losing the AZ holding two still loses the quorum; surviving an AZ outage needs three AZs."
   type        = bool
   default     = true
 }
@@ -360,14 +391,49 @@ variable "search_volume_size_gb" {
   default     = 20
 }
 
-variable "search_master_user_name" {
-  description = "Fine-grained-access-control master user that Athens authenticates as (basic auth)."
-  type        = string
-  default     = "athens"
-}
 
 variable "create_opensearch_service_linked_role" {
   description = "Create the account-wide AWSServiceRoleForAmazonOpenSearchService role; set false if it already exists in the account."
   type        = bool
   default     = true
+}
+
+# ---------------------------------------------------------------------------
+# Alarms (alarms.tf)
+# ---------------------------------------------------------------------------
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (confirm the subscription mail); null subscribes nobody."
+  type        = string
+  default     = null
+}
+
+variable "alarm_sync_lag_seconds" {
+  description = "Alarm when the oldest change waiting for the index is older than this, in seconds."
+  type        = number
+  default     = 300
+}
+
+variable "alarm_write_failures_per_5min" {
+  description = "Alarm when more index writes than this fail in 5 minutes, twice in a row."
+  type        = number
+  default     = 10
+}
+
+variable "alarm_alb_5xx_per_5min" {
+  description = "Alarm when the ALB counts more 5xx answers (targets' or its own) than this in 5 minutes."
+  type        = number
+  default     = 10
+}
+
+variable "alarm_rds_free_storage_gb" {
+  description = "Alarm when the PostgreSQL instance has less free storage than this, GiB."
+  type        = number
+  default     = 5
+}
+
+variable "alarm_jvm_pressure_percent" {
+  description = "Alarm when an OpenSearch node's JVM memory pressure stays above this, percent."
+  type        = number
+  default     = 80
 }

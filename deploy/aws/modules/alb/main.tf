@@ -4,13 +4,25 @@
 # health checks on /readyz. Protected by a WAFv2 web ACL with AWS managed
 # rules; access logs go to an S3 bucket of its own.
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
-data "aws_elb_service_account" "current" {}
-
 locals {
-  logs_bucket = "${var.name}-alb-logs-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
+  logs_bucket = "${var.name}-alb-logs-${var.account_id}-${var.region}"
+  # Regions opened before August 2022 deliver ALB access logs as a regional ELB account; the
+  # others (me-central-1, ap-southeast-7, mx-central-1, ...) only as the log-delivery service
+  # principal, and aws_elb_service_account has no account for them (a plan there failed).
+  legacy_log_delivery_regions = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1",
+    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1",
+    "ap-southeast-2", "ap-southeast-3", "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2",
+    "eu-west-3", "eu-south-1", "eu-north-1", "me-south-1", "sa-east-1", "us-gov-west-1",
+    "us-gov-east-1", "cn-north-1", "cn-northwest-1",
+  ]
+  legacy_log_delivery  = contains(local.legacy_log_delivery_regions, var.region)
+  log_delivery_service = ["logdelivery.elasticloadbalancing.amazonaws.com"]
+}
+
+data "aws_elb_service_account" "legacy" {
+  count  = local.legacy_log_delivery ? 1 : 0
+  region = var.region
 }
 
 # --- load balancer -------------------------------------------------------------
@@ -340,24 +352,28 @@ resource "aws_s3_bucket_notification" "logs" {
 
 data "aws_iam_policy_document" "logs_bucket" {
   # Regions opened before August 2022 deliver as the regional ELB account ...
-  statement {
-    sid       = "ElbAccountWritesAccessLogs"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
-    principals {
-      type        = "AWS"
-      identifiers = [data.aws_elb_service_account.current.arn]
+  dynamic "statement" {
+    for_each = data.aws_elb_service_account.legacy
+    content {
+      sid       = "ElbAccountWritesAccessLogs"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${var.account_id}/*"]
+      principals {
+        type        = "AWS"
+        identifiers = [statement.value.arn]
+      }
     }
   }
 
-  # ... newer regions as the log-delivery service principal.
+  # ... newer regions (and, where AWS supports it, older ones too) as the log-delivery service
+  # principal.
   statement {
     sid       = "ElbLogDeliveryWritesAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${var.account_id}/*"]
     principals {
       type        = "Service"
-      identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
+      identifiers = local.log_delivery_service
     }
   }
 

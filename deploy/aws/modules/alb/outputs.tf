@@ -16,6 +16,8 @@ output "arn_suffix" {
 output "target_group_arn" {
   description = "Target group of the API tasks."
   value       = aws_lb_target_group.api.arn
+  # A service can register into a target group only once a listener forwards to it.
+  depends_on = [aws_lb_listener.https]
 }
 
 output "target_group_arn_suffix" {
@@ -31,4 +33,12 @@ output "https_listener_arn" {
 output "access_logs_bucket" {
   description = "S3 bucket receiving the ALB access logs."
   value       = aws_s3_bucket.logs.id
+}
+
+output "access_log_writers" {
+  description = "Who may deliver access logs into the bucket: the regional ELB accounts (regions opened before August 2022) and the log-delivery service principal."
+  value = {
+    accounts = [for account in data.aws_elb_service_account.legacy : account.arn]
+    services = local.log_delivery_service
+  }
 }

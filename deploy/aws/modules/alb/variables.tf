@@ -3,6 +3,16 @@ variable "name" {
   type        = string
 }
 
+variable "region" {
+  description = "AWS region (access-log delivery principal, bucket name)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account ID (access-log bucket name and prefix)."
+  type        = string
+}
+
 variable "vpc_id" {
   description = "VPC of the target group."
   type        = string

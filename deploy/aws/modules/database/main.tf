@@ -7,45 +7,57 @@
 # created here owns the database, which is enough for `athens migrate` and
 # `athens setup` (CREATE FUNCTION / CREATE TRIGGER on tables it owns).
 #
-# Password: a generated random password (not `manage_master_user_password`).
-# Athens takes a single connection URL, and ECS can only inject whole secret
-# values or JSON keys, not assemble a URL; RDS-managed secrets hold only
-# username/password and rotate on their own, which would silently break a
-# URL stored elsewhere. So Terraform generates the password and writes one
-# secret holding both the parts and the ready-made URL (key `url`).
-# The password is therefore in the Terraform state: keep the state in an
-# encrypted, access-restricted S3 bucket (see README.md).
-
-terraform {
-  required_providers {
-    aws = {
-      source = "hashicorp/aws"
-    }
-    random = {
-      source = "hashicorp/random"
-    }
-  }
-}
-
-data "aws_partition" "current" {}
+# Two roles log in:
+#
+# * the owner: the RDS master user, whose password RDS itself generates, keeps in a Secrets
+#   Manager secret of its own (encrypted with the Athens key) and rotates. Only one-off admin
+#   tasks (migrate, setup, grant-runtime, reindex, verify) use it: they read the secret when they
+#   start, so a rotation never breaks them. Terraform never sees this password.
+# * the runtime role (athens_runtime): what the long-running sync and API tasks log in as. It can
+#   read the five tables and use the capture objects, nothing more (docs/operations.md "Least
+#   privilege"); the admin task `athens grant-runtime` creates it with the password of the
+#   runtime secret below. Secrets Manager generates that password once (at the first apply; later
+#   plans read a new random value but ignore it).
+#
+# Both connect with TLS (rds.force_ssl) and, by default, verify-full against the RDS CA bundle
+# the image carries.
 
 locals {
-  db_name  = "athens"
-  username = "athens"
-  url = format(
-    "postgres://%s:%s@%s:%d/%s?sslmode=%s",
-    local.username,
-    random_password.master.result,
+  db_name          = "athens"
+  owner_username   = "athens"
+  runtime_username = "athens_runtime"
+  # The image puts Amazon's RDS CA bundle here (deploy/docker/Dockerfile).
+  ssl_query = var.sslmode == "require" ? "sslmode=require" : "sslmode=${var.sslmode}&sslrootcert=/etc/athens/rds-ca-bundle.pem"
+  # The owner's URL carries no password: admin tasks get it from RDS's own secret as
+  # ATHENS_DATABASE_PASSWORD.
+  owner_url = format(
+    "postgres://%s@%s:%d/%s?%s",
+    local.owner_username,
     aws_db_instance.this.address,
     aws_db_instance.this.port,
     local.db_name,
-    var.sslmode,
+    local.ssl_query,
   )
-}
-
-resource "random_password" "master" {
-  length  = 40
-  special = false # URL-safe without escaping; 40 alphanumerics is ~238 bits
+  family = "postgres${var.engine_version}"
+  # log_statement = ddl logs CREATE/ALTER ROLE too: `athens grant-runtime` sends the password as
+  # a SCRAM verifier, never in clear, so the log holds no password.
+  parameters = merge(
+    {
+      "log_statement"              = "ddl"
+      "log_min_duration_statement" = tostring(var.log_min_duration_statement_ms)
+      "log_lock_waits"             = "1"
+      "password_encryption"        = "scram-sha-256"
+      # The sync's writer lease is a session advisory lock. If the task's host vanishes without
+      # closing its socket, keepalives make the server drop the session (and so release the lease
+      # for the standby) within ~2 minutes instead of the kernel default of hours.
+      "tcp_keepalives_idle"     = "60"
+      "tcp_keepalives_interval" = "10"
+      "tcp_keepalives_count"    = "6"
+    },
+    var.parameters,
+  )
+  # Parameters RDS applies only at a reboot.
+  static_parameters = ["max_connections", "rds.logical_replication", "shared_preload_libraries", "max_replication_slots", "max_wal_senders"]
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -55,58 +67,22 @@ resource "aws_db_subnet_group" "this" {
 }
 
 resource "aws_db_parameter_group" "this" {
-  name_prefix = "${var.name}-pg16-"
-  family      = var.parameter_group_family
-  description = "Athens: TLS only, query logging, TCP keepalives for the sync lease"
+  name_prefix = "${var.name}-${local.family}-"
+  family      = local.family
+  description = "Athens: TLS only, DDL and slow-query logging, TCP keepalives for the sync lease"
 
-  # Only TLS connections (Athens connects with sslmode=require).
+  # Only TLS connections.
   parameter {
     name  = "rds.force_ssl"
     value = "1"
   }
 
-  # Log DDL (migrations, `athens setup` installing triggers) ...
-  parameter {
-    name  = "log_statement"
-    value = "ddl"
-  }
-
-  # ... and statements slower than this many milliseconds.
-  parameter {
-    name  = "log_min_duration_statement"
-    value = tostring(var.log_min_duration_statement_ms)
-  }
-
-  parameter {
-    name  = "log_lock_waits"
-    value = "1"
-  }
-
-  # The sync's writer lease is a session advisory lock. If the task's host
-  # vanishes without closing its socket, keepalives make the server drop the
-  # session (and so release the lease for the standby) within ~2 minutes
-  # instead of the kernel default of hours.
-  parameter {
-    name  = "tcp_keepalives_idle"
-    value = "60"
-  }
-
-  parameter {
-    name  = "tcp_keepalives_interval"
-    value = "10"
-  }
-
-  parameter {
-    name  = "tcp_keepalives_count"
-    value = "6"
-  }
-
   dynamic "parameter" {
-    for_each = var.max_connections == null ? [] : [var.max_connections]
+    for_each = merge(local.parameters, var.max_connections == null ? {} : { max_connections = tostring(var.max_connections) })
     content {
-      name         = "max_connections"
-      value        = tostring(parameter.value)
-      apply_method = "pending-reboot"
+      name         = parameter.key
+      value        = parameter.value
+      apply_method = contains(local.static_parameters, parameter.key) ? "pending-reboot" : "immediate"
     }
   }
 
@@ -142,7 +118,7 @@ resource "aws_iam_role" "monitoring" {
 
 resource "aws_iam_role_policy_attachment" "monitoring" {
   role       = aws_iam_role.monitoring.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+  policy_arn = "arn:${var.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
 resource "aws_db_instance" "this" {
@@ -151,10 +127,11 @@ resource "aws_db_instance" "this" {
   engine_version = var.engine_version
   instance_class = var.instance_class
 
-  db_name  = local.db_name
-  username = local.username
-  password = random_password.master.result
-  port     = 5432
+  db_name                       = local.db_name
+  username                      = local.owner_username
+  manage_master_user_password   = true
+  master_user_secret_kms_key_id = var.kms_key_arn
+  port                          = 5432
 
   allocated_storage     = var.allocated_storage_gb
   max_allocated_storage = var.max_allocated_storage_gb
@@ -169,8 +146,8 @@ resource "aws_db_instance" "this" {
   parameter_group_name   = aws_db_parameter_group.this.name
   ca_cert_identifier     = "rds-ca-rsa2048-g1"
 
-  # Athens uses the password; IAM authentication costs nothing to enable and
-  # lets operators connect with short-lived tokens instead.
+  # Athens uses passwords; IAM authentication costs nothing to enable and lets
+  # operators connect with short-lived tokens instead.
   iam_database_authentication_enabled = true
 
   backup_retention_period   = var.backup_retention_days
@@ -196,23 +173,39 @@ resource "aws_db_instance" "this" {
   depends_on = [aws_cloudwatch_log_group.exports]
 }
 
-resource "aws_secretsmanager_secret" "database" {
-  #checkov:skip=CKV2_AWS_57: Not rotated automatically: ECS injects the URL into the tasks as an environment variable at start, so a scheduled rotation would break every new connection of running tasks until they restart. Rotate deliberately instead: taint random_password.master, apply, force a new deployment of both services (README.md "Rotating credentials").
-  name                    = "${var.name}/database"
-  description             = "Athens PostgreSQL credentials; key `url` is ATHENS_DATABASE_URL"
+# The runtime role's credentials. Generated by Secrets Manager at the first apply; the value is
+# then left alone (a new plan reads a new random password and ignores it). To rotate: put a new
+# password into the secret, run `athens grant-runtime` as an admin task, restart the services.
+data "aws_secretsmanager_random_password" "runtime" {
+  password_length     = 40
+  exclude_punctuation = true # URL-safe without escaping; 40 alphanumerics is ~238 bits
+}
+
+resource "aws_secretsmanager_secret" "runtime" {
+  #checkov:skip=CKV2_AWS_57: Not rotated by a Lambda: ECS injects the URL into the long-running tasks at start, and the role's password must change in PostgreSQL (athens grant-runtime) in step with the secret. Rotate deliberately (README.md "Rotating credentials").
+  name                    = "${var.name}/database-runtime"
+  description             = "Athens runtime PostgreSQL role (athens_runtime); key `url` is the sync and API tasks' ATHENS_DATABASE_URL"
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = var.secret_recovery_window_days
 }
 
-resource "aws_secretsmanager_secret_version" "database" {
-  secret_id = aws_secretsmanager_secret.database.id
+resource "aws_secretsmanager_secret_version" "runtime" {
+  secret_id = aws_secretsmanager_secret.runtime.id
   secret_string = jsonencode({
-    engine   = "postgres"
-    username = local.username
-    password = random_password.master.result
-    host     = aws_db_instance.this.address
-    port     = aws_db_instance.this.port
-    dbname   = local.db_name
-    url      = local.url
+    username = local.runtime_username
+    password = data.aws_secretsmanager_random_password.runtime.random_password
+    url = format(
+      "postgres://%s:%s@%s:%d/%s?%s",
+      local.runtime_username,
+      data.aws_secretsmanager_random_password.runtime.random_password,
+      aws_db_instance.this.address,
+      aws_db_instance.this.port,
+      local.db_name,
+      local.ssl_query,
+    )
   })
+
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
 }

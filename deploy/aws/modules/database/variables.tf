@@ -19,12 +19,18 @@ variable "kms_key_arn" {
 }
 
 variable "engine_version" {
-  description = "PostgreSQL engine version; a major version (\"16\") lets RDS pick and auto-upgrade the minor."
+  description = "PostgreSQL major version (\"16\"); RDS picks and auto-upgrades the minor, and the parameter group family is postgres<major>."
   type        = string
 }
 
-variable "parameter_group_family" {
-  description = "DB parameter group family matching engine_version, e.g. postgres16."
+variable "parameters" {
+  description = "Extra PostgreSQL parameters, name => value, merged over Athens' own."
+  type        = map(string)
+  default     = {}
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
   type        = string
 }
 

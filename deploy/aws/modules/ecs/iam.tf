@@ -1,15 +1,17 @@
-# Two roles, least privilege:
+# Roles, least privilege:
 #
-# * execution role (used by ECS/Fargate to start a task): pull this ECR
-#   repository, read exactly the two Athens secrets (and decrypt them with the
-#   Athens key, via Secrets Manager only), write to the Athens log group.
-# * task role (used by the Athens process): es:ESHttp* on the Athens
-#   OpenSearch domain only. Athens authenticates to OpenSearch with basic
-#   auth today; the grant matters for SigV4-signing clients and keeps the
-#   domain's IAM side scoped to this role.
+# * execution role (used by ECS/Fargate to start a task): pull this ECR repository, read exactly
+#   the Athens secrets (and decrypt them with the Athens key, via Secrets Manager only), write to
+#   the Athens log group.
+# * one task role per kind of task (used by the Athens process to sign its OpenSearch requests):
+#   api, sync and admin. What each may do on the domain is in the domain's access policy
+#   (modules/search); the identity policies below grant the same HTTP verbs on the domain, so that
+#   neither side alone opens anything.
 
-data "aws_caller_identity" "current" {}
-data "aws_region" "current" {}
+locals {
+  assume_condition_account = var.account_id
+  task_kinds               = toset(["api", "sync", "admin"])
+}
 
 data "aws_iam_policy_document" "assume_ecs_tasks" {
   statement {
@@ -23,7 +25,7 @@ data "aws_iam_policy_document" "assume_ecs_tasks" {
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
+      values   = [local.assume_condition_account]
     }
   }
 }
@@ -60,7 +62,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "ReadAthensSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.database_secret_arn, var.engine_secret_arn]
+    resources = [var.database_owner_secret_arn, var.database_runtime_secret_arn]
   }
 
   statement {
@@ -71,7 +73,7 @@ data "aws_iam_policy_document" "execution" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+      values   = ["secretsmanager.${var.region}.amazonaws.com"]
     }
   }
 }
@@ -83,21 +85,31 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role" "task" {
-  name               = "${var.name}-ecs-task"
-  description        = "The Athens process: HTTP access to its OpenSearch domain only"
+  for_each = local.task_kinds
+
+  name               = "${var.name}-ecs-${each.key}"
+  description        = "Athens ${each.key} tasks: sign requests to the Athens OpenSearch domain (what they may do there is in its access policy)"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
 }
 
 data "aws_iam_policy_document" "task" {
+  for_each = local.task_kinds
+
   statement {
-    sid       = "AthensOpenSearchDomainOnly"
-    actions   = ["es:ESHttp*"]
+    sid = "AthensOpenSearchDomainOnly"
+    actions = {
+      api   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"]
+      sync  = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"]
+      admin = ["es:ESHttp*"]
+    }[each.key]
     resources = [var.opensearch_domain_arn, "${var.opensearch_domain_arn}/*"]
   }
 }
 
 resource "aws_iam_role_policy" "task" {
-  name   = "athens-task"
-  role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.task.json
+  for_each = local.task_kinds
+
+  name   = "athens-${each.key}"
+  role   = aws_iam_role.task[each.key].id
+  policy = data.aws_iam_policy_document.task[each.key].json
 }

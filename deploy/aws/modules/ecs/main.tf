@@ -6,25 +6,32 @@
 #           advisory-lock lease would make a second one wait as standby
 #           anyway; this just avoids paying for it.)
 # * api   - `athens serve`, stateless, behind the ALB, autoscaled.
-# * admin - no service; run on demand for `migrate`, `setup`, `seed`,
-#           `reindex`, `status`, `verify` (README.md "First deployment").
+# * admin - no service; run on demand for `migrate`, `setup`, `grant-runtime`,
+#           `reindex`, `status`, `verify` (README.md "First deployment"), as the
+#           database owner and with full access to the domain.
 
 locals {
   image = "${var.ecr_repository_url}:${var.image_tag}"
 
-  environment = [
-    for k, v in merge({
-      ATHENS_ENGINE_URL = var.engine_url
-      ATHENS_INDEX      = var.athens_index
-      ATHENS_HTTP_ADDR  = "0.0.0.0:${var.app_port}"
-      ATHENS_LOG_FORMAT = "json"
-    }, var.extra_environment) : { name = k, value = v }
-  ]
+  base_environment = merge({
+    ATHENS_ENGINE_URL = var.engine_url
+    ATHENS_INDEX      = var.athens_index
+    # Every request to OpenSearch is SigV4-signed with the task role; the region comes from
+    # AWS_REGION, which ECS sets.
+    ATHENS_ENGINE_AUTH = "aws-sigv4"
+    ATHENS_HTTP_ADDR   = "0.0.0.0:${var.app_port}"
+    ATHENS_LOG_FORMAT  = "json"
+  }, var.extra_environment)
 
-  secrets = [
-    { name = "ATHENS_DATABASE_URL", valueFrom = "${var.database_secret_arn}:url::" },
-    { name = "ATHENS_ENGINE_USERNAME", valueFrom = "${var.engine_secret_arn}:username::" },
-    { name = "ATHENS_ENGINE_PASSWORD", valueFrom = "${var.engine_secret_arn}:password::" },
+  # sync and api log in as the runtime role; admin tasks as the owner, whose URL carries no
+  # password (ATHENS_DATABASE_PASSWORD comes from RDS's own secret).
+  runtime_secrets = [
+    { name = "ATHENS_DATABASE_URL", valueFrom = "${var.database_runtime_secret_arn}:url::" },
+  ]
+  admin_secrets = [
+    { name = "ATHENS_DATABASE_PASSWORD", valueFrom = "${var.database_owner_secret_arn}:password::" },
+    # For `athens grant-runtime`: the password the runtime role gets.
+    { name = "ATHENS_RUNTIME_PASSWORD", valueFrom = "${var.database_runtime_secret_arn}:password::" },
   ]
 
   roles = {
@@ -33,18 +40,26 @@ locals {
       cpu          = var.api_cpu
       memory       = var.api_memory
       port_mapping = true
+      environment  = local.base_environment
+      secrets      = local.runtime_secrets
     }
     sync = {
       command      = ["sync"]
       cpu          = var.sync_cpu
       memory       = var.sync_memory
       port_mapping = false
+      # The sync's metrics (lag, backlog, dead letters, write failures) as embedded-metric-format
+      # log lines: CloudWatch turns them into metrics without an agent or a scraper.
+      environment = merge(local.base_environment, { ATHENS_METRICS_EMF = "true" })
+      secrets     = local.runtime_secrets
     }
     admin = {
       command      = ["status"]
       cpu          = var.sync_cpu
       memory       = var.sync_memory
       port_mapping = false
+      environment  = merge(local.base_environment, { ATHENS_DATABASE_URL = var.database_owner_url })
+      secrets      = local.admin_secrets
     }
   }
 }
@@ -83,7 +98,7 @@ resource "aws_ecs_task_definition" "this" {
   cpu                      = each.value.cpu
   memory                   = each.value.memory
   execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -101,8 +116,8 @@ resource "aws_ecs_task_definition" "this" {
       image                  = local.image
       essential              = true
       command                = each.value.command
-      environment            = local.environment
-      secrets                = local.secrets
+      environment            = [for k, v in each.value.environment : { name = k, value = v }]
+      secrets                = each.value.secrets
       readonlyRootFilesystem = true
       privileged             = false
       stopTimeout            = 60 # let the sync finish its batch and release the lease on SIGTERM
@@ -115,7 +130,7 @@ resource "aws_ecs_task_definition" "this" {
         logDriver = "awslogs"
         options = {
           awslogs-group         = aws_cloudwatch_log_group.this.name
-          awslogs-region        = data.aws_region.current.name
+          awslogs-region        = var.region
           awslogs-stream-prefix = each.key
         }
       }
@@ -129,7 +144,7 @@ resource "aws_ecs_service" "sync" {
   task_definition     = aws_ecs_task_definition.this["sync"].arn
   launch_type         = "FARGATE"
   platform_version    = "LATEST"
-  desired_count       = var.run_services ? 1 : 0
+  desired_count       = var.run_services && var.run_sync ? 1 : 0
   propagate_tags      = "SERVICE"
   scheduling_strategy = "REPLICA"
 

@@ -3,6 +3,16 @@ variable "name" {
   type        = string
 }
 
+variable "region" {
+  description = "AWS region (log driver, KMS condition)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account ID (condition of the roles' trust policy)."
+  type        = string
+}
+
 variable "ecr_repository_url" {
   description = "ECR repository URL of the Athens image."
   type        = string
@@ -73,18 +83,23 @@ variable "extra_environment" {
   type        = map(string)
 }
 
-variable "database_secret_arn" {
-  description = "Secret whose key `url` is ATHENS_DATABASE_URL."
+variable "database_owner_url" {
+  description = "The database owner's ATHENS_DATABASE_URL, without password (admin tasks)."
   type        = string
 }
 
-variable "engine_secret_arn" {
-  description = "Secret whose keys `username`/`password` are the engine credentials."
+variable "database_owner_secret_arn" {
+  description = "RDS-managed secret with the owner's password (key `password`)."
+  type        = string
+}
+
+variable "database_runtime_secret_arn" {
+  description = "Secret of the runtime role: key `url` is the sync and API tasks' ATHENS_DATABASE_URL, `password` what `athens grant-runtime` sets."
   type        = string
 }
 
 variable "opensearch_domain_arn" {
-  description = "OpenSearch domain the task role may call."
+  description = "OpenSearch domain the task roles may sign requests for."
   type        = string
 }
 
@@ -140,5 +155,10 @@ variable "api_requests_per_target_per_minute" {
 
 variable "run_services" {
   description = "false scales the sync and API services to zero (first deployment, before `athens migrate`/`setup`)."
+  type        = bool
+}
+
+variable "run_sync" {
+  description = "With run_services, false stops only the sync service (for an `athens reindex` admin task)."
   type        = bool
 }

@@ -1,5 +1,5 @@
 # One customer-managed key for everything Athens stores at rest: CloudWatch
-# log groups, Secrets Manager secrets, the RDS instance (storage and
+# log groups, the alarm topic, Secrets Manager secrets, the RDS instance (storage and
 # Performance Insights), the OpenSearch domain and the ECR repository.
 #
 # The key policy is AWS's default one (the account administers and uses the
@@ -8,13 +8,9 @@
 # cannot use IAM grants). In a key policy, "Resource": "*" means "this key";
 # it is written inline as a key policy, not as an IAM identity policy.
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
-
 locals {
-  account_root = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
-  log_groups   = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"
+  account_root = "arn:${var.partition}:iam::${var.account_id}:root"
+  log_groups   = "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:*"
 }
 
 resource "aws_kms_key" "this" {
@@ -35,7 +31,7 @@ resource "aws_kms_key" "this" {
       {
         Sid       = "CloudWatchLogsUsesKeyForThisAccountsLogGroups"
         Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
         Action = [
           "kms:Encrypt*",
           "kms:Decrypt*",
@@ -46,6 +42,17 @@ resource "aws_kms_key" "this" {
         Resource = "*"
         Condition = {
           ArnLike = { "kms:EncryptionContext:aws:logs:arn" = local.log_groups }
+        }
+      },
+      {
+        # Alarms publish to the encrypted SNS topic.
+        Sid       = "CloudWatchAlarmsPublishToTheEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = var.account_id }
         }
       },
     ]

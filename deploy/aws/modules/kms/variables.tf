@@ -3,6 +3,21 @@ variable "name" {
   type        = string
 }
 
+variable "region" {
+  description = "AWS region of the key (CloudWatch Logs' regional service principal)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account ID owning the key."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
+  type        = string
+}
+
 variable "deletion_window_in_days" {
   description = "Waiting period before the key is really deleted after a destroy (7-30)."
   type        = number

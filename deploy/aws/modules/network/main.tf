@@ -7,8 +7,6 @@
 # and Secrets Manager, which are reached through VPC endpoints. See README.md
 # "Egress: VPC endpoints instead of NAT".
 
-data "aws_region" "current" {}
-
 locals {
   az_count = length(var.availability_zones)
   interface_endpoints = toset([
@@ -99,7 +97,7 @@ resource "aws_route_table_association" "private" {
 # route table.
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.this.id
-  service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
+  service_name      = "com.amazonaws.${var.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.private.id]
 
@@ -120,7 +118,7 @@ resource "aws_vpc_endpoint" "interface" {
   for_each = local.interface_endpoints
 
   vpc_id              = aws_vpc.this.id
-  service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.key}"
+  service_name        = "com.amazonaws.${var.region}.${each.key}"
   vpc_endpoint_type   = "Interface"
   private_dns_enabled = true
   subnet_ids          = aws_subnet.private[*].id

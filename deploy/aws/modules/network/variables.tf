@@ -3,6 +3,11 @@ variable "name" {
   type        = string
 }
 
+variable "region" {
+  description = "AWS region (VPC endpoint service names)."
+  type        = string
+}
+
 variable "cidr_block" {
   description = "IPv4 CIDR of the VPC. Subnets are carved as /(prefix+8): public at index 0..1, private at 10..11."
   type        = string

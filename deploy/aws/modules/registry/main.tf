@@ -17,32 +17,40 @@ resource "aws_ecr_repository" "this" {
   }
 }
 
+# Untagged images (superseded pushes, build layers) expire after a week. Tagged images expire
+# only when their tag starts with one of expiring_tag_prefix (throwaway CI builds), newest
+# keep_images kept: a release tag may be what a service runs, and expiring it would make the next
+# task start (a scale-out, a replaced task) fail to pull.
 resource "aws_ecr_lifecycle_policy" "this" {
   repository = aws_ecr_repository.this.name
   policy = jsonencode({
-    rules = [
-      {
-        rulePriority = 1
-        description  = "Expire untagged images after 7 days"
-        selection = {
-          tagStatus   = "untagged"
-          countType   = "sinceImagePushed"
-          countUnit   = "days"
-          countNumber = 7
-        }
-        action = { type = "expire" }
-      },
-      {
-        rulePriority = 2
-        description  = "Keep the newest ${var.keep_images} tagged images"
-        selection = {
-          tagStatus      = "tagged"
-          tagPatternList = ["*"]
-          countType      = "imageCountMoreThan"
-          countNumber    = var.keep_images
-        }
-        action = { type = "expire" }
-      },
-    ]
+    rules = concat(
+      [
+        {
+          rulePriority = 1
+          description  = "Expire untagged images after 7 days"
+          selection = {
+            tagStatus   = "untagged"
+            countType   = "sinceImagePushed"
+            countUnit   = "days"
+            countNumber = 7
+          }
+          action = { type = "expire" }
+        },
+      ],
+      length(var.expiring_tag_prefix) == 0 ? [] : [
+        {
+          rulePriority = 2
+          description  = "Keep the newest ${var.keep_images} throwaway images (${join(", ", var.expiring_tag_prefix)})"
+          selection = {
+            tagStatus     = "tagged"
+            tagPrefixList = var.expiring_tag_prefix
+            countType     = "imageCountMoreThan"
+            countNumber   = var.keep_images
+          }
+          action = { type = "expire" }
+        },
+      ],
+    )
   })
 }

@@ -8,8 +8,12 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "expiring_tag_prefix" {
+  description = "Tag prefixes of throwaway images that may expire; other tags never do."
+  type        = list(string)
+}
+
 variable "keep_images" {
-  description = "How many tagged images to keep; older ones expire."
+  description = "How many images with an expiring tag prefix to keep; older ones expire."
   type        = number
-  default     = 30
 }

@@ -1,55 +1,39 @@
 # Amazon OpenSearch Service domain inside the VPC.
 #
-# Access control: fine-grained access control (FGAC) with the internal user
-# database. Athens authenticates with HTTP basic auth
-# (ATHENS_ENGINE_USERNAME / ATHENS_ENGINE_PASSWORD, injected from Secrets
-# Manager); it does not sign requests with SigV4, so an IAM-principal-only
-# domain policy would reject it. The domain policy therefore lets any caller
-# *reach* the domain, while who may reach it at all is decided by the VPC
-# placement and the security group (443 from the Athens tasks only), and what
-# a caller may do is decided by FGAC. The ECS task role additionally gets
-# es:ESHttp* on this domain only (see the ecs module) for SigV4 clients.
-
-terraform {
-  required_providers {
-    aws = {
-      source = "hashicorp/aws"
-    }
-    random = {
-      source = "hashicorp/random"
-    }
-  }
-}
-
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
+# Access control: IAM. Athens signs every request with SigV4 (engine.auth = aws-sigv4) using its
+# ECS task roles, and the domain's access policy (search_access.tf in the root module, which
+# knows the roles) says per role and per index path what each may do. No password exists for the
+# domain. Fine-grained access control is off: with IAM as the authority, FGAC would add a second
+# user database to administer (and map every role into).
 
 locals {
-  domain_arn = "arn:${data.aws_partition.current.partition}:es:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:domain/${var.name}"
+  domain_arn = "arn:${var.partition}:es:${var.region}:${var.account_id}:domain/${var.name}"
   log_types = {
     INDEX_SLOW_LOGS     = "index-slow"
     SEARCH_SLOW_LOGS    = "search-slow"
     ES_APPLICATION_LOGS = "application"
-    AUDIT_LOGS          = "audit"
   }
 }
 
-# OpenSearch needs its service-linked role to place ENIs in the VPC. It
-# exists once per account: set create_service_linked_role = false if the
-# account already has AWSServiceRoleForAmazonOpenSearchService.
+# OpenSearch needs its service-linked role to place ENIs in the VPC. It exists once per account:
+# with create_service_linked_role = false (the account has it already), the domain is created
+# directly; with true it is created first, and the domain waits for it (below).
 resource "aws_iam_service_linked_role" "opensearch" {
   count            = var.create_service_linked_role ? 1 : 0
   aws_service_name = "opensearchservice.amazonaws.com"
 }
 
-resource "random_password" "master" {
-  length           = 32
-  min_upper        = 2
-  min_lower        = 2
-  min_numeric      = 2
-  min_special      = 2
-  override_special = "!#%*-_=+" # FGAC wants at least one special character
+# A new service-linked role takes a few seconds to be usable by the service; creating the domain
+# at once fails now and then with "Before you can proceed, you must enable a service-linked
+# role". Wait once, when the role is created (the time provider would do the same, but is one
+# more provider to install).
+resource "terraform_data" "service_linked_role_propagation" {
+  count            = var.create_service_linked_role ? 1 : 0
+  triggers_replace = aws_iam_service_linked_role.opensearch[0].id
+
+  provisioner "local-exec" {
+    command = "sleep 20"
+  }
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -73,7 +57,7 @@ data "aws_iam_policy_document" "logs" {
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
+      values   = [var.account_id]
     }
 
     condition {
@@ -89,19 +73,6 @@ resource "aws_cloudwatch_log_resource_policy" "this" {
   policy_document = data.aws_iam_policy_document.logs.json
 }
 
-data "aws_iam_policy_document" "access" {
-  #checkov:skip=CKV_AWS_283: Athens authenticates with HTTP basic auth against fine-grained access control, not SigV4; a domain policy naming IAM principals would reject its unsigned requests. Who can connect is limited by VPC placement and the security group (443 from the Athens tasks only); what they can do is decided by FGAC.
-  statement {
-    actions   = ["es:ESHttp*"]
-    resources = ["${local.domain_arn}/*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["*"] # reachability only; authorization is FGAC (see above)
-    }
-  }
-}
-
 resource "aws_opensearch_domain" "this" {
   domain_name    = var.name
   engine_version = var.engine_version
@@ -115,8 +86,9 @@ resource "aws_opensearch_domain" "this" {
       availability_zone_count = 2
     }
 
-    # Three dedicated masters keep a quorum when one AZ is lost; with only two
-    # data nodes acting as masters, losing either one stops the cluster.
+    # Dedicated masters keep cluster management off the data nodes. Over two AZs three masters
+    # sit two and one: losing the AZ that holds two loses the quorum, so they protect against
+    # losing a node, not an AZ (that needs three AZs).
     dedicated_master_enabled = var.dedicated_master_enabled
     dedicated_master_type    = var.dedicated_master_enabled ? var.dedicated_master_type : null
     dedicated_master_count   = var.dedicated_master_enabled ? var.dedicated_master_count : null
@@ -148,20 +120,15 @@ resource "aws_opensearch_domain" "this" {
   }
 
   advanced_security_options {
-    enabled                        = true
-    anonymous_auth_enabled         = false
-    internal_user_database_enabled = true
-
-    master_user_options {
-      master_user_name     = var.master_user_name
-      master_user_password = random_password.master.result
-    }
+    #checkov:skip=CKV2_AWS_52: Authorization is IAM: every request is SigV4-signed by an ECS task role and the domain's access policy grants each role its index paths only (see the top of this file); fine-grained access control would add a second user database to administer.
+    enabled = false
   }
 
   software_update_options {
     auto_software_update_enabled = true
   }
 
+  #checkov:skip=CKV_AWS_317: Audit logs are a feature of fine-grained access control, which is off (authorization is IAM, see above); who called the domain's configuration API is in CloudTrail, and the slow and application logs are published.
   log_publishing_options {
     log_type                 = "INDEX_SLOW_LOGS"
     cloudwatch_log_group_arn = aws_cloudwatch_log_group.this["INDEX_SLOW_LOGS"].arn
@@ -180,33 +147,8 @@ resource "aws_opensearch_domain" "this" {
     enabled                  = true
   }
 
-  log_publishing_options {
-    log_type                 = "AUDIT_LOGS"
-    cloudwatch_log_group_arn = aws_cloudwatch_log_group.this["AUDIT_LOGS"].arn
-    enabled                  = true
-  }
-
-  access_policies = data.aws_iam_policy_document.access.json
-
   depends_on = [
-    aws_iam_service_linked_role.opensearch,
+    terraform_data.service_linked_role_propagation,
     aws_cloudwatch_log_resource_policy.this,
   ]
-}
-
-resource "aws_secretsmanager_secret" "engine" {
-  #checkov:skip=CKV2_AWS_57: Not rotated automatically: the password belongs to the FGAC internal-database master user, which lives in the OpenSearch security index where no Secrets Manager rotation function can change it, and ECS injects it at task start. Rotate deliberately: taint random_password.master, apply, force a new deployment of both services (README.md "Rotating credentials").
-  name                    = "${var.name}/engine"
-  description             = "Athens OpenSearch basic-auth credentials (ATHENS_ENGINE_USERNAME / ATHENS_ENGINE_PASSWORD)"
-  kms_key_id              = var.kms_key_arn
-  recovery_window_in_days = var.secret_recovery_window_days
-}
-
-resource "aws_secretsmanager_secret_version" "engine" {
-  secret_id = aws_secretsmanager_secret.engine.id
-  secret_string = jsonencode({
-    username = var.master_user_name
-    password = random_password.master.result
-    url      = "https://${aws_opensearch_domain.this.endpoint}"
-  })
 }

@@ -17,8 +17,3 @@ output "dashboards_url" {
   description = "OpenSearch Dashboards URL (reachable only from inside the VPC)."
   value       = "https://${aws_opensearch_domain.this.dashboard_endpoint}"
 }
-
-output "secret_arn" {
-  description = "Secrets Manager secret with keys username, password, url."
-  value       = aws_secretsmanager_secret.engine.arn
-}

@@ -8,6 +8,25 @@ variable "name" {
   }
 }
 
+variable "region" {
+  description = "AWS region of the domain."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account ID of the domain."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
+  type        = string
+}
+
+
+
+
+
 variable "engine_version" {
   description = "OpenSearch engine version, e.g. OpenSearch_2.17."
   type        = string
@@ -63,10 +82,6 @@ variable "kms_key_arn" {
   type        = string
 }
 
-variable "master_user_name" {
-  description = "FGAC internal master user Athens authenticates as."
-  type        = string
-}
 
 variable "create_service_linked_role" {
   description = "Create AWSServiceRoleForAmazonOpenSearchService (false if the account already has it)."
@@ -78,7 +93,3 @@ variable "log_retention_days" {
   type        = number
 }
 
-variable "secret_recovery_window_days" {
-  description = "Days a deleted secret can still be restored (0 deletes at once)."
-  type        = number
-}
