@@ -19,6 +19,9 @@ pub struct Settings {
     /// PostgreSQL connection and capture tuning.
     #[serde(default)]
     pub database: athens_pg::PgConfig,
+    /// How changes are captured: the outbox (default) or logical decoding.
+    #[serde(default)]
+    pub capture: athens_pg::CaptureConfig,
     /// Search engine connection and index tuning.
     #[serde(default)]
     pub engine: athens_es::EsConfig,
@@ -124,6 +127,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "ATHENS_DATABASE_MAX_CONNECTIONS",
         "database.max_connections",
     ),
+    ("ATHENS_CAPTURE_MODE", "capture.mode"),
+    ("ATHENS_CAPTURE_SLOT", "capture.slot"),
     ("ATHENS_ENGINE_URL", "engine.url"),
     ("ATHENS_INDEX", "engine.alias"),
     ("ATHENS_ENGINE_AUTH", "engine.auth.method"),
@@ -200,6 +205,7 @@ pub fn load(args: &GlobalArgs) -> Result<Settings, ConfigError> {
         settings.database.url = with_password(&settings.database.url, &password)?;
     }
     settings.sync.validate().map_err(ConfigError)?;
+    settings.capture.validate().map_err(ConfigError)?;
     settings
         .engine
         .validate()

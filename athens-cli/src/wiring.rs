@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
-use athens_core::{EngineConfig, SyncEngine};
+use athens_core::{ChangeSource, EngineConfig, SyncEngine};
 use athens_es::{EsError, EsIndex};
-use athens_pg::{PgError, PgSource};
+use athens_pg::{CaptureConfig, CaptureMode, PgError, PgSource};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -87,24 +87,46 @@ pub async fn listener(settings: &Settings) -> anyhow::Result<TcpListener> {
     })
 }
 
+/// The change source of the configured capture mode, once its objects are checked: the outbox
+/// (the [`PgSource`] itself) or logical decoding.
+pub async fn changes(
+    source: &Arc<PgSource>,
+    capture: &CaptureConfig,
+) -> anyhow::Result<Arc<dyn ChangeSource>> {
+    Ok(match capture.mode {
+        CaptureMode::Outbox => {
+            source
+                .check_capture()
+                .await
+                .context("change capture is not ready")?;
+            source.clone()
+        }
+        CaptureMode::Logical => {
+            source
+                .check_logical_capture(capture)
+                .await
+                .context("logical change capture is not ready")?;
+            Arc::new(source.logical(capture).await?)
+        }
+    })
+}
+
 /// The sync engine over both, with its own writer lease.
 pub async fn sync_engine(
     source: &Arc<PgSource>,
     index: &Arc<EsIndex>,
+    capture: &CaptureConfig,
     config: EngineConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SyncEngine> {
     source.check_schema().await?;
-    source
-        .check_capture()
-        .await
-        .context("change capture is not ready")?;
+    let changes = self::changes(source, capture).await?;
     let lease = source
         .lease()
         .await
         .context("cannot open the writer lease connection")?;
     Ok(SyncEngine::new(
-        source.clone(),
+        changes,
         source.clone(),
         index.clone(),
         Arc::new(lease),

@@ -145,7 +145,8 @@ fn sqlstate_kind(code: &str) -> Kind {
         // serialization failures and deadlocks, lock timeouts, cancelled statements (timeout),
         // and a read-only server (a failover promoted a replica the client still points at).
         c if c.starts_with("08") || c.starts_with("53") || c.starts_with("40") => Kind::Unavailable,
-        "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "25006" => Kind::Unavailable,
+        // 55006: an object in use, such as a replication slot another session reads right now.
+        "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "55006" | "25006" => Kind::Unavailable,
         // credentials, missing database or objects, privileges
         c if c.starts_with("28") || is_missing_object(c) => Kind::Misconfigured,
         "3D000" | "42501" => Kind::Misconfigured,
@@ -175,6 +176,7 @@ mod tests {
         assert_eq!(sqlstate_kind("40001"), Kind::Unavailable);
         assert_eq!(sqlstate_kind("53300"), Kind::Unavailable);
         assert_eq!(sqlstate_kind("25006"), Kind::Unavailable);
+        assert_eq!(sqlstate_kind("55006"), Kind::Unavailable);
         assert_eq!(sqlstate_kind("28P01"), Kind::Misconfigured);
         assert_eq!(sqlstate_kind("42P01"), Kind::Misconfigured);
         assert_eq!(sqlstate_kind("42501"), Kind::Misconfigured);

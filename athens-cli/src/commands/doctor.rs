@@ -103,11 +103,23 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
                 Ok(()) => checks.push(Check::passed("schema", "the five tables are there")),
                 Err(error) => checks.push(Check::failed("schema", &error.into())),
             }
-            match source.check_capture().await {
-                Ok(()) => checks.push(Check::passed(
-                    "capture",
-                    "triggers, outbox and lease are installed",
-                )),
+            let capture = match settings.capture.mode {
+                athens_pg::CaptureMode::Outbox => source
+                    .check_capture()
+                    .await
+                    .map(|()| "triggers, outbox and lease are installed".to_string()),
+                athens_pg::CaptureMode::Logical => source
+                    .check_logical_capture(&settings.capture)
+                    .await
+                    .map(|()| {
+                        format!(
+                            "logical decoding: publication {} is installed",
+                            settings.capture.publication
+                        )
+                    }),
+            };
+            match capture {
+                Ok(passed) => checks.push(Check::passed("capture", passed)),
                 Err(error) => checks.push(Check::failed("capture", &error.into())),
             }
         }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use athens_core::{ChangeSource, DocumentSource, IndexName, SearchIndex};
+use athens_core::{DocumentSource, IndexName, SearchIndex};
+use athens_pg::{CaptureMode, SlotStatus};
 use serde_json::json;
 
 use crate::cli::{StatusArgs, VerifyArgs};
@@ -12,8 +13,18 @@ use crate::{shutdown, wiring};
 
 pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()> {
     let source = wiring::database(settings).await?;
-    let backlog = source.backlog().await?;
+    let changes = wiring::changes(&source, &settings.capture).await?;
+    let backlog = changes.backlog().await?;
     let projects = source.count().await?;
+    let capture = &settings.capture;
+    let slot = match capture.mode {
+        CaptureMode::Outbox => None,
+        CaptureMode::Logical => source.slot_status(capture).await?,
+    };
+    let warn_bytes = capture.retained_wal_warning_mb.saturating_mul(1 << 20);
+    let slot_warning = slot
+        .as_ref()
+        .and_then(|slot| slot_warning(slot, warn_bytes));
     // The backlog is worth showing even when the engine is down: that is when it grows.
     let (live, documents, engine_error) = match index_status(settings).await {
         Ok((live, documents)) => (live, documents, None),
@@ -30,6 +41,16 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
             "documents_in_index": documents,
             "live_index": live.as_ref().map(ToString::to_string),
             "engine_error": engine_error,
+            "capture_mode": capture.mode,
+            "slot": slot.as_ref().map(|slot| json!({
+                "name": slot.name,
+                "active": slot.active,
+                "wal_status": slot.wal_status,
+                "retained_wal_bytes": slot.retained_bytes,
+                "lag_bytes": slot.lag_bytes,
+                "safe_wal_bytes": slot.safe_wal_bytes,
+            })),
+            "warning": slot_warning,
         });
         println!("{status:#}");
     } else {
@@ -42,6 +63,24 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
                 .map_or_else(|| "never".to_string(), |at| at.to_rfc3339())
         );
         println!("dead letters        {}", backlog.dead_letters);
+        match &slot {
+            Some(slot) => println!(
+                "capture             logical, slot {} ({}): {} WAL retained, {} behind",
+                slot.name,
+                slot.wal_status,
+                mebibytes(slot.retained_bytes),
+                mebibytes(slot.lag_bytes)
+            ),
+            None if capture.mode == CaptureMode::Logical => {
+                println!(
+                    "capture             logical, slot missing (the next sync re-creates it and reindexes)"
+                )
+            }
+            None => println!("capture             outbox"),
+        }
+        if let Some(warning) = &slot_warning {
+            println!("WARNING             {warning}");
+        }
         println!("projects (database) {projects}");
         match (&live, documents, &engine_error) {
             (_, _, Some(error)) => println!("documents (index)   unknown: {error}"),
@@ -57,6 +96,32 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         Some(error) => anyhow::bail!("{error}"),
         None => Ok(()),
     }
+}
+
+/// What to tell an operator about a slot that retains too much WAL or was invalidated.
+fn slot_warning(slot: &SlotStatus, warn_bytes: u64) -> Option<String> {
+    if slot.wal_status == "lost" {
+        return Some(format!(
+            "slot {} was invalidated by the server (max_slot_wal_keep_size): the next sync re-creates it and reindexes",
+            slot.name
+        ));
+    }
+    let retained = slot.retained_bytes.unwrap_or_default();
+    (retained > warn_bytes).then(|| {
+        format!(
+            "slot {} retains {} of WAL (threshold {}): start `athens sync`, or lower the risk with max_slot_wal_keep_size",
+            slot.name,
+            mebibytes(Some(retained)),
+            mebibytes(Some(warn_bytes))
+        )
+    })
+}
+
+fn mebibytes(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "unknown".into(),
+        |bytes| format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+    )
 }
 
 /// The live index and its document count, `None`s when the alias does not exist yet.
@@ -75,6 +140,7 @@ pub async fn verify(settings: &Settings, args: &VerifyArgs) -> anyhow::Result<()
     let engine = wiring::sync_engine(
         &source,
         &index,
+        &settings.capture,
         settings.sync.engine_config(),
         shutdown::on_signal(),
     )

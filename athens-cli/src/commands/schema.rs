@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 use athens_core::DocumentSource;
+use athens_pg::CaptureMode;
 
 use crate::cli::SeedArgs;
 use crate::config::Settings;
@@ -56,13 +57,29 @@ pub async fn seed(settings: &Settings, args: &SeedArgs) -> anyhow::Result<()> {
 pub async fn setup(settings: &Settings) -> anyhow::Result<()> {
     let source = wiring::database(settings).await?;
     source.check_schema().await?;
-    source.install_capture().await?;
-    println!("change capture installed");
+    let capture = &settings.capture;
+    match capture.mode {
+        CaptureMode::Outbox => {
+            // A slot left from the logical mode would retain WAL for nobody.
+            source.remove_logical_capture(capture).await?;
+            source.install_capture().await?;
+            println!("change capture installed (outbox)");
+        }
+        CaptureMode::Logical => {
+            source.install_logical_capture(capture).await?;
+            println!(
+                "change capture installed (logical decoding: publication {}, slot {})",
+                capture.publication,
+                source.slot_name(capture).await?
+            );
+        }
+    }
     Ok(())
 }
 
 pub async fn teardown(settings: &Settings) -> anyhow::Result<()> {
     let source = wiring::database(settings).await?;
+    source.remove_logical_capture(&settings.capture).await?;
     source.remove_capture().await?;
     println!("change capture removed (your tables are untouched)");
     Ok(())

@@ -49,6 +49,7 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
     let engine = wiring::sync_engine(
         &source,
         &index,
+        &settings.capture,
         settings.sync.engine_config(),
         shutdown.clone(),
     )

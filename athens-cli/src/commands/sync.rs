@@ -13,7 +13,14 @@ pub async fn reindex(settings: &Settings, args: &ReindexArgs) -> anyhow::Result<
     let index = wiring::engine(settings).await?;
     let mut config = settings.sync.engine_config();
     config.keep_previous_index |= args.keep_previous;
-    let engine = wiring::sync_engine(&source, &index, config, shutdown::on_signal()).await?;
+    let engine = wiring::sync_engine(
+        &source,
+        &index,
+        &settings.capture,
+        config,
+        shutdown::on_signal(),
+    )
+    .await?;
     engine.acquire_lease().await?;
     let total = source.count().await?;
     let backfill = with_progress(&engine, total, engine.backfill()).await;
@@ -38,7 +45,14 @@ pub async fn sync(settings: &Settings) -> anyhow::Result<()> {
     let source = wiring::database(settings).await?;
     let index = wiring::engine(settings).await?;
     let config = settings.sync.engine_config();
-    let engine = wiring::sync_engine(&source, &index, config, shutdown::on_signal()).await?;
+    let engine = wiring::sync_engine(
+        &source,
+        &index,
+        &settings.capture,
+        config,
+        shutdown::on_signal(),
+    )
+    .await?;
     engine.run().await?;
     Ok(())
 }

@@ -45,9 +45,18 @@ async fn write_load(world: &World, seed: u64, count: usize) -> anyhow::Result<()
 
 #[tokio::test]
 async fn sigkill_mid_backfill_and_mid_stream_loses_nothing() {
+    sigkill_loses_nothing("outbox", 20_000).await;
+}
+
+#[tokio::test]
+async fn sigkill_mid_backfill_and_mid_stream_loses_nothing_through_logical_decoding() {
+    sigkill_loses_nothing("logical", 5_000).await;
+}
+
+async fn sigkill_loses_nothing(mode: &str, projects: u64) {
     let engine = &engines().await[0];
-    let world = World::new("crash-sigkill", engine).await.unwrap();
-    world.prepare(20_000).unwrap();
+    let world = World::in_mode("crash-sigkill", engine, mode).await.unwrap();
+    world.prepare(projects).unwrap();
 
     let mut sync = world.spawn(&["sync"]).unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -72,11 +81,20 @@ async fn sigkill_mid_backfill_and_mid_stream_loses_nothing() {
 // Multi-threaded: the proxy's tasks must run while the test blocks on `athens` processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_cut_off_during_streaming_costs_only_time() {
+    engine_cut_off("outbox").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_cut_off_during_logical_streaming_costs_only_time() {
+    engine_cut_off("logical").await;
+}
+
+async fn engine_cut_off(mode: &str) {
     let engine = &engines().await[1 % engines().await.len()];
     let proxy = Proxy::start(engine.url.trim_start_matches("http://"))
         .await
         .unwrap();
-    let world = World::new("crash-outage", engine)
+    let world = World::in_mode("crash-outage", engine, mode)
         .await
         .unwrap()
         .with_engine_url(format!("http://{}", proxy.addr()));
@@ -110,7 +128,20 @@ async fn the_engine_cut_off_during_streaming_costs_only_time() {
 #[tokio::test]
 async fn two_sync_processes_and_concurrent_writers_never_let_an_older_state_win() {
     for engine in engines().await {
-        let world = World::new("crash-two-writers", &engine).await.unwrap();
+        two_writers(&engine, "outbox").await;
+    }
+}
+
+#[tokio::test]
+async fn two_sync_processes_and_concurrent_writers_through_logical_decoding() {
+    two_writers(&engines().await[0], "logical").await;
+}
+
+async fn two_writers(engine: &athens_testkit::TestEngine, mode: &str) {
+    {
+        let world = World::in_mode("crash-two-writers", engine, mode)
+            .await
+            .unwrap();
         world.prepare(200).unwrap();
         let mut first = world.spawn(&["sync"]).unwrap();
         let mut second = world.spawn(&["sync"]).unwrap();

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use athens_testkit::TestEngine;
+
 use crate::support::{World, engines, signal};
 
 const DRAIN: Duration = Duration::from_secs(30);
@@ -24,7 +26,18 @@ fn names(document: &Value, field: &str) -> Vec<String> {
 #[tokio::test]
 async fn every_change_to_every_table_reaches_the_documents_it_touches() {
     for engine in engines().await {
-        let world = World::new("pipeline-crud", &engine).await.unwrap();
+        every_change_reaches_its_documents(&engine, "outbox").await;
+    }
+}
+
+#[tokio::test]
+async fn every_change_to_every_table_reaches_the_documents_it_touches_through_logical_decoding() {
+    every_change_reaches_its_documents(&engines().await[0], "logical").await;
+}
+
+async fn every_change_reaches_its_documents(engine: &TestEngine, mode: &str) {
+    {
+        let world = World::in_mode("pipeline-crud", engine, mode).await.unwrap();
         world.ok(&["migrate"]).unwrap();
         world.ok(&["setup"]).unwrap();
         world

@@ -15,6 +15,8 @@ pub struct World {
     pub alias: String,
     pub sql: DatabaseConnection,
     engine_url: String,
+    /// `capture.mode` for every `athens` command: `outbox` or `logical`.
+    capture: &'static str,
 }
 
 impl World {
@@ -28,6 +30,24 @@ impl World {
             engine: engine.clone(),
             database,
             sql,
+            capture: "outbox",
+        })
+    }
+
+    /// Captures changes by logical decoding instead of the outbox (every `athens` command gets
+    /// `ATHENS_CAPTURE_MODE=logical`).
+    pub fn logical(mut self) -> World {
+        self.capture = "logical";
+        self
+    }
+
+    /// A fresh world capturing in `mode` (`outbox` or `logical`).
+    pub async fn in_mode(test: &str, engine: &TestEngine, mode: &str) -> anyhow::Result<World> {
+        let world = World::new(&format!("{test}-{mode}"), engine).await?;
+        Ok(if mode == "logical" {
+            world.logical()
+        } else {
+            world
         })
     }
 
@@ -50,6 +70,7 @@ impl World {
             .env("ATHENS_HTTP_ADDR", "127.0.0.1:0")
             .env("ATHENS_LOG", "info")
             .env("ATHENS_SYNC_BATCH_SIZE", "200")
+            .env("ATHENS_CAPTURE_MODE", self.capture)
             .stdin(Stdio::null());
         command
     }
@@ -145,8 +166,16 @@ impl World {
         Ok(body["hits"]["hits"][0].get("_source").cloned())
     }
 
-    /// Deletes the indexes behind this world's alias.
+    /// Deletes the indexes behind this world's alias, and the database's replication slot (a slot
+    /// retains WAL on the shared server until dropped).
     pub async fn cleanup(&self) {
+        let _ = self
+            .sql
+            .execute_unprepared(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                 WHERE database = current_database() AND NOT active",
+            )
+            .await;
         let _ = reqwest::Client::new()
             .delete(format!("{}/{}-*", self.engine.url, self.alias))
             .send()

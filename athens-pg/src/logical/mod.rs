@@ -59,6 +59,8 @@ const QUICK_POLL: Duration = Duration::from_millis(50);
 const LINGER: Duration = Duration::from_millis(500);
 /// How often a polling consumer looks at the slot's retained WAL (warning, metrics).
 const HEALTH_EVERY: Duration = Duration::from_secs(15);
+/// SQLSTATE of a slot another session holds.
+const IN_USE: &str = "55006";
 /// Most messages a backlog count decodes.
 const BACKLOG_LIMIT: i64 = 100_000;
 /// Retained WAL of the slot, in bytes.
@@ -184,18 +186,30 @@ impl LogicalSource {
     }
 
     /// Decodes the stream after the confirmed position: at most `limit` messages (whole
-    /// transactions), committed before `upto`.
+    /// transactions), committed before `upto`. Another session may hold the slot for the
+    /// milliseconds of its own call (`athens status` counting the backlog): that is waited out.
     async fn peek(&self, base: i64, upto: u64, limit: i64) -> Result<Peeked, PgError> {
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3::int, \
-               'proto_version', '1', 'publication_names', $4, 'messages', 'true')",
-        )
-        .bind(&self.slot)
-        .bind(lsn_text(upto))
-        .bind(limit)
-        .bind(&self.publication)
-        .fetch_all(self.source.pool())
-        .await?;
+        let mut attempt = 0;
+        let rows: Vec<Vec<u8>> = loop {
+            let result = sqlx::query_scalar(
+                "SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3::int, \
+                   'proto_version', '1', 'publication_names', $4, 'messages', 'true')",
+            )
+            .bind(&self.slot)
+            .bind(lsn_text(upto))
+            .bind(limit)
+            .bind(&self.publication)
+            .fetch_all(self.source.pool())
+            .await
+            .map_err(PgError::from);
+            match result {
+                Err(error) if error.sqlstate().as_deref() == Some(IN_USE) && attempt < 40 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                other => break other?,
+            }
+        };
         let mut decoder = Decoder::default();
         let mut peeked = Peeked {
             records: Vec::new(),
@@ -245,11 +259,25 @@ impl LogicalSource {
 
     /// Moves the slot's confirmed position to `lsn`.
     async fn advance(&self, cursor: &mut Cursor, lsn: u64) -> Result<(), PgError> {
-        sqlx::query("SELECT pg_replication_slot_advance($1, $2::pg_lsn)")
-            .bind(&self.slot)
-            .bind(lsn_text(lsn))
-            .execute(self.source.pool())
-            .await?;
+        let mut attempt = 0;
+        loop {
+            let result = sqlx::query("SELECT pg_replication_slot_advance($1, $2::pg_lsn)")
+                .bind(&self.slot)
+                .bind(lsn_text(lsn))
+                .execute(self.source.pool())
+                .await
+                .map_err(PgError::from);
+            match result {
+                Err(error) if error.sqlstate().as_deref() == Some(IN_USE) && attempt < 40 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
         cursor.confirmed = Some(lsn);
         Ok(())
     }
@@ -413,20 +441,21 @@ impl LogicalSource {
         )
         .fetch_one(self.source.pool())
         .await?;
-        let mut cursor = self.cursor.lock().await;
-        self.confirmed(&mut cursor).await?;
+        let cursor = self.cursor.lock().await;
+        // Read-only (`athens status` calls it too): a missing or invalidated slot is reported
+        // by the slot's status and re-created by the consumer, not here.
+        if !matches!(
+            slot_state(self.source.pool(), &self.slot).await?,
+            SlotState::Healthy(_)
+        ) {
+            return Ok(Backlog {
+                dead_letters: u64::try_from(dead_letters).unwrap_or_default(),
+                last_ack_at,
+                ..Backlog::default()
+            });
+        }
         let upto = self.flush_lsn().await?;
-        // Another process may be reading the slot this very moment (a call lasts milliseconds).
-        let mut attempt = 0;
-        let peeked = loop {
-            match self.peek(cursor.base, upto, BACKLOG_LIMIT).await {
-                Err(error) if error.sqlstate().as_deref() == Some("55006") && attempt < 20 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                other => break other?,
-            }
-        };
+        let peeked = self.peek(cursor.base, upto, BACKLOG_LIMIT).await?;
         let pending = peeked
             .records
             .iter()
