@@ -11,6 +11,9 @@
 # data of `athens seed` is). Installs what is missing (python3-venv, chromium, nodejs via apt-get;
 # schemathesis via pip; playwright-core via npm); needs network access to those registries then.
 #
+# `api-check.sh --install` only installs what is missing, and needs no API (deploy/local/test runs it
+# while the workspace compiles).
+#
 # Tunables: ATHENS_HOME (default <repo>/.athens), ATHENS_ARTIFACTS (default $ATHENS_HOME/artifacts),
 # API_CHECK_MAX_EXAMPLES (default 100 per operation), API_CHECK_MAX_SECONDS (default 300, the most
 # schemathesis may take), API_CHECK_HASHTAG, API_CHECK_SKIP="schemathesis swagger" (any subset).
@@ -18,8 +21,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-base=${1:?usage: api-check.sh BASE_URL (for example http://127.0.0.1:8080)}
+base=${1:?usage: api-check.sh BASE_URL (for example http://127.0.0.1:8080) | --install}
 base=${base%/}
+install_only=0
+[[ $base == --install ]] && install_only=1
 ATHENS_HOME=${ATHENS_HOME:-$repo/.athens}
 ATHENS_ARTIFACTS=${ATHENS_ARTIFACTS:-$ATHENS_HOME/artifacts}
 max_examples=${API_CHECK_MAX_EXAMPLES:-100}
@@ -38,18 +43,18 @@ skip() { [[ " ${API_CHECK_SKIP:-} " == *" $1 "* ]]; }
 apt_install() {
     log "installing Debian packages: $*"
     if [[ -z ${apt_updated:-} ]]; then
-        apt-get update -qq >&2
+        flock -w 900 /tmp/athens-apt.lock apt-get update -qq >&2
         apt_updated=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+    # One apt-get at a time across Athens' scripts (deploy/local/lib.sh apt_get).
+    flock -w 900 /tmp/athens-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
 }
 
 mkdir -p "$ATHENS_HOME" "$ATHENS_ARTIFACTS"
-curl -fsS -o /dev/null "$base/openapi.json" || die "no OpenAPI document at $base/openapi.json"
 
 # --- 1. schemathesis ------------------------------------------------------------------------------
-run_schemathesis() {
-    local venv=$ATHENS_HOME/venv-schemathesis
+venv=$ATHENS_HOME/venv-schemathesis
+install_schemathesis() {
     if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$schemathesis_version"; then
         python3 -m venv "$venv" 2>/dev/null || {
             apt_install python3-venv
@@ -59,6 +64,9 @@ run_schemathesis() {
         log "installing schemathesis $schemathesis_version into $venv"
         "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$schemathesis_version" >&2
     fi
+}
+run_schemathesis() {
+    install_schemathesis
     log "schemathesis $("$venv/bin/schemathesis" --version | awk '{print $NF}') against $base/openapi.json"
     local report=$ATHENS_ARTIFACTS/schemathesis
     rm -rf "$report"
@@ -83,16 +91,19 @@ run_schemathesis() {
 }
 
 # --- 2. Swagger UI in headless Chromium -----------------------------------------------------------
-run_swagger_ui() {
+modules=$ATHENS_HOME/node-playwright
+install_swagger_ui() {
     command -v chromium >/dev/null 2>&1 || apt_install chromium
     command -v node >/dev/null 2>&1 || apt_install nodejs npm
-    local modules=$ATHENS_HOME/node-playwright
     if [[ ! -f $modules/node_modules/playwright-core/package.json ]] ||
         ! grep -q "\"version\": \"$playwright_version\"" "$modules/node_modules/playwright-core/package.json"; then
         log "installing playwright-core $playwright_version into $modules"
         mkdir -p "$modules"
         (cd "$modules" && npm install --silent --no-audit --no-fund "playwright-core@$playwright_version" >&2)
     fi
+}
+run_swagger_ui() {
+    install_swagger_ui
     local screenshot=$ATHENS_ARTIFACTS/swagger-ui.png
     rm -f "$screenshot"
     log "Swagger UI at $base/docs in $(chromium --version 2>/dev/null || echo chromium)"
@@ -102,6 +113,13 @@ run_swagger_ui() {
     log "Swagger UI: search results shown; screenshot $screenshot"
 }
 
+if ((install_only)); then
+    skip schemathesis || install_schemathesis
+    skip swagger || install_swagger_ui
+    log "installed"
+    exit 0
+fi
+curl -fsS -o /dev/null "$base/openapi.json" || die "no OpenAPI document at $base/openapi.json"
 skip schemathesis || run_schemathesis
 skip swagger || run_swagger_ui
 log "passed"
