@@ -11,7 +11,7 @@
 //! says `did_you_mean` when its text matches nothing. `GET /v1/suggestions?q=` completes names as
 //! they are typed.
 //!
-//! Beside them: `/healthz`, `/readyz`, `/metrics` (Prometheus), the OpenAPI document at
+//! Beside them: a search page for people at `/` (embedded, no build step), `/healthz`, `/readyz`, `/metrics` (Prometheus), the OpenAPI document at
 //! `/openapi.json` (committed as `docs/openapi.json`) and Swagger UI at `/docs`. Errors are RFC 9457
 //! problems naming the offending parameter.
 //!
@@ -31,6 +31,7 @@ mod dto;
 mod error;
 mod metrics;
 mod middleware;
+mod page;
 mod problem;
 mod routes;
 mod server;

@@ -7,13 +7,14 @@ use poem::http::Method;
 use poem::listener::TcpAcceptor;
 use poem::middleware::{Compression, Cors};
 use poem::web::CompressionLevel;
-use poem::{Endpoint, EndpointExt, Response, Route, Server, get};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route, Server, get};
 use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::config::HttpConfig;
 use crate::connection::TimeoutAcceptor;
 use crate::metrics;
 use crate::middleware::{Guard, Observe, REQUEST_ID_HEADER, RouteLabels};
+use crate::page;
 use crate::routes::{HealthApi, ProjectsApi, SuggestApi};
 use crate::state::AppState;
 
@@ -46,7 +47,8 @@ pub fn spec_json() -> String {
     api().spec()
 }
 
-/// The whole application: the API, [`SPEC_PATH`], Swagger UI at [`DOCS_PATH`] and `/metrics`,
+/// The whole application: the search page at `/`, the API, [`SPEC_PATH`], Swagger UI at
+/// [`DOCS_PATH`] and `/metrics`,
 /// behind request ids, metrics, compression, CORS (only when `config.cors_origins` lists origins)
 /// and the limits of `config`.
 pub fn app(state: AppState, config: &HttpConfig) -> impl Endpoint<Output = Response> + use<> {
@@ -55,7 +57,9 @@ pub fn app(state: AppState, config: &HttpConfig) -> impl Endpoint<Output = Respo
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let endpoints = Route::new()
-        .nest("/", api)
+        .nest("/", page::WithPage(api.into_endpoint()))
+        .at(page::SCRIPT_PATH, get(page::script))
+        .at(page::STYLE_PATH, get(page::style))
         .at(SPEC_PATH, spec)
         .nest(DOCS_PATH, docs)
         .at("/metrics", get(metrics::render))

@@ -6,17 +6,22 @@
 #   2. headless Chromium (Debian's `chromium`) driven by playwright-core (npm, under
 #      $ATHENS_HOME/node-playwright) opens BASE_URL/docs, runs a search from Swagger UI ("Try it
 #      out" → "Execute"), asserts that projects appear in the response, and saves a screenshot to
-#      $ATHENS_ARTIFACTS/swagger-ui.png.
-# The API must serve data in which the hashtag $API_CHECK_HASHTAG (default `rust`) is used (the seed
-# data of `athens seed` is). Installs what is missing (python3-venv, chromium, nodejs via apt-get;
-# schemathesis via pip; playwright-core via npm); needs network access to those registries then.
+#      $ATHENS_ARTIFACTS/swagger-ui.png;
+#   3. the same Chromium opens the search page at BASE_URL/ (search-page-check.js): types a query
+#      with a typo, checks the highlighted results and their creators, clicks a hashtag facet and
+#      checks the results and count, pages, and checks the empty ("did you mean") and error states;
+#      saves a screenshot to $ATHENS_ARTIFACTS/search-page.png.
+# The API must serve data in which the hashtag $API_CHECK_HASHTAG (default `rust`) is used and the
+# project `elasticsearch-sync` exists (the seed data of `athens seed` has both). Installs what is
+# missing (python3-venv, chromium, nodejs via apt-get; schemathesis via pip; playwright-core via
+# npm); needs network access to those registries then.
 #
 # `api-check.sh --install` only installs what is missing, and needs no API (deploy/local/test runs it
 # while the workspace compiles).
 #
 # Tunables: ATHENS_HOME (default <repo>/.athens), ATHENS_ARTIFACTS (default $ATHENS_HOME/artifacts),
 # API_CHECK_MAX_EXAMPLES (default 100 per operation), API_CHECK_MAX_SECONDS (default 300, the most
-# schemathesis may take), API_CHECK_HASHTAG, API_CHECK_SKIP="schemathesis swagger" (any subset).
+# schemathesis may take), API_CHECK_HASHTAG, API_CHECK_SKIP="schemathesis swagger page" (any subset).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -113,6 +118,18 @@ run_swagger_ui() {
     log "Swagger UI: search results shown; screenshot $screenshot"
 }
 
+# --- 3. The search page in headless Chromium ------------------------------------------------------
+run_search_page() {
+    install_swagger_ui
+    local screenshot=$ATHENS_ARTIFACTS/search-page.png
+    rm -f "$screenshot"
+    log "search page at $base/"
+    NODE_PATH=$modules/node_modules BASE_URL=$base SCREENSHOT=$screenshot \
+        timeout --kill-after=10 120 node "$here/search-page-check.js"
+    [[ -s $screenshot ]] || die "no screenshot at $screenshot"
+    log "search page: typo found, facet applied, paging, empty and error states; screenshot $screenshot"
+}
+
 if ((install_only)); then
     skip schemathesis || install_schemathesis
     skip swagger || install_swagger_ui
@@ -122,4 +139,5 @@ fi
 curl -fsS -o /dev/null "$base/openapi.json" || die "no OpenAPI document at $base/openapi.json"
 skip schemathesis || run_schemathesis
 skip swagger || run_swagger_ui
+skip page || run_search_page
 log "passed"

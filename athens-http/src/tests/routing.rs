@@ -261,6 +261,42 @@ async fn serves_the_committed_spec_and_swagger_ui() {
 }
 
 #[tokio::test]
+async fn serves_the_search_page_and_its_assets_from_the_binary() {
+    let h = harness(&HttpConfig::default());
+    for (path, content_type, needle) in [
+        (
+            "/ui/search.js",
+            "text/javascript; charset=utf-8",
+            "/v1/projects/search",
+        ),
+        ("/ui/search.css", "text/css; charset=utf-8", "mark"),
+        ("/", "text/html; charset=utf-8", "<title>Athens"),
+    ] {
+        let response = h.client.get(path).send().await;
+        assert_eq!(response.0.status(), StatusCode::OK, "{path}");
+        response.assert_content_type(content_type);
+        let policy = response
+            .0
+            .headers()
+            .get("content-security-policy")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(policy.contains("default-src 'none'"), "{path}: {policy}");
+        assert!(policy.contains("connect-src 'self'"), "{path}: {policy}");
+        let body = response.0.into_body().into_string().await.unwrap();
+        assert!(body.contains(needle), "{path}");
+    }
+    assert_eq!(
+        h.ports.calls.load(Ordering::SeqCst),
+        0,
+        "the page is static"
+    );
+    let response = h.client.get("/ui/nothing.js").send().await;
+    problem(&h, response, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
 async fn liveness_answers_without_calling_a_port() {
     let h = harness(&HttpConfig::default());
     let response = h.client.get("/healthz").send().await;

@@ -159,6 +159,14 @@ async fn sorts_by_creation_time_within_a_date_range() -> anyhow::Result<()> {
         );
         let recent = ok(client, "/v1/projects/search?created_after=2024-01-01T00:00:00Z", engine).await;
         assert_eq!(recent.body["total"], 21, "{engine}: the filler projects only");
+        // Before 1970 and not a whole second: Elasticsearch 7.10 cannot parse such epoch millis.
+        let ancient = ok(
+            client,
+            "/v1/projects/search?created_before=1619-04-30T14%3A12%3A28.722303-15%3A37&created_after=0000-01-01T00%3A00%3A00%2B01%3A00",
+            engine,
+        )
+        .await;
+        assert_eq!(ancient.body["total"], 0, "{engine}");
 
         // A text query sorted by date: every match, oldest first, highlighted but not scored.
         let text = ok(client, "/v1/projects/search?q=fuzzy&sort=oldest", engine).await;
