@@ -53,6 +53,23 @@ async fn every_change_reaches_its_documents(engine: &TestEngine, mode: &str) {
             .unwrap();
         let mut sync = world.spawn(&["sync"]).unwrap();
         world.wait_drained(DRAIN).await.unwrap();
+        let status = world.status().unwrap();
+        if mode == "logical" {
+            assert_eq!(status["capture_mode"], "logical", "{status:#}");
+            let slot = &status["slot"];
+            assert!(
+                slot["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("athens_athens_t_")
+                    && slot["retained_wal_bytes"].is_u64()
+                    && slot["lag_bytes"].is_u64()
+                    && slot["wal_status"] != "lost",
+                "status shows the slot: {status:#}"
+            );
+        } else {
+            assert!(status["slot"].is_null(), "{status:#}");
+        }
         let one = world.document(1).await.unwrap().unwrap();
         assert_eq!(names(&one, "hashtags"), ["rust", "search"], "{engine}");
         assert_eq!(names(&one, "creators"), ["Ada"], "{engine}");

@@ -11,6 +11,7 @@ mod contract;
 mod documents;
 mod engine;
 mod errors;
+mod invalidated;
 mod lease;
 mod logical;
 mod outbox;
