@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use athens_core::testing::{MemoryIndex, MemorySource};
 use athens_core::{
     EngineConfig, IndexError, IndexName, IndexOp, ProjectDocument, ProjectId, SearchIndex,
-    SyncEngine, WriteOutcome, WriterLease,
+    SyncEngine, WriteOutcome, WriterId, WriterLease,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +36,16 @@ impl SearchIndex for CountingIndex {
     }
     async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
         self.inner.publish(index).await
+    }
+    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
+        self.inner.claim(writer).await
+    }
+    async fn publish_as(
+        &self,
+        index: &IndexName,
+        writer: &WriterId,
+    ) -> Result<Option<IndexName>, IndexError> {
+        self.inner.publish_as(index, writer).await
     }
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
         self.inner.drop_index(index).await

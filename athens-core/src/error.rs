@@ -44,6 +44,9 @@ pub enum IndexError {
     /// The engine answered something this adapter cannot read.
     #[error("index returned invalid data: {0}")]
     Invalid(String),
+    /// Another writer claimed the index since this one did: this writer must stop.
+    #[error("index claimed by another writer: {0}")]
+    Fenced(String),
 }
 
 impl IndexError {
@@ -91,10 +94,14 @@ pub enum SyncError {
     Source(#[from] SourceError),
     /// The index failed in a way retrying does not fix.
     #[error(transparent)]
-    Index(#[from] IndexError),
+    Index(IndexError),
     /// Another process took the writer lease: this one must stop writing.
     #[error("writer lease lost")]
     LeaseLost,
+    /// Work waited longer than the index remembers deletions: its state may be older than a
+    /// deletion the index forgot, so it is dropped unacknowledged and replayed from the source.
+    #[error("work older than {0:?} dropped, to be replayed from the source")]
+    Expired(std::time::Duration),
     /// The index answered a batch with a different number of outcomes than operations.
     #[error("index returned {got} outcomes for {sent} operations")]
     OutcomeMismatch {
@@ -111,13 +118,33 @@ pub enum SyncError {
     Cancelled,
 }
 
+impl From<IndexError> for SyncError {
+    /// A writer the index fenced has lost its lease, whatever the lease said when it last looked.
+    fn from(error: IndexError) -> Self {
+        match error {
+            IndexError::Fenced(_) => SyncError::LeaseLost,
+            other => SyncError::Index(other),
+        }
+    }
+}
+
 impl SyncError {
+    /// True when the same call may succeed if sent again: the source or the index is unavailable
+    /// for now. A lost lease or a fence is not transient: retrying the call cannot help.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Source(error) => error.is_retryable(),
+            SyncError::Index(error) => error.is_retryable(),
+            _ => false,
+        }
+    }
+
     /// True when the same work may succeed later without anyone acting.
     pub fn is_retryable(&self) -> bool {
         match self {
             SyncError::Source(error) => error.is_retryable(),
             SyncError::Index(error) => error.is_retryable(),
-            SyncError::LeaseLost => true,
+            SyncError::LeaseLost | SyncError::Expired(_) => true,
             SyncError::OutcomeMismatch { .. } | SyncError::Unrepaired(_) | SyncError::Cancelled => {
                 false
             }

@@ -18,6 +18,29 @@ impl fmt::Display for IndexName {
     }
 }
 
+/// Who writes to an index: one id per engine. An index fences writers by it, so that a writer that
+/// lost its lease cannot publish over the index its successor writes to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WriterId(String);
+
+impl WriterId {
+    /// A fresh id: 16 lowercase hex digits, usable inside index and alias names.
+    pub fn random() -> WriterId {
+        WriterId(format!("{:016x}", rand::random::<u64>()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WriterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One write to an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexOp {
@@ -74,6 +97,10 @@ pub enum WriteOutcome {
 ///   the engine's client; the engine acknowledges changes on that basis.
 /// - **Atomic publication.** [`publish`](Self::publish) moves the alias to a new physical index in one
 ///   step: readers see the old index or the new one, never none.
+/// - **Fenced writers.** [`claim`](Self::claim) makes one writer the only one whose
+///   [`publish_as`](Self::publish_as) can succeed: every earlier claim is revoked in the same step.
+///   A writer that lost its lease and was replaced therefore cannot move the alias away from the
+///   index its successor writes to (and acknowledges changes from), however late its publish lands.
 #[async_trait]
 pub trait SearchIndex: Send + Sync {
     /// The physical index the alias points to, `None` when the alias does not exist yet.
@@ -88,6 +115,20 @@ pub trait SearchIndex: Send + Sync {
 
     /// Points the alias at `index` atomically; returns the index it pointed to before, if any.
     async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError>;
+
+    /// Makes `writer` the only writer whose [`publish_as`](Self::publish_as) can succeed, revoking
+    /// every other writer's claim, and returns the physical index the alias points to once the
+    /// claim took effect (`None` when the alias does not exist yet). Claiming again is harmless.
+    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError>;
+
+    /// [`publish`](Self::publish) for a writer that [claimed](Self::claim): the alias moves only if
+    /// `writer`'s claim still stands, checked in the same atomic step; otherwise nothing changes
+    /// and the call fails with [`IndexError::Fenced`].
+    async fn publish_as(
+        &self,
+        index: &IndexName,
+        writer: &WriterId,
+    ) -> Result<Option<IndexName>, IndexError>;
 
     /// Deletes a physical index. Deleting one that does not exist is not an error.
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError>;

@@ -29,7 +29,7 @@ pub use document::{
 };
 pub use engine::{BackfillReport, EngineConfig, RetryPolicy, StepReport, SyncEngine, VerifyReport};
 pub use error::{IndexError, SearchError, SourceError, SyncError};
-pub use index::{IndexName, IndexOp, SearchIndex, WriteOutcome};
+pub use index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
 pub use search::{
     CreatorCount, DEFAULT_PAGE_SIZE, FACET_SIZE, Facet, FacetCounts, HashtagCount, HashtagMode,
     MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS, MAX_PAGE_SIZE, MAX_TEXT_CHARS,

@@ -6,7 +6,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use athens_core::{
-    IndexError, IndexName, IndexOp, ProjectDocument, ProjectId, SearchIndex, WriteOutcome,
+    IndexError, IndexName, IndexOp, ProjectDocument, ProjectId, SearchIndex, WriteOutcome, WriterId,
 };
 use elasticsearch::http::headers::{CONTENT_TYPE, HeaderValue};
 use elasticsearch::indices::{
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
 use crate::bulk::{self, BulkResponse};
+use crate::claim;
 use crate::client::{Client, EngineInfo, alias_holders, checked, read};
 use crate::config::EsConfig;
 use crate::error::{EsError, Failure};
@@ -98,6 +99,26 @@ impl EsIndex {
             .filter(|name| mapping::owns_index(self.alias(), name))
             .map(IndexName)
             .collect())
+    }
+
+    /// Deletes every writer claim of the alias (see [`SearchIndex::claim`]): for removing Athens
+    /// from a cluster, and for tests that clean up after themselves.
+    pub async fn drop_claims(&self) -> Result<(), IndexError> {
+        for name in claim::claim_indexes(&self.client).await? {
+            let sent = self
+                .client
+                .es
+                .indices()
+                .delete(IndicesDeleteParts::Index(&[&name]))
+                .send()
+                .await;
+            match checked(sent).await {
+                Ok(_) => {}
+                Err(failure) if failure.status() == Some(404) => {}
+                Err(failure) => return Err(failure.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Sends one bulk request. A 413 (body above `http.max_content_length`) splits the batch in
@@ -299,6 +320,18 @@ impl SearchIndex for EsIndex {
         let previous = previous.pop().map(IndexName);
         info!(alias, index = %index, previous = ?previous.as_ref().map(|p| &p.0), "alias published");
         Ok(previous)
+    }
+
+    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
+        claim::claim(&self.client, writer).await
+    }
+
+    async fn publish_as(
+        &self,
+        index: &IndexName,
+        writer: &WriterId,
+    ) -> Result<Option<IndexName>, IndexError> {
+        claim::publish_as(&self.client, index, writer).await
     }
 
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::SyncEngine;
 use super::metrics;
 use super::stream::operations;
-use super::write::{WriteSummary, retrying, write_settled};
+use super::write::{WriteSummary, retrying};
 use crate::change::Ack;
 use crate::document::ProjectId;
 use crate::error::SyncError;
@@ -40,8 +40,13 @@ impl SyncEngine {
     /// Builds a fresh index from every project in the source and publishes it behind the alias. The
     /// caller must hold the writer lease. On failure the half-built index is dropped and the live one
     /// keeps serving.
+    ///
+    /// The publish is fenced: it lands only if no other writer claimed the index since this one
+    /// did (a standby that took over a lost lease claims first), and the lease is checked again
+    /// once it landed, before the previous index is dropped.
     pub async fn backfill(&self) -> Result<BackfillReport, SyncError> {
         self.check_lease().await?;
+        self.claim().await?;
         let started = Instant::now();
         let target = retrying("create index", &self.config.retry, &self.shutdown, || {
             self.index.create_index()
@@ -58,18 +63,20 @@ impl SyncEngine {
                 return Err(error);
             }
         };
-        retrying(
-            "finish bulk load",
-            &self.config.retry,
-            &self.shutdown,
-            || self.index.finish_bulk_load(&target),
-        )
-        .await?;
-        self.check_lease().await?;
-        let previous = retrying("publish index", &self.config.retry, &self.shutdown, || {
-            self.index.publish(&target)
-        })
-        .await?;
+        let published = self.publish(&target).await;
+        let previous = match published {
+            Ok(previous) => previous,
+            Err(error) => {
+                if let Err(drop_error) = self.index.drop_index(&target).await {
+                    warn!(index = %target, error = %drop_error, "could not drop the unpublished index");
+                }
+                return Err(error);
+            }
+        };
+        if let Err(error) = self.check_lease().await {
+            warn!(index = %target, previous = ?previous.as_ref().map(|p| &p.0), "lease lost right after publishing: keeping the previous index");
+            return Err(error);
+        }
         if let Some(old) = previous.as_ref()
             && !self.config.keep_previous_index
             && let Err(error) = self.index.drop_index(old).await
@@ -108,6 +115,22 @@ impl SyncEngine {
         Ok(report)
     }
 
+    /// Makes `target` serving and points the alias at it, fenced by this writer's claim.
+    async fn publish(&self, target: &IndexName) -> Result<Option<IndexName>, SyncError> {
+        retrying(
+            "finish bulk load",
+            &self.config.retry,
+            &self.shutdown,
+            || self.index.finish_bulk_load(target),
+        )
+        .await?;
+        self.check_lease().await?;
+        retrying("publish index", &self.config.retry, &self.shutdown, || {
+            self.index.publish_as(target, &self.writer)
+        })
+        .await
+    }
+
     /// Streams every page of the source into `target`: pages are read one after the other (keyset
     /// paging needs the previous page's last id), and each read overlaps the writes of up to
     /// `write_concurrency` earlier pages, so the source and the index work at the same time. Memory
@@ -127,16 +150,7 @@ impl SyncEngine {
                 && let Some(snapshot) = ready.take()
             {
                 let after = snapshot.documents.last().map(|document| document.id);
-                writes.push(
-                    write_settled(
-                        self.index.as_ref(),
-                        target,
-                        operations(snapshot),
-                        &self.config.retry,
-                        &self.shutdown,
-                    )
-                    .boxed(),
-                );
+                writes.push(self.write_settled(target, operations(snapshot)).boxed());
                 if !done {
                     reading = Some(self.load(after, page_size).boxed());
                 }

@@ -19,9 +19,10 @@ pub use backfill::BackfillReport;
 pub use stream::StepReport;
 pub use verify::VerifyReport;
 pub use write::RetryPolicy;
+use write::retrying;
 
 use crate::error::SyncError;
-use crate::index::{IndexName, SearchIndex};
+use crate::index::{IndexName, SearchIndex, WriterId};
 use crate::source::{ChangeSource, DocumentSource, WriterLease};
 
 /// How often the streaming loop publishes the backlog gauges.
@@ -44,6 +45,11 @@ pub struct EngineConfig {
     pub retry: RetryPolicy,
     /// Keep the previous physical index after a reindex instead of deleting it.
     pub keep_previous_index: bool,
+    /// The longest a write of one state may be retried. Past it the work is dropped unacknowledged
+    /// and replayed from the source with a fresh state: the index forgets deletions after
+    /// `gc_deletes` (one hour), and a retry of an older state landing after that could bring back
+    /// a project a newer write deleted. Keep it well under `gc_deletes`.
+    pub max_write_age: Duration,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +62,7 @@ impl Default for EngineConfig {
             standby_interval: Duration::from_secs(2),
             retry: RetryPolicy::default(),
             keep_previous_index: false,
+            max_write_age: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -73,6 +80,8 @@ pub struct SyncEngine {
     config: EngineConfig,
     shutdown: CancellationToken,
     progress: watch::Sender<u64>,
+    /// This engine's identity towards the index, which fences writers by it.
+    writer: WriterId,
 }
 
 impl SyncEngine {
@@ -94,6 +103,7 @@ impl SyncEngine {
             config,
             shutdown,
             progress: watch::Sender::new(0),
+            writer: WriterId::random(),
         }
     }
 
@@ -188,14 +198,24 @@ impl SyncEngine {
         Ok(self.lease.release().await?)
     }
 
-    /// The physical index behind the alias, backfilling a fresh one first if the alias does not exist.
+    /// Claims the index for this writer and returns the physical index behind the alias,
+    /// backfilling a fresh one first if the alias does not exist. Once claimed, no writer that
+    /// claimed before can move the alias away from it.
     pub async fn ensure_live_index(&self) -> Result<IndexName, SyncError> {
-        if let Some(live) = self.index.live_index().await? {
+        if let Some(live) = self.claim().await? {
             return Ok(live);
         }
         info!("no index behind the alias yet, backfilling");
         let report = self.backfill().await?;
         Ok(report.index)
+    }
+
+    /// Claims the index for this writer (see [`SearchIndex::claim`]); returns the live index.
+    async fn claim(&self) -> Result<Option<IndexName>, SyncError> {
+        retrying("claim index", &self.config.retry, &self.shutdown, || {
+            self.index.claim(&self.writer)
+        })
+        .await
     }
 
     async fn publish_backlog(&self) {
@@ -215,5 +235,7 @@ impl SyncEngine {
     }
 }
 
+#[cfg(test)]
+mod interleavings;
 #[cfg(test)]
 mod tests;

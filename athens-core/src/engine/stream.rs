@@ -8,7 +8,7 @@ use tracing::{debug, info};
 use super::SyncEngine;
 use super::metrics;
 use super::plan::ChangePlan;
-use super::write::{WriteSummary, retrying, write_settled};
+use super::write::{WriteSummary, retrying};
 use crate::change::{Ack, ChangeRecord, DeadLetter};
 use crate::document::ProjectId;
 use crate::error::SyncError;
@@ -142,16 +142,7 @@ impl SyncEngine {
             })
             .await?;
             let ops = operations(snapshot);
-            summary.merge(
-                write_settled(
-                    self.index.as_ref(),
-                    target,
-                    ops,
-                    &self.config.retry,
-                    &self.shutdown,
-                )
-                .await?,
-            );
+            summary.merge(self.write_settled(target, ops).await?);
         }
         Ok(summary)
     }

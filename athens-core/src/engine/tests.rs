@@ -11,10 +11,11 @@ use super::{EngineConfig, RetryPolicy, SyncEngine};
 use crate::change::Table;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::SyncError;
+use crate::index::SearchIndex;
 use crate::source::WriterLease;
 use crate::testing::{MemoryIndex, MemoryLease, MemorySource};
 
-fn config() -> EngineConfig {
+pub(super) fn config() -> EngineConfig {
     EngineConfig {
         batch_size: 7,
         chunk_size: 3,
@@ -26,24 +27,34 @@ fn config() -> EngineConfig {
             max: Duration::from_millis(5),
         },
         keep_previous_index: false,
+        max_write_age: Duration::from_secs(60),
     }
 }
 
-struct Rig {
-    source: Arc<MemorySource>,
-    index: Arc<MemoryIndex>,
-    lease: Arc<MemoryLease>,
-    engine: SyncEngine,
-    shutdown: CancellationToken,
+pub(super) struct Rig {
+    pub source: Arc<MemorySource>,
+    pub index: Arc<MemoryIndex>,
+    pub lease: Arc<MemoryLease>,
+    pub engine: SyncEngine,
+    pub shutdown: CancellationToken,
 }
 
 fn rig_on(source: &Arc<MemorySource>, index: &Arc<MemoryIndex>) -> Rig {
+    rig_through(source, index, index.clone())
+}
+
+/// A rig whose engine writes through `through` (a wrapper of `index` with pause points).
+pub(super) fn rig_through(
+    source: &Arc<MemorySource>,
+    index: &Arc<MemoryIndex>,
+    through: Arc<dyn SearchIndex>,
+) -> Rig {
     let lease = Arc::new(source.lease());
     let shutdown = CancellationToken::new();
     let engine = SyncEngine::new(
         source.clone(),
         source.clone(),
-        index.clone(),
+        through,
         lease.clone(),
         config(),
         shutdown.clone(),
@@ -62,15 +73,15 @@ fn rig() -> Rig {
 }
 
 impl Rig {
-    async fn lead(&self) {
+    pub(super) async fn lead(&self) {
         assert!(self.lease.try_acquire().await.unwrap());
     }
 
-    async fn sync(&self) {
+    pub(super) async fn sync(&self) {
         self.engine.drain().await.unwrap();
     }
 
-    fn assert_converged(&self) {
+    pub(super) fn assert_converged(&self) {
         assert_eq!(
             self.index.live_documents(),
             self.source.expected_documents()
@@ -82,12 +93,12 @@ impl Rig {
         );
     }
 
-    fn live(&self, id: ProjectId) -> Option<ProjectDocument> {
+    pub(super) fn live(&self, id: ProjectId) -> Option<ProjectDocument> {
         self.index.live_documents().into_iter().find(|d| d.id == id)
     }
 
     /// Two users, three hashtags, four projects with links.
-    fn seed(&self) -> Vec<ProjectId> {
+    pub(super) fn seed(&self) -> Vec<ProjectId> {
         let s = &self.source;
         let ada = s.add_user("Ada");
         let bob = s.add_user("Bob");

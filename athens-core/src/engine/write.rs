@@ -1,17 +1,18 @@
 //! Writing operations to the index until each one is accepted, superseded or refused for good: transient
 //! failures are retried with capped exponential backoff and jitter, only the failed operations resent.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::SyncEngine;
 use super::metrics;
 use crate::change::DeadLetter;
 use crate::document::ProjectId;
 use crate::error::SyncError;
-use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome};
+use crate::index::{IndexName, IndexOp, WriteOutcome};
 
 /// How transient failures are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,65 +75,78 @@ impl WriteSummary {
     }
 }
 
-/// Writes `ops` to `index`, retrying transient failures (whole-call or per operation) until every
-/// operation is settled or shutdown is requested. Errors the index will not get over are returned.
-pub(crate) async fn write_settled(
-    index: &dyn SearchIndex,
-    target: &IndexName,
-    mut ops: Vec<IndexOp>,
-    retry: &RetryPolicy,
-    shutdown: &CancellationToken,
-) -> Result<WriteSummary, SyncError> {
-    let mut summary = WriteSummary::default();
-    let mut attempt = 0u32;
-    while !ops.is_empty() {
-        if shutdown.is_cancelled() {
-            return Err(SyncError::Cancelled);
-        }
-        let outcomes = match index.write(target, &ops).await {
-            Ok(outcomes) => outcomes,
-            Err(error) if error.is_retryable() => {
+impl SyncEngine {
+    /// Writes `ops` to `target`, retrying transient failures (whole-call or per operation) until
+    /// every operation is settled or shutdown is requested. Errors the index will not get over are
+    /// returned.
+    ///
+    /// Every attempt first checks that this process still holds the writer lease: a writer that
+    /// lost it stops instead of retrying an old state into the index its successor writes to. And
+    /// no state is retried past [`max_write_age`](super::EngineConfig::max_write_age): the work is
+    /// dropped unacknowledged and replayed from the source with a fresh state.
+    pub(crate) async fn write_settled(
+        &self,
+        target: &IndexName,
+        mut ops: Vec<IndexOp>,
+    ) -> Result<WriteSummary, SyncError> {
+        let retry = &self.config.retry;
+        let started = Instant::now();
+        let mut summary = WriteSummary::default();
+        let mut attempt = 0u32;
+        while !ops.is_empty() {
+            if self.shutdown.is_cancelled() {
+                return Err(SyncError::Cancelled);
+            }
+            self.check_lease().await?;
+            if attempt > 0 && started.elapsed() > self.config.max_write_age {
+                warn!(index = %target, attempt, pending = ops.len(), "writes retried for too long, dropping them to replay a fresh state");
+                return Err(SyncError::Expired(self.config.max_write_age));
+            }
+            let outcomes = match self.index.write(target, &ops).await {
+                Ok(outcomes) => outcomes,
+                Err(error) if error.is_retryable() => {
+                    attempt += 1;
+                    warn!(index = %target, attempt, error = %error, "index write failed, retrying");
+                    metrics::write_failure();
+                    retry.pause(attempt, &self.shutdown).await?;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if outcomes.len() != ops.len() {
+                return Err(SyncError::OutcomeMismatch {
+                    sent: ops.len(),
+                    got: outcomes.len(),
+                });
+            }
+            let mut again = Vec::new();
+            let mut last_reason = None;
+            for (op, outcome) in ops.into_iter().zip(outcomes) {
+                match outcome {
+                    WriteOutcome::Applied => summary.applied += 1,
+                    WriteOutcome::Superseded => summary.superseded += 1,
+                    WriteOutcome::Rejected(reason) => {
+                        let project: ProjectId = op.project();
+                        warn!(project = %project, reason = %reason, "index refused document, dead-lettering it");
+                        summary.dead_letters.push(DeadLetter { project, reason });
+                    }
+                    WriteOutcome::Retryable(reason) => {
+                        last_reason = Some(reason);
+                        again.push(op);
+                    }
+                }
+            }
+            ops = again;
+            if let Some(reason) = last_reason {
                 attempt += 1;
-                warn!(index = %target, attempt, error = %error, "index write failed, retrying");
+                warn!(index = %target, attempt, pending = ops.len(), reason = %reason, "index refused some operations for now, retrying them");
                 metrics::write_failure();
-                retry.pause(attempt, shutdown).await?;
-                continue;
-            }
-            Err(error) => return Err(error.into()),
-        };
-        if outcomes.len() != ops.len() {
-            return Err(SyncError::OutcomeMismatch {
-                sent: ops.len(),
-                got: outcomes.len(),
-            });
-        }
-        let mut again = Vec::new();
-        let mut last_reason = None;
-        for (op, outcome) in ops.into_iter().zip(outcomes) {
-            match outcome {
-                WriteOutcome::Applied => summary.applied += 1,
-                WriteOutcome::Superseded => summary.superseded += 1,
-                WriteOutcome::Rejected(reason) => {
-                    let project: ProjectId = op.project();
-                    warn!(project = %project, reason = %reason, "index refused document, dead-lettering it");
-                    summary.dead_letters.push(DeadLetter { project, reason });
-                }
-                WriteOutcome::Retryable(reason) => {
-                    last_reason = Some(reason);
-                    again.push(op);
-                }
+                retry.pause(attempt, &self.shutdown).await?;
             }
         }
-        ops = again;
-        if let Some(reason) = last_reason {
-            attempt += 1;
-            warn!(index = %target, attempt, pending = ops.len(), reason = %reason, "index refused some operations for now, retrying them");
-            metrics::write_failure();
-            retry.pause(attempt, shutdown).await?;
-        }
+        metrics::documents_written(summary.applied, summary.superseded);
+        Ok(summary)
     }
-    metrics::documents_written(summary.applied, summary.superseded);
-    Ok(summary)
 }
 
 /// Retries a fallible source or index call that is not a write, until it succeeds, fails for good or
@@ -155,7 +169,7 @@ where
         }
         match call().await.map_err(Into::into) {
             Ok(value) => return Ok(value),
-            Err(error) if error.is_retryable() => {
+            Err(error) if error.is_transient() => {
                 attempt += 1;
                 warn!(what, attempt, error = %error, "call failed, retrying");
                 retry.pause(attempt, shutdown).await?;

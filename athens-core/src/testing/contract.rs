@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::change::{Ack, Change, ChangeRecord, Table};
 use crate::document::{Creator, Hashtag, HashtagId, ProjectDocument, ProjectId, UserId};
-use crate::index::{IndexOp, SearchIndex, WriteOutcome};
+use crate::error::IndexError;
+use crate::index::{IndexOp, SearchIndex, WriteOutcome, WriterId};
 use crate::source::{ChangeSource, DocumentSource, Version};
 
 /// A broken promise of a port, in words.
@@ -230,6 +231,70 @@ pub async fn search_index_contract(index: &dyn SearchIndex) -> ContractResult {
         live.as_ref() == Some(&second),
         "dropping the old index must leave the alias on the new one"
     );
+    index
+        .drop_index(&second)
+        .await
+        .map_err(broke("drop_index"))?;
+    Ok(())
+}
+
+/// Checks, on a [`SearchIndex`] whose alias does not exist yet, that claims fence publication: a
+/// writer whose claim another writer revoked cannot move the alias, while the claiming writer can.
+/// Leaves the indexes it created for the caller to drop.
+pub async fn writer_fence_contract(index: &dyn SearchIndex) -> ContractResult {
+    let (old, new) = (WriterId::random(), WriterId::random());
+    let none = index.claim(&old).await.map_err(broke("claim"))?;
+    ensure!(
+        none.is_none(),
+        "a claim before any publish finds no live index"
+    );
+    let first = index.create_index().await.map_err(broke("create_index"))?;
+    let previous = index
+        .publish_as(&first, &old)
+        .await
+        .map_err(broke("publish_as"))?;
+    ensure!(
+        previous.is_none(),
+        "the first publish has no previous index"
+    );
+    let live = index.claim(&new).await.map_err(broke("claim"))?;
+    ensure!(
+        live.as_ref() == Some(&first),
+        "a claim returns the live index, got {live:?}"
+    );
+    let second = index.create_index().await.map_err(broke("create_index"))?;
+    let fenced = index.publish_as(&second, &old).await;
+    ensure!(
+        matches!(fenced, Err(IndexError::Fenced(_))),
+        "a writer whose claim was revoked must not publish, got {fenced:?}"
+    );
+    let live = index.live_index().await.map_err(broke("live_index"))?;
+    ensure!(
+        live.as_ref() == Some(&first),
+        "a fenced publish must leave the alias where it was, got {live:?}"
+    );
+    let previous = index
+        .publish_as(&second, &new)
+        .await
+        .map_err(broke("publish_as"))?;
+    ensure!(
+        previous.as_ref() == Some(&first),
+        "the claiming writer publishes and gets the replaced index, got {previous:?}"
+    );
+    let again = index.claim(&new).await.map_err(broke("claim again"))?;
+    ensure!(
+        again.as_ref() == Some(&second),
+        "claiming again is harmless and returns the live index"
+    );
+    let third = index.create_index().await.map_err(broke("create_index"))?;
+    index
+        .publish_as(&third, &new)
+        .await
+        .map_err(broke("publish_as after claiming again"))?;
+    index
+        .drop_index(&first)
+        .await
+        .map_err(broke("drop_index"))?;
     index
         .drop_index(&second)
         .await

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::memory_source::Fault;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::IndexError;
-use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome};
+use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
 use crate::source::Version;
 
 /// Failures a [`MemoryIndex`] can be told to inject.
@@ -34,6 +34,8 @@ struct State {
     indexes: BTreeMap<String, BTreeMap<ProjectId, Stored>>,
     alias: Option<String>,
     created: u64,
+    /// The writer whose publications are allowed.
+    claim: Option<WriterId>,
 }
 
 /// An in-memory index.
@@ -101,6 +103,14 @@ impl MemoryIndex {
         }
     }
 
+    /// Forgets the versions of deleted documents, as the engine does after `index.gc_deletes`: a
+    /// later write of any version then applies.
+    pub fn forget_deletions(&self) {
+        for documents in self.state().indexes.values_mut() {
+            documents.retain(|_, stored| stored.document.is_some());
+        }
+    }
+
     /// The number of physical indexes that exist.
     pub fn physical_indexes(&self) -> usize {
         self.state().indexes.len()
@@ -153,6 +163,29 @@ impl SearchIndex for MemoryIndex {
 
     async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
         let mut state = self.state();
+        if !state.indexes.contains_key(&index.0) {
+            return Err(not_found(index));
+        }
+        Ok(state.alias.replace(index.0.clone()).map(IndexName))
+    }
+
+    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
+        let mut state = self.state();
+        state.claim = Some(writer.clone());
+        Ok(state.alias.clone().map(IndexName))
+    }
+
+    async fn publish_as(
+        &self,
+        index: &IndexName,
+        writer: &WriterId,
+    ) -> Result<Option<IndexName>, IndexError> {
+        let mut state = self.state();
+        if state.claim.as_ref() != Some(writer) {
+            return Err(IndexError::Fenced(format!(
+                "writer {writer} no longer holds the claim"
+            )));
+        }
         if !state.indexes.contains_key(&index.0) {
             return Err(not_found(index));
         }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 pub use contract::{
     ContractFailure, ContractResult, FixtureError, SourceFixture, sample_document,
-    search_index_contract, source_contract,
+    search_index_contract, source_contract, writer_fence_contract,
 };
 pub use memory_index::{IndexFaults, MemoryIndex};
 pub use memory_source::{Fault, MemoryLease, MemorySource, SourceFaults};
@@ -78,5 +78,10 @@ mod tests {
     #[tokio::test]
     async fn memory_index_honours_the_index_contract() {
         search_index_contract(&MemoryIndex::new()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn memory_index_fences_writers() {
+        writer_fence_contract(&MemoryIndex::new()).await.unwrap();
     }
 }

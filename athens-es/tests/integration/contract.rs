@@ -1,6 +1,6 @@
 //! The `SearchIndex` contract suite every implementation passes, on both engines.
 
-use athens_core::testing::search_index_contract;
+use athens_core::testing::{search_index_contract, writer_fence_contract};
 use athens_core::{ProjectSearch, SearchIndex};
 use athens_es::{Distribution, EsConfig, EsIndex, MAPPING_VERSION};
 
@@ -104,6 +104,20 @@ async fn reports_the_engine_and_names_indexes_after_the_alias() -> anyhow::Resul
                 .await
                 .is_err(),
             "an index outside the alias' family must never be deleted"
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn fences_a_writer_whose_claim_was_revoked() -> anyhow::Result<()> {
+    on_every_engine("fence", |index, _| async move {
+        writer_fence_contract(&index).await?;
+        anyhow::ensure!(
+            index.indexes().await?.len() == 1,
+            "only the live index is left: {:?}",
+            index.indexes().await?
         );
         Ok(())
     })

@@ -49,6 +49,7 @@ pub async fn drop_all(index: &EsIndex) -> anyhow::Result<()> {
     for name in index.indexes().await? {
         index.drop_index(&name).await?;
     }
+    index.drop_claims().await?;
     Ok(())
 }
 

@@ -1,0 +1,230 @@
+//! Interleavings of two writers, a reindex and a repair that the happy path never meets, made
+//! deterministic with pause points in a wrapper of the in-memory index: each test stops one process
+//! at the worst moment, lets the other act, then lets the first go on.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+
+use super::tests::{Rig, rig_through};
+use crate::document::{ProjectDocument, ProjectId};
+use crate::error::{IndexError, SyncError};
+use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
+use crate::testing::{MemoryIndex, MemorySource};
+
+/// A pause point: armed by the test, it stops the next call that reaches it, tells the test, and
+/// lets the call go on when the test says so.
+#[derive(Default)]
+struct Gate(Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>);
+
+impl Gate {
+    /// Arms the gate: returns "a call arrived" and "let it go".
+    fn arm(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (arrived_tx, arrived_rx) = oneshot::channel();
+        let (release_tx, release_rx) = oneshot::channel();
+        *self.0.lock().unwrap() = Some((arrived_tx, release_rx));
+        (arrived_rx, release_tx)
+    }
+
+    async fn pass(&self) {
+        let armed = self.0.lock().unwrap().take();
+        if let Some((arrived, release)) = armed {
+            let _ = arrived.send(());
+            let _ = release.await;
+        }
+    }
+}
+
+/// The in-memory index with pause points before a publish and after a write.
+struct Paused {
+    inner: Arc<MemoryIndex>,
+    before_publish: Gate,
+    after_write: Gate,
+}
+
+#[async_trait]
+impl SearchIndex for Paused {
+    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
+        self.inner.live_index().await
+    }
+    async fn create_index(&self) -> Result<IndexName, IndexError> {
+        self.inner.create_index().await
+    }
+    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
+        self.inner.finish_bulk_load(index).await
+    }
+    async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
+        self.before_publish.pass().await;
+        self.inner.publish(index).await
+    }
+    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
+        self.inner.claim(writer).await
+    }
+    async fn publish_as(
+        &self,
+        index: &IndexName,
+        writer: &WriterId,
+    ) -> Result<Option<IndexName>, IndexError> {
+        self.before_publish.pass().await;
+        self.inner.publish_as(index, writer).await
+    }
+    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
+        self.inner.drop_index(index).await
+    }
+    async fn write(
+        &self,
+        index: &IndexName,
+        ops: &[IndexOp],
+    ) -> Result<Vec<WriteOutcome>, IndexError> {
+        let outcomes = self.inner.write(index, ops).await;
+        self.after_write.pass().await;
+        outcomes
+    }
+    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
+        self.inner.refresh(index).await
+    }
+    async fn get(
+        &self,
+        index: &IndexName,
+        ids: &[ProjectId],
+    ) -> Result<Vec<ProjectDocument>, IndexError> {
+        self.inner.get(index, ids).await
+    }
+    async fn ids_page(
+        &self,
+        index: &IndexName,
+        after: Option<ProjectId>,
+        limit: usize,
+    ) -> Result<Vec<ProjectId>, IndexError> {
+        self.inner.ids_page(index, after, limit).await
+    }
+    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
+        self.inner.count(index).await
+    }
+}
+
+/// Two processes (each with its own lease handle and engine) over one source and one index.
+fn two_writers() -> (Arc<Paused>, Arc<Rig>, Arc<Rig>) {
+    let source = MemorySource::new();
+    let index = Arc::new(MemoryIndex::new());
+    let paused = Arc::new(Paused {
+        inner: index.clone(),
+        before_publish: Gate::default(),
+        after_write: Gate::default(),
+    });
+    let first = Arc::new(rig_through(&source, &index, paused.clone()));
+    let second = Arc::new(rig_through(&source, &index, paused.clone()));
+    (paused, first, second)
+}
+
+/// Finding 1: a reindex passes its last lease check, loses the lease before its publish lands, and
+/// a standby streams (and acknowledges) changes into the old index meanwhile. The publish must not
+/// replace the index those acknowledged changes live in.
+#[tokio::test]
+async fn a_reindex_that_lost_its_lease_cannot_publish_over_the_new_writers_index() {
+    let (paused, reindexer, standby) = two_writers();
+    let projects = reindexer.seed();
+    reindexer.lead().await;
+    reindexer.sync().await;
+
+    let (arrived, release) = paused.before_publish.arm();
+    let reindex = {
+        let reindexer = reindexer.clone();
+        tokio::spawn(async move { reindexer.engine.backfill().await })
+    };
+    arrived.await.unwrap();
+    reindexer.lease.expire();
+    standby.lead().await;
+    standby
+        .source
+        .describe_project(projects[0], "acknowledged by the standby");
+    standby.sync().await;
+    assert_eq!(standby.source.pending(), 0);
+
+    release.send(()).unwrap();
+    let published = reindex.await.unwrap();
+    assert_eq!(
+        standby.live(projects[0]).unwrap().description,
+        "acknowledged by the standby",
+        "a change the standby acknowledged is missing from the live index"
+    );
+    assert!(
+        matches!(published, Err(SyncError::LeaseLost)),
+        "a fenced reindex reports the lost lease: {published:?}"
+    );
+    assert_eq!(
+        standby.index.physical_indexes(),
+        1,
+        "the fenced reindex drops the index it could not publish"
+    );
+    standby.sync().await;
+    standby.assert_converged();
+}
+
+/// Finding 3: a writer whose write failed transiently loses its lease while it waits to retry; a
+/// new writer deletes the project, and the engine forgets the deletion (`gc_deletes`). The old
+/// writer's retry must not land and bring the project back.
+#[tokio::test]
+async fn a_writer_that_lost_its_lease_does_not_retry_an_old_state() {
+    let (paused, old, new) = two_writers();
+    let projects = old.seed();
+    old.lead().await;
+    old.sync().await;
+
+    old.source.describe_project(projects[1], "old state");
+    old.index.faults.retry_items.arm(1);
+    let (arrived, release) = paused.after_write.arm();
+    let retrying = {
+        let old = old.clone();
+        tokio::spawn(async move { old.engine.drain().await })
+    };
+    arrived.await.unwrap();
+    old.lease.expire();
+    new.lead().await;
+    new.source.delete_project(projects[1]);
+    new.sync().await;
+    assert!(new.live(projects[1]).is_none());
+    new.index.forget_deletions();
+
+    release.send(()).unwrap();
+    let result = retrying.await.unwrap();
+    assert!(
+        matches!(result, Err(SyncError::LeaseLost)),
+        "the old writer stops: {result:?}"
+    );
+    assert!(
+        new.live(projects[1]).is_none(),
+        "the old writer's retry brought a deleted project back"
+    );
+    new.assert_converged();
+}
+
+/// Finding 3, second half: no state is retried past `max_write_age` (kept under the engine's
+/// `gc_deletes`); the work is dropped unacknowledged and a later step replays it with fresh state.
+#[tokio::test]
+async fn writes_retried_too_long_are_dropped_and_replayed_fresh() {
+    let source = MemorySource::new();
+    let index = Arc::new(MemoryIndex::new());
+    let mut rig = rig_through(&source, &index, index.clone());
+    rig.engine.config.max_write_age = std::time::Duration::from_millis(30);
+    let projects = rig.seed();
+    rig.lead().await;
+    rig.sync().await;
+    rig.source
+        .describe_project(projects[2], "after a long outage");
+    rig.index.faults.write.arm(u64::MAX);
+    let result = rig.engine.drain().await;
+    assert!(
+        matches!(result, Err(SyncError::Expired(_))),
+        "old work is dropped: {result:?}"
+    );
+    assert!(rig.source.pending() > 0, "nothing dropped is acknowledged");
+    rig.index.faults.write.arm(0);
+    rig.sync().await;
+    assert_eq!(
+        rig.live(projects[2]).unwrap().description,
+        "after a long outage"
+    );
+    rig.assert_converged();
+}
