@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use athens_core::{EngineConfig, RetryPolicy};
+use athens_core::{EngineConfig, MappingChange, RetryPolicy};
 use athens_pg::DatabaseUrl;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -52,6 +52,9 @@ pub struct SyncSettings {
     pub max_retry_ms: u64,
     /// Keep the previous physical index after a reindex.
     pub keep_previous_index: bool,
+    /// When the live index was built with another mapping version (after an upgrade): `reindex`
+    /// rebuilds it with zero downtime before streaming, `refuse` stops with a message.
+    pub on_mapping_change: MappingChange,
 }
 
 impl Default for SyncSettings {
@@ -64,6 +67,7 @@ impl Default for SyncSettings {
             poll_wait_ms: engine.poll_wait.as_millis() as u64,
             max_retry_ms: engine.retry.max.as_millis() as u64,
             keep_previous_index: engine.keep_previous_index,
+            on_mapping_change: engine.on_mapping_change,
         }
     }
 }
@@ -82,6 +86,7 @@ impl SyncSettings {
                 max: Duration::from_millis(self.max_retry_ms),
             },
             keep_previous_index: self.keep_previous_index,
+            on_mapping_change: self.on_mapping_change,
             ..defaults
         }
     }

@@ -110,6 +110,13 @@ pub enum SyncError {
         /// Outcomes received.
         got: usize,
     },
+    /// The live index was built with another mapping than this release writes, and the engine is
+    /// configured to refuse rather than rebuild it.
+    #[error(
+        "the live index {0} was built with another mapping version than this release writes: \
+         run `athens reindex`, or set sync.on_mapping_change = \"reindex\" to rebuild it on start"
+    )]
+    MappingChanged(crate::index::IndexName),
     /// A document differs between source and index and could not be repaired.
     #[error("project {0} could not be repaired")]
     Unrepaired(ProjectId),
@@ -145,9 +152,10 @@ impl SyncError {
             SyncError::Source(error) => error.is_retryable(),
             SyncError::Index(error) => error.is_retryable(),
             SyncError::LeaseLost | SyncError::Expired(_) => true,
-            SyncError::OutcomeMismatch { .. } | SyncError::Unrepaired(_) | SyncError::Cancelled => {
-                false
-            }
+            SyncError::OutcomeMismatch { .. }
+            | SyncError::MappingChanged(_)
+            | SyncError::Unrepaired(_)
+            | SyncError::Cancelled => false,
         }
     }
 }

@@ -130,6 +130,10 @@ pub trait SearchIndex: Send + Sync {
         writer: &WriterId,
     ) -> Result<Option<IndexName>, IndexError>;
 
+    /// Whether `index` was created with the mapping this adapter writes. An index built by another
+    /// release (another mapping version) must be rebuilt before it takes this release's documents.
+    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError>;
+
     /// Deletes a physical index. Deleting one that does not exist is not an error.
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError>;
 

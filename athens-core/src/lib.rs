@@ -27,7 +27,9 @@ pub use document::{
     Creator, CreatorLink, Hashtag, HashtagId, HashtagLink, ProjectDocument, ProjectId, ProjectRow,
     UserId, build_documents,
 };
-pub use engine::{BackfillReport, EngineConfig, RetryPolicy, StepReport, SyncEngine, VerifyReport};
+pub use engine::{
+    BackfillReport, EngineConfig, MappingChange, RetryPolicy, StepReport, SyncEngine, VerifyReport,
+};
 pub use error::{IndexError, SearchError, SourceError, SyncError};
 pub use index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
 pub use search::{

@@ -20,6 +20,7 @@ use tracing::{debug, info};
 
 use crate::config::{EsAuth, EsConfig};
 use crate::error::{EsError, Failure};
+use crate::mapping;
 use crate::signing::{Forwarder, TOKEN_HEADER};
 
 /// Which search engine answers.
@@ -241,8 +242,8 @@ pub(crate) async fn read<T: DeserializeOwned>(
     serde_json::from_slice(&body).map_err(|error| Failure::Decode(error.to_string()))
 }
 
-/// The indexes the client's alias points to (normally one, none before the first publish), sorted
-/// by name.
+/// The indexes the client's alias points to (normally one, none before the first publish), oldest
+/// first (mapping version as a number, then creation stamp).
 pub(crate) async fn alias_holders(client: &Client) -> Result<Vec<String>, Failure> {
     let sent = client
         .es
@@ -251,7 +252,11 @@ pub(crate) async fn alias_holders(client: &Client) -> Result<Vec<String>, Failur
         .send()
         .await;
     match read::<BTreeMap<String, serde_json::Value>>(sent).await {
-        Ok(holders) => Ok(holders.into_keys().collect()),
+        Ok(holders) => {
+            let mut holders: Vec<String> = holders.into_keys().collect();
+            mapping::sort_oldest_first(client.alias(), &mut holders);
+            Ok(holders)
+        }
         Err(failure) if failure.status() == Some(404) => Ok(Vec::new()),
         Err(failure) => Err(failure),
     }

@@ -82,8 +82,8 @@ impl EsIndex {
         EsSearch::from_client(self.client.clone())
     }
 
-    /// Every physical index of this alias (live or not, any mapping version), sorted by name, which
-    /// is also creation order within a mapping version.
+    /// Every physical index of this alias (live or not, any mapping version), oldest first: by
+    /// mapping version as a number, then by creation stamp.
     pub async fn indexes(&self) -> Result<Vec<IndexName>, IndexError> {
         let pattern = mapping::index_pattern(self.alias());
         let sent = self
@@ -94,11 +94,12 @@ impl EsIndex {
             .send()
             .await;
         let found: BTreeMap<String, Value> = read(sent).await?;
-        Ok(found
+        let mut names: Vec<String> = found
             .into_keys()
             .filter(|name| mapping::owns_index(self.alias(), name))
-            .map(IndexName)
-            .collect())
+            .collect();
+        mapping::sort_oldest_first(self.alias(), &mut names);
+        Ok(names.into_iter().map(IndexName).collect())
     }
 
     /// Deletes every writer claim of the alias (see [`SearchIndex::claim`]): for removing Athens
@@ -332,6 +333,10 @@ impl SearchIndex for EsIndex {
         writer: &WriterId,
     ) -> Result<Option<IndexName>, IndexError> {
         claim::publish_as(&self.client, index, writer).await
+    }
+
+    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
+        Ok(mapping::mapping_version(self.alias(), &index.0) == Some(mapping::MAPPING_VERSION))
     }
 
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {

@@ -64,6 +64,26 @@ pub(crate) fn owns_index(alias: &str, name: &str) -> bool {
         })
 }
 
+/// The mapping version in `name` when it is a physical index of `alias`: `7` for
+/// `<alias>-v7-<stamp>`.
+pub(crate) fn mapping_version(alias: &str, name: &str) -> Option<u32> {
+    if !owns_index(alias, name) {
+        return None;
+    }
+    let (version, _) = name
+        .strip_prefix(alias)?
+        .strip_prefix("-v")?
+        .split_once('-')?;
+    version.parse().ok()
+}
+
+/// Sorts physical index names of `alias` oldest first: by mapping version as a number (`v10`
+/// after `v9`, which a plain string sort gets wrong), then by creation stamp. Names that are not
+/// Athens' come first.
+pub(crate) fn sort_oldest_first(alias: &str, names: &mut [String]) {
+    names.sort_by_cached_key(|name| (mapping_version(alias, name), name.clone()));
+}
+
 /// The body of the create-index request: settings for a bulk load (no refresh, no replicas), the
 /// analysis chain and the mapping.
 pub(crate) fn create_body(config: &EsConfig) -> Value {
@@ -243,6 +263,32 @@ mod tests {
         assert!(!owns_index("athens-projects", "other-v1-x"));
         assert!(!owns_index("athens", "athens-vfoo-v1-x"));
         assert_eq!(index_pattern("a"), "a-v*");
+    }
+
+    #[test]
+    fn mapping_versions_order_as_numbers() {
+        let alias = "athens-projects";
+        assert_eq!(
+            mapping_version(alias, "athens-projects-v10-20260101-000000-000000-1a"),
+            Some(10)
+        );
+        assert_eq!(mapping_version(alias, "athens-projects-claim-ab"), None);
+        let mut names = vec![
+            "athens-projects-v10-20250101-000000-000000-1".to_owned(),
+            "athens-projects-v9-20260101-000000-000000-1".to_owned(),
+            "athens-projects-v10-20260101-000000-000000-1".to_owned(),
+            "athens-projects-v2-20270101-000000-000000-1".to_owned(),
+        ];
+        sort_oldest_first(alias, &mut names);
+        assert_eq!(
+            names,
+            [
+                "athens-projects-v2-20270101-000000-000000-1",
+                "athens-projects-v9-20260101-000000-000000-1",
+                "athens-projects-v10-20250101-000000-000000-1",
+                "athens-projects-v10-20260101-000000-000000-1",
+            ]
+        );
     }
 
     #[test]

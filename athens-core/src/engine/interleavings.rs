@@ -69,6 +69,9 @@ impl SearchIndex for Paused {
         self.before_publish.pass().await;
         self.inner.publish_as(index, writer).await
     }
+    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
+        self.inner.mapping_is_current(index).await
+    }
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
         self.inner.drop_index(index).await
     }

@@ -28,6 +28,18 @@ use crate::source::{ChangeSource, DocumentSource, WriterLease};
 /// How often the streaming loop publishes the backlog gauges.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
 
+/// What the engine does when the live index was built with another mapping than the index adapter
+/// writes now (after an upgrade that changed the mapping).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MappingChange {
+    /// Rebuild it with a zero-downtime reindex before streaming: the old index serves meanwhile.
+    #[default]
+    Reindex,
+    /// Refuse to start, with a message saying to run `athens reindex`.
+    Refuse,
+}
+
 /// Tuning of the engine; the defaults suit a small deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -50,6 +62,8 @@ pub struct EngineConfig {
     /// `gc_deletes` (one hour), and a retry of an older state landing after that could bring back
     /// a project a newer write deleted. Keep it well under `gc_deletes`.
     pub max_write_age: Duration,
+    /// What to do when the live index was built with another mapping version.
+    pub on_mapping_change: MappingChange,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +77,7 @@ impl Default for EngineConfig {
             retry: RetryPolicy::default(),
             keep_previous_index: false,
             max_write_age: Duration::from_secs(30 * 60),
+            on_mapping_change: MappingChange::default(),
         }
     }
 }
@@ -201,9 +216,24 @@ impl SyncEngine {
     /// Claims the index for this writer and returns the physical index behind the alias,
     /// backfilling a fresh one first if the alias does not exist. Once claimed, no writer that
     /// claimed before can move the alias away from it.
+    ///
+    /// A live index built with another mapping than the adapter writes is rebuilt first (or
+    /// refused, as configured): writing this release's documents into it would have them refused.
     pub async fn ensure_live_index(&self) -> Result<IndexName, SyncError> {
         if let Some(live) = self.claim().await? {
-            return Ok(live);
+            let current = retrying("read mapping", &self.config.retry, &self.shutdown, || {
+                self.index.mapping_is_current(&live)
+            })
+            .await?;
+            if current {
+                return Ok(live);
+            }
+            if self.config.on_mapping_change == MappingChange::Refuse {
+                return Err(SyncError::MappingChanged(live));
+            }
+            info!(index = %live, "the live index has another mapping version, rebuilding it with zero downtime");
+            let report = self.backfill().await?;
+            return Ok(report.index);
         }
         info!("no index behind the alias yet, backfilling");
         let report = self.backfill().await?;

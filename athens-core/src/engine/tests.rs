@@ -7,7 +7,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use super::{EngineConfig, RetryPolicy, SyncEngine};
+use super::{EngineConfig, MappingChange, RetryPolicy, SyncEngine};
 use crate::change::Table;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::SyncError;
@@ -28,6 +28,7 @@ pub(super) fn config() -> EngineConfig {
         },
         keep_previous_index: false,
         max_write_age: Duration::from_secs(60),
+        on_mapping_change: MappingChange::Reindex,
     }
 }
 
@@ -203,6 +204,40 @@ async fn a_truncate_rebuilds_the_index_behind_the_alias() {
     rig.sync().await;
     assert!(rig.index.live_documents().is_empty());
     rig.assert_converged();
+}
+
+#[tokio::test]
+async fn an_index_built_with_another_mapping_is_rebuilt_before_streaming() {
+    let rig = rig();
+    let projects = rig.seed();
+    rig.lead().await;
+    rig.sync().await;
+    let old = rig.index.live_name().unwrap();
+    rig.index.outdate_live();
+    rig.source
+        .describe_project(projects[0], "after the upgrade");
+    rig.sync().await;
+    assert_ne!(
+        rig.index.live_name().unwrap(),
+        old,
+        "a new index is published"
+    );
+    assert_eq!(rig.index.physical_indexes(), 1, "the old one is dropped");
+    rig.assert_converged();
+}
+
+#[tokio::test]
+async fn an_index_built_with_another_mapping_is_refused_when_configured() {
+    let mut rig = rig();
+    rig.engine.config.on_mapping_change = MappingChange::Refuse;
+    rig.seed();
+    rig.lead().await;
+    rig.sync().await;
+    rig.index.outdate_live();
+    let error = rig.engine.drain().await.unwrap_err();
+    assert!(matches!(error, SyncError::MappingChanged(_)), "{error:?}");
+    assert!(error.to_string().contains("athens reindex"), "{error}");
+    assert!(!error.is_retryable());
 }
 
 #[tokio::test]

@@ -36,6 +36,8 @@ struct State {
     created: u64,
     /// The writer whose publications are allowed.
     claim: Option<WriterId>,
+    /// Indexes marked as built with another mapping.
+    outdated: BTreeSet<String>,
 }
 
 /// An in-memory index.
@@ -109,6 +111,19 @@ impl MemoryIndex {
         for documents in self.state().indexes.values_mut() {
             documents.retain(|_, stored| stored.document.is_some());
         }
+    }
+
+    /// Marks the live index as built with another mapping, as after an upgrade that changed it.
+    pub fn outdate_live(&self) {
+        let mut state = self.state();
+        if let Some(alias) = state.alias.clone() {
+            state.outdated.insert(alias);
+        }
+    }
+
+    /// The physical index behind the alias, if any.
+    pub fn live_name(&self) -> Option<IndexName> {
+        self.state().alias.clone().map(IndexName)
     }
 
     /// The number of physical indexes that exist.
@@ -190,6 +205,14 @@ impl SearchIndex for MemoryIndex {
             return Err(not_found(index));
         }
         Ok(state.alias.replace(index.0.clone()).map(IndexName))
+    }
+
+    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
+        let state = self.state();
+        if !state.indexes.contains_key(&index.0) {
+            return Err(not_found(index));
+        }
+        Ok(!state.outdated.contains(&index.0))
     }
 
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {

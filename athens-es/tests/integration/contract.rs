@@ -1,7 +1,7 @@
 //! The `SearchIndex` contract suite every implementation passes, on both engines.
 
 use athens_core::testing::{search_index_contract, writer_fence_contract};
-use athens_core::{ProjectSearch, SearchIndex};
+use athens_core::{IndexName, ProjectSearch, SearchIndex};
 use athens_es::{Distribution, EsConfig, EsIndex, MAPPING_VERSION};
 
 use crate::support::{config, drop_all, on_every_engine};
@@ -119,6 +119,43 @@ async fn fences_a_writer_whose_claim_was_revoked() -> anyhow::Result<()> {
             "only the live index is left: {:?}",
             index.indexes().await?
         );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn mapping_versions_compare_as_numbers_and_an_older_one_is_not_current() -> anyhow::Result<()>
+{
+    on_every_engine("versions", |index, engine| async move {
+        // An alias left pointing at two indexes, as an interrupted swap may leave it: the newest
+        // mapping version wins, compared as a number (`v10` after `v9`).
+        let http = reqwest::Client::new();
+        let alias = index.alias().to_owned();
+        let v9 = format!("{alias}-v9-20260101-000000-000000-1");
+        let v10 = format!("{alias}-v10-20250101-000000-000000-1");
+        for name in [&v9, &v10] {
+            http.put(format!("{}/{name}", engine.url))
+                .json(&serde_json::json!({ "aliases": { alias.clone(): {} } }))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        let live = index.live_index().await?;
+        anyhow::ensure!(
+            live.as_ref().map(|name| name.0.as_str()) == Some(v10.as_str()),
+            "expected {v10}, got {live:?}"
+        );
+        let names: Vec<String> = index.indexes().await?.into_iter().map(|n| n.0).collect();
+        anyhow::ensure!(names == [v9.clone(), v10.clone()], "{names:?}");
+        for name in [&v9, &v10] {
+            anyhow::ensure!(
+                !index.mapping_is_current(&IndexName(name.clone())).await?,
+                "{name} was built with another mapping than version {MAPPING_VERSION}"
+            );
+        }
+        let fresh = index.create_index().await?;
+        anyhow::ensure!(index.mapping_is_current(&fresh).await?);
         Ok(())
     })
     .await
