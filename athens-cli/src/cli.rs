@@ -61,6 +61,10 @@ pub enum Command {
     Setup,
     /// Remove change capture. Leaves your tables and data untouched. Idempotent.
     Teardown,
+    /// Create (or update) the least-privileged role sync and serve log in as, with the password in
+    /// ATHENS_RUNTIME_PASSWORD (sent as a SCRAM verifier, never in clear). Run as the tables' owner
+    /// with CREATEROLE (RDS's master user), after `setup`. Idempotent.
+    GrantRuntime(GrantRuntimeArgs),
     /// Backfill every project into a fresh index and swap the alias to it (zero downtime).
     Reindex(ReindexArgs),
     /// Stream changes into the index until stopped (backfills first if the alias is missing).
@@ -98,6 +102,14 @@ pub struct SeedArgs {
     /// Do nothing (and succeed) when the tables already hold projects.
     #[arg(long)]
     pub if_empty: bool,
+}
+
+/// Options of `athens grant-runtime`.
+#[derive(Debug, Args)]
+pub struct GrantRuntimeArgs {
+    /// Name of the runtime role.
+    #[arg(long, default_value = "athens_runtime")]
+    pub role: String,
 }
 
 /// Options of `athens reindex`.

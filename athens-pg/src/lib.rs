@@ -44,6 +44,7 @@ pub mod entity;
 mod error;
 mod lease;
 mod logical;
+mod runtime_role;
 mod schema;
 mod seed;
 mod source;
@@ -53,6 +54,7 @@ pub use config::{CaptureConfig, CaptureMode, DEFAULT_LEASE_KEY, DatabaseUrl, PgC
 pub use error::PgError;
 pub use lease::PgLease;
 pub use logical::{LogicalSource, SLOT_LAG, SLOT_RETAINED_WAL, SlotStatus};
+pub use runtime_role::runtime_grants;
 pub use schema::Migrator;
 pub use seed::{SeedOptions, SeedReport};
 pub use source::PgSource;

@@ -22,6 +22,7 @@ pub async fn run(
         Command::Seed(args) => schema::seed(&settings, &args).await,
         Command::Setup => schema::setup(&settings).await,
         Command::Teardown => schema::teardown(&settings).await,
+        Command::GrantRuntime(args) => schema::grant_runtime(&settings, &args).await,
         Command::Reindex(args) => sync::reindex(&settings, &args).await,
         Command::Sync => sync::sync(&settings).await,
         Command::Serve => serve::serve(&settings, metrics).await,

@@ -1,4 +1,5 @@
-//! `migrate`, `seed`, `setup` and `teardown`: the demo schema, its data, and change capture.
+//! `migrate`, `seed`, `setup`, `teardown` and `grant-runtime`: the demo schema, its data, change
+//! capture, and the runtime role.
 #![allow(clippy::print_stdout)] // command output for the user
 
 use std::time::Instant;
@@ -7,7 +8,7 @@ use anyhow::bail;
 use athens_core::DocumentSource;
 use athens_pg::CaptureMode;
 
-use crate::cli::SeedArgs;
+use crate::cli::{GrantRuntimeArgs, SeedArgs};
 use crate::config::Settings;
 use crate::progress::Progress;
 use crate::wiring;
@@ -82,5 +83,24 @@ pub async fn teardown(settings: &Settings) -> anyhow::Result<()> {
     source.remove_logical_capture(&settings.capture).await?;
     source.remove_capture().await?;
     println!("change capture removed (your tables are untouched)");
+    Ok(())
+}
+
+/// Where `grant-runtime` reads the runtime role's password (a secret, never a flag).
+pub const RUNTIME_PASSWORD: &str = "ATHENS_RUNTIME_PASSWORD";
+
+pub async fn grant_runtime(settings: &Settings, args: &GrantRuntimeArgs) -> anyhow::Result<()> {
+    let Some(password) = std::env::var(RUNTIME_PASSWORD)
+        .ok()
+        .filter(|p| !p.is_empty())
+    else {
+        bail!("{RUNTIME_PASSWORD} is not set: it holds the password the runtime role logs in with");
+    };
+    let source = wiring::database(settings).await?;
+    source.grant_runtime(&args.role, &password).await?;
+    println!(
+        "role {} may now run sync and serve (docs/operations.md \"Least privilege\")",
+        args.role
+    );
     Ok(())
 }

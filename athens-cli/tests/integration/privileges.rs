@@ -349,3 +349,76 @@ async fn drop_roles(world: &World, roles: &[&Role]) {
             .unwrap();
     }
 }
+
+#[test]
+fn grant_runtime_grants_exactly_the_documented_statements() {
+    let documented: Vec<String> = documented_sql()[1]
+        .lines()
+        .map(|line| line.trim().trim_end_matches(';').to_owned())
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert_eq!(documented, athens_pg::runtime_grants("athens_runtime"));
+}
+
+/// `athens grant-runtime`, as deploy/aws's admin task runs it: the owner (who may create roles and
+/// owns the database, like RDS's master user) makes the runtime role in one step; the role logs in
+/// with the password (so the SCRAM verifier Athens computed is right), reindexes and reports, and
+/// cannot write the tables. Running it again (a rotated password) keeps it working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grant_runtime_makes_a_role_that_logs_in_and_writes_nothing() {
+    let engine = &engines().await[0];
+    let world = World::new("grant-runtime", engine).await.unwrap();
+    let owner = Role::new(&world, "gowner");
+    let mut runtime = Role::new(&world, "gruntime");
+    world
+        .sql(&format!(
+            "CREATE ROLE {0} LOGIN CREATEROLE PASSWORD '{1}'; GRANT CREATE ON SCHEMA public TO {0};
+             GRANT {0} TO CURRENT_USER; ALTER DATABASE \"{2}\" OWNER TO {0};",
+            owner.name, owner.password, world.database.name
+        ))
+        .await
+        .unwrap();
+    ok(&mut athens_as(&world, &owner, &["migrate"]));
+    ok(&mut athens_as(
+        &world,
+        &owner,
+        &["seed", "--projects", "50"],
+    ));
+    ok(&mut athens_as(&world, &owner, &["setup"]));
+    let missing = athens_as(&world, &owner, &["grant-runtime", "--role", &runtime.name])
+        .env_remove("ATHENS_RUNTIME_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success(), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("ATHENS_RUNTIME_PASSWORD"),
+        "{}",
+        text(&missing)
+    );
+
+    for round in ["created", "rotated"] {
+        if round == "rotated" {
+            runtime.password = format!("{}-rotated", runtime.password);
+        }
+        let granted = ok(
+            athens_as(&world, &owner, &["grant-runtime", "--role", &runtime.name])
+                .env("ATHENS_RUNTIME_PASSWORD", &runtime.password),
+        );
+        assert!(!granted.contains(&runtime.password), "{granted}");
+        let reindexed = ok(&mut athens_as(&world, &runtime, &["reindex"]));
+        assert!(
+            reindexed.contains("reindexed 50 documents"),
+            "{round}: {reindexed}"
+        );
+    }
+    let as_runtime = Database::connect(runtime.url(&world)).await.unwrap();
+    for statement in [
+        "INSERT INTO users (name) VALUES ('intruder')",
+        "DELETE FROM athens.dead_letters",
+        "CREATE TABLE public.intruder (id int)",
+    ] {
+        refused(&as_runtime, statement).await;
+    }
+    as_runtime.close().await.unwrap();
+    drop_roles(&world, &[&owner, &runtime]).await;
+}
