@@ -34,6 +34,9 @@ pub struct Settings {
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
+    /// Metrics for CloudWatch (embedded metric format).
+    #[serde(default)]
+    pub metrics: crate::emf::MetricsSettings,
 }
 
 /// Tuning of the sync engine (`[sync]`).
@@ -150,6 +153,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("ATHENS_SYNC_BATCH_SIZE", "sync.batch_size"),
     ("ATHENS_SYNC_CHUNK_SIZE", "sync.chunk_size"),
     ("ATHENS_SYNC_WRITE_CONCURRENCY", "sync.write_concurrency"),
+    ("ATHENS_METRICS_EMF", "metrics.emf"),
+    ("ATHENS_METRICS_EMF_NAMESPACE", "metrics.emf_namespace"),
+    ("ATHENS_METRICS_EMF_STACK", "metrics.emf_stack"),
     ("ATHENS_LOG_FORMAT", "log.format"),
     ("ATHENS_LOG", "log.filter"),
 ];
@@ -211,6 +217,7 @@ pub fn load(args: &GlobalArgs) -> Result<Settings, ConfigError> {
     }
     settings.sync.validate().map_err(ConfigError)?;
     settings.capture.validate().map_err(ConfigError)?;
+    settings.metrics.validate().map_err(ConfigError)?;
     settings
         .engine
         .validate()

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod emf;
 mod logging;
 mod progress;
 mod shutdown;

@@ -86,6 +86,13 @@ pub trait DocumentSource: Send + Sync {
 
     /// The number of projects in the source.
     async fn count(&self) -> Result<u64, SourceError>;
+
+    /// Answers when the source can serve reads: for readiness probes, which every API server runs
+    /// every few seconds, so it must stay cheap whatever the tables hold. The default counts the
+    /// projects; implementations should override it with a round trip that reads no rows.
+    async fn ping(&self) -> Result<(), SourceError> {
+        self.count().await.map(|_| ())
+    }
 }
 
 /// The right to write to the index: at most one process holds it at a time, others wait as standbys.

@@ -241,6 +241,15 @@ impl DocumentSource for PgSource {
         Ok(exists)
     }
 
+    async fn ping(&self) -> Result<(), SourceError> {
+        // Reads no row whatever the table holds, yet fails when it is missing or not readable.
+        sqlx::query("SELECT FROM projects LIMIT 0")
+            .execute(self.pool())
+            .await
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+
     async fn count(&self) -> Result<u64, SourceError> {
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
             .fetch_one(self.pool())

@@ -24,7 +24,7 @@ pub async fn run(
         Command::Teardown => schema::teardown(&settings).await,
         Command::GrantRuntime(args) => schema::grant_runtime(&settings, &args).await,
         Command::Reindex(args) => sync::reindex(&settings, &args).await,
-        Command::Sync => sync::sync(&settings).await,
+        Command::Sync => sync::sync(&settings, metrics).await,
         Command::Serve => serve::serve(&settings, metrics).await,
         Command::Run => serve::run(&settings, metrics).await,
         Command::Status(args) => inspect::status(&settings, &args).await,

@@ -54,6 +54,7 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
         shutdown.clone(),
     )
     .await?;
+    let reporter = super::sync::emf_reporter(settings, metrics.clone(), shutdown.clone());
     let server = async {
         let result = api(
             listener,
@@ -85,6 +86,9 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
         result
     };
     let (served, synced) = tokio::join!(server, sync);
+    if let Some(reporter) = reporter {
+        let _ = reporter.await;
+    }
     synced?;
     served
 }

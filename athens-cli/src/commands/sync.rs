@@ -2,6 +2,8 @@
 #![allow(clippy::print_stdout)] // command output for the user
 
 use athens_core::{DocumentSource, SyncEngine};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::ReindexArgs;
 use crate::config::Settings;
@@ -41,20 +43,41 @@ pub async fn reindex(settings: &Settings, args: &ReindexArgs) -> anyhow::Result<
     Ok(())
 }
 
-pub async fn sync(settings: &Settings) -> anyhow::Result<()> {
+pub async fn sync(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
     let source = wiring::database(settings).await?;
     let index = wiring::engine(settings).await?;
     let config = settings.sync.engine_config();
+    let shutdown = shutdown::on_signal();
     let engine = wiring::sync_engine(
         &source,
         &index,
         &settings.capture,
         config,
-        shutdown::on_signal(),
+        shutdown.clone(),
     )
     .await?;
-    engine.run().await?;
+    let reporter = emf_reporter(settings, metrics, shutdown.clone());
+    let result = engine.run().await;
+    shutdown.cancel();
+    if let Some(reporter) = reporter {
+        let _ = reporter.await;
+    }
+    result?;
     Ok(())
+}
+
+/// The CloudWatch EMF reporter of `metrics.emf`, running until `shutdown`.
+pub fn emf_reporter(
+    settings: &Settings,
+    metrics: Option<PrometheusHandle>,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let handle = metrics.filter(|_| settings.metrics.emf)?;
+    Some(tokio::spawn(crate::emf::report(
+        handle,
+        settings.metrics.clone(),
+        shutdown,
+    )))
 }
 
 /// Drives `work` to completion while drawing the progress of the engine's backfill.

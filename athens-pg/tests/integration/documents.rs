@@ -155,3 +155,14 @@ async fn a_load_reads_one_consistent_state() {
     }
     renames.await.unwrap();
 }
+
+#[tokio::test]
+async fn ping_answers_with_the_tables_and_fails_without_them() {
+    let (bare, _) = crate::support::empty("ping-bare").await;
+    assert!(
+        bare.ping().await.is_err(),
+        "no projects table, no readiness"
+    );
+    let source = ready("ping").await;
+    source.ping().await.unwrap();
+}

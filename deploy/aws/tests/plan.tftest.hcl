@@ -74,6 +74,12 @@ run "default_deployment" {
     error_message = "no task may get an engine password"
   }
 
+  # The sync reports its figures as EMF lines for the alarms (namespace Athens, dimension Stack).
+  assert {
+    condition     = contains(module.ecs.environment_names["sync"], "ATHENS_METRICS_EMF") && contains(module.ecs.environment_names["sync"], "ATHENS_METRICS_EMF_STACK")
+    error_message = "the sync task must emit its metrics for CloudWatch"
+  }
+
   # The long-running tasks log in as the runtime role; only admin tasks get the owner's password.
   assert {
     condition     = join(",", module.ecs.secret_names["api"]) == "ATHENS_DATABASE_URL" && join(",", module.ecs.secret_names["sync"]) == "ATHENS_DATABASE_URL"

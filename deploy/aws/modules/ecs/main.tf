@@ -50,7 +50,7 @@ locals {
       port_mapping = false
       # The sync's metrics (lag, backlog, dead letters, write failures) as embedded-metric-format
       # log lines: CloudWatch turns them into metrics without an agent or a scraper.
-      environment = merge(local.base_environment, { ATHENS_METRICS_EMF = "true" })
+      environment = merge(local.base_environment, { ATHENS_METRICS_EMF = "true", ATHENS_METRICS_EMF_STACK = var.name })
       secrets     = local.runtime_secrets
     }
     admin = {
