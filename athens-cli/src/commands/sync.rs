@@ -48,14 +48,8 @@ pub async fn sync(settings: &Settings, metrics: Option<PrometheusHandle>) -> any
     let index = wiring::engine(settings).await?;
     let config = settings.sync.engine_config();
     let shutdown = shutdown::on_signal();
-    let engine = wiring::sync_engine(
-        &source,
-        &index,
-        &settings.capture,
-        config,
-        shutdown.clone(),
-    )
-    .await?;
+    let engine =
+        wiring::sync_engine(&source, &index, &settings.capture, config, shutdown.clone()).await?;
     let reporter = emf_reporter(settings, metrics, shutdown.clone());
     let result = engine.run().await;
     shutdown.cancel();
