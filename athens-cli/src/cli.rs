@@ -131,9 +131,13 @@ pub struct StatusArgs {
 /// Options of `athens verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Rewrite drifted documents from the database and delete orphans.
+    /// Rewrite drifted documents from the database and delete orphans. Takes the writer lease
+    /// (repairs go through the single writer): waits for a running sync to release it.
     #[arg(long)]
     pub repair: bool,
+    /// With --repair, how long to wait for the writer lease before giving up, in seconds.
+    #[arg(long, default_value_t = 30, requires = "repair")]
+    pub lease_wait_secs: u64,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -145,7 +145,22 @@ pub async fn verify(settings: &Settings, args: &VerifyArgs) -> anyhow::Result<()
         shutdown::on_signal(),
     )
     .await?;
-    let report = engine.verify(args.repair).await?;
+    if args.repair {
+        let wait = Duration::from_secs(args.lease_wait_secs);
+        let Ok(acquired) = tokio::time::timeout(wait, engine.acquire_lease()).await else {
+            anyhow::bail!(
+                "another process (a running `athens sync` or `athens run`) holds the writer lease: \
+                 a repair writes through the single writer, so stop it and run `athens verify \
+                 --repair` again, or raise --lease-wait-secs"
+            );
+        };
+        acquired?;
+    }
+    let verified = engine.verify(args.repair).await;
+    if args.repair {
+        engine.release_lease().await?;
+    }
+    let report = verified?;
     if args.json {
         let report = json!({
             "checked": report.checked,
@@ -180,7 +195,9 @@ pub async fn verify(settings: &Settings, args: &VerifyArgs) -> anyhow::Result<()
     }
     if report.repaired < report.drift() && args.repair {
         anyhow::bail!(
-            "{} drifted document(s) could not be repaired",
+            "{} drifted document(s) could not be repaired: if the database was restored to an \
+             earlier point (or failed over losing recent writes), the index holds versions ahead \
+             of it; run `athens reindex`",
             report.drift() - report.repaired
         );
     }

@@ -231,3 +231,43 @@ async fn writes_retried_too_long_are_dropped_and_replayed_fresh() {
     );
     rig.assert_converged();
 }
+
+/// Finding 2: a repair writes documents like the writer does. Without the lease it could load a
+/// state in a snapshot that began before the writer's newer one yet draw a greater version, and
+/// win; so repairs go through the single writer: the caller must hold the lease.
+#[tokio::test]
+async fn a_repair_needs_the_writer_lease() {
+    let (_, writer, repairer) = two_writers();
+    let projects = writer.seed();
+    writer.lead().await;
+    writer.sync().await;
+    writer.index.remove(projects[0]);
+    let refused = repairer.engine.verify(true).await;
+    assert!(
+        matches!(refused, Err(SyncError::LeaseLost)),
+        "a repair without the lease must not write: {refused:?}"
+    );
+    assert!(writer.live(projects[0]).is_none());
+    let report = writer.engine.verify(true).await.unwrap();
+    assert_eq!((report.missing, report.repaired), (1, 1));
+    writer.assert_converged();
+}
+
+/// Finding 4: after a point-in-time restore of the source its versions restart below the index's,
+/// so a rewrite is refused as superseded. A repair must not count it as repaired.
+#[tokio::test]
+async fn a_repair_counts_only_documents_that_now_match() {
+    let (_, rig, _) = two_writers();
+    let projects = rig.seed();
+    rig.lead().await;
+    rig.sync().await;
+    let mut ahead = rig.live(projects[1]).unwrap();
+    ahead.name = "written before the restore".into();
+    rig.index.tamper_ahead(ahead);
+    let report = rig.engine.verify(true).await.unwrap();
+    assert_eq!(report.stale, 1);
+    assert_eq!(
+        report.repaired, 0,
+        "a rewrite the index refused as superseded is not a repair"
+    );
+}

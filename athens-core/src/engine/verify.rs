@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::SyncEngine;
-use super::write::{WriteSummary, retrying};
+use super::write::retrying;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::{IndexError, SyncError};
 use crate::index::IndexName;
@@ -43,6 +43,23 @@ impl VerifyReport {
     }
 }
 
+/// How a document differs from the source.
+enum Drift {
+    Missing,
+    Stale,
+    Extra,
+}
+
+impl Drift {
+    fn count(self, report: &mut VerifyReport) {
+        match self {
+            Drift::Missing => report.missing += 1,
+            Drift::Stale => report.stale += 1,
+            Drift::Extra => report.extra += 1,
+        }
+    }
+}
+
 /// The ids stored in the index, read page by page in ascending order.
 struct IndexIds {
     buffer: VecDeque<ProjectId>,
@@ -52,10 +69,19 @@ struct IndexIds {
 
 impl SyncEngine {
     /// Compares the live index with the source. With `repair`, rewrites drifted documents from the
-    /// current state and deletes documents of vanished projects (versioned like any other write, so it
-    /// is safe while a sync runs). A difference seen once is read again before it counts, so writes in
-    /// flight during the walk are not reported as drift.
+    /// current state and deletes documents of vanished projects. A difference seen once is read
+    /// again before it counts, so writes in flight during the walk are not reported as drift.
+    ///
+    /// A repair writes like the sync does, so it goes through the single writer: the caller must
+    /// hold the writer lease (a repair beside a running sync could read a state in a snapshot that
+    /// began before the sync's newer one, yet draw a greater version and win). A repaired document
+    /// counts only once it is read back equal to the source: a rewrite the index refuses as
+    /// superseded (its version is ahead of the source's, as after a restore of the source) is not
+    /// a repair.
     pub async fn verify(&self, repair: bool) -> Result<VerifyReport, SyncError> {
+        if repair {
+            self.check_lease().await?;
+        }
         let live = self
             .index
             .live_index()
@@ -177,42 +203,66 @@ impl SyncEngine {
         if suspects.is_empty() {
             return Ok(());
         }
+        let drifted = self.drifted(live, &suspects, Some(report)).await?;
+        report.sample(&drifted);
+        if repair && !drifted.is_empty() {
+            let written = self.rebuild(live, &drifted).await?;
+            let left = self.drifted(live, &drifted, None).await?;
+            let repaired = drifted.len() - left.len();
+            report.repaired += repaired as u64;
+            if written.superseded > 0 && !left.is_empty() {
+                warn!(
+                    superseded = written.superseded,
+                    unrepaired = left.len(),
+                    samples = ?left.iter().take(SAMPLE_LIMIT).collect::<Vec<_>>(),
+                    "the index refused rewrites as superseded: it holds versions ahead of the source (was the database restored?): run `athens reindex`"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `ids` again from both sides and returns those that differ, counting each kind of
+    /// difference into `report` when given.
+    async fn drifted(
+        &self,
+        live: &IndexName,
+        ids: &[ProjectId],
+        mut report: Option<&mut VerifyReport>,
+    ) -> Result<Vec<ProjectId>, SyncError> {
         self.index.refresh(live).await?;
         let fresh = retrying("load documents", &self.config.retry, &self.shutdown, || {
-            self.documents.load(&suspects)
+            self.documents.load(ids)
         })
         .await?;
         let indexed: BTreeMap<ProjectId, ProjectDocument> = self
             .index
-            .get(live, &suspects)
+            .get(live, ids)
             .await?
             .into_iter()
             .map(|document| (document.id, document))
             .collect();
         let mut drifted = Vec::new();
         for document in &fresh.documents {
-            match indexed.get(&document.id) {
-                None => report.missing += 1,
-                Some(stored) if stored != document => report.stale += 1,
+            let kind = match indexed.get(&document.id) {
+                None => Drift::Missing,
+                Some(stored) if stored != document => Drift::Stale,
                 Some(_) => continue,
+            };
+            if let Some(report) = report.as_deref_mut() {
+                kind.count(report);
             }
             drifted.push(document.id);
         }
         for id in &fresh.missing {
             if indexed.contains_key(id) {
-                report.extra += 1;
+                if let Some(report) = report.as_deref_mut() {
+                    Drift::Extra.count(report);
+                }
                 drifted.push(*id);
             }
         }
-        report.sample(&drifted);
-        if repair && !drifted.is_empty() {
-            let WriteSummary {
-                applied,
-                superseded,
-                ..
-            } = self.rebuild(live, &drifted).await?;
-            report.repaired += applied + superseded;
-        }
-        Ok(())
+        drifted.sort();
+        Ok(drifted)
     }
 }

@@ -95,6 +95,23 @@ impl MemoryIndex {
         }
     }
 
+    /// Overwrites a live document at a version far ahead of any the source will issue, as after a
+    /// point-in-time restore of the source (its version sequence restarts below the index's).
+    pub fn tamper_ahead(&self, document: ProjectDocument) {
+        let mut state = self.state();
+        if let Some(alias) = state.alias.clone()
+            && let Some(documents) = state.indexes.get_mut(&alias)
+        {
+            documents.insert(
+                document.id,
+                Stored {
+                    version: Version(u64::MAX / 2),
+                    document: Some(document),
+                },
+            );
+        }
+    }
+
     /// Removes a live document without a trace, as an out-of-band delete by an operator would.
     pub fn remove(&self, id: ProjectId) {
         let mut state = self.state();
