@@ -3,9 +3,15 @@
 //! - `slug`, `description` and the project `name` are analysed text: split on whitespace, punctuation,
 //!   `-`, `_`, `.` and `/` (so `elasticsearch-sync` gives `elasticsearch`, `sync`), lowercased and
 //!   ASCII-folded. `slug.keyword` keeps the exact value for exact matches and sorting.
-//! - `slug` and `description` are copied into `text_all`, the field free-text queries match, so
-//!   the words of a query may be spread over both. Each text field has a `prefix` sub-field indexed
-//!   with edge n-grams of 2 to 20 characters, which a partial word such as `elasti` matches.
+//! - `name`, `slug` and `description` are copied into `text_all`, the field free-text queries match,
+//!   so the words of a query may be spread over them. Each text field has a `prefix` sub-field
+//!   indexed with edge n-grams of 2 to 20 characters, which a partial word such as `elasti` matches.
+//! - `slug` and `name` are also copied into `joined`, which holds each whole value as one term with
+//!   everything but letters and digits removed (`python3-requests` → `python3requests`), lowercased
+//!   and ASCII-folded: a name typed with spaces for hyphens, without its hyphens or with a typo still
+//!   matches as a whole (the term is cut at 256 characters, so a huge name can never make an immense
+//!   term). Its `prefix` sub-field holds the starts of that term (2 to 32 characters), which the
+//!   words typed so far match (`libnetfilter-c` → `libnetfilter-conntrack3`).
 //! - Hashtag names are keywords under a normalizer that trims, strips leading `#` and lowercases, like
 //!   [`athens_core::normalize_hashtag`] does to the query's hashtags.
 //! - Creators carry a numeric `id` and a `name` that is both analysed (fuzzy search) and a keyword.
@@ -25,7 +31,11 @@ use serde_json::{Value, json};
 use crate::config::EsConfig;
 
 /// Version of the mapping below, part of every physical index name.
-pub const MAPPING_VERSION: u32 = 2;
+pub const MAPPING_VERSION: u32 = 3;
+
+/// The longest start of a whole slug or name indexed for as-you-type matching; longer input is cut
+/// to it.
+const JOINED_PREFIX_CHARS: u32 = 32;
 
 /// How long the engine remembers the version of a deleted document, so that a replayed older write
 /// cannot bring it back. Replays of the sync engine happen within seconds to minutes.
@@ -128,10 +138,18 @@ fn analysis() -> Value {
                 "type": "pattern_replace",
                 "pattern": "^\\s*#*\\s*|\\s+$",
                 "replacement": ""
+            },
+            "athens_joined_strip": {
+                "type": "pattern_replace",
+                "pattern": "[^\\p{L}\\p{N}]+",
+                "replacement": ""
             }
         },
         "filter": {
-            "athens_edge": { "type": "edge_ngram", "min_gram": 2, "max_gram": 20 }
+            "athens_edge": { "type": "edge_ngram", "min_gram": 2, "max_gram": 20 },
+            "athens_joined_cap": { "type": "truncate", "length": 256 },
+            "athens_joined_edge": { "type": "edge_ngram", "min_gram": 2, "max_gram": JOINED_PREFIX_CHARS },
+            "athens_joined_start": { "type": "truncate", "length": JOINED_PREFIX_CHARS }
         },
         "normalizer": {
             "athens_hashtag": {
@@ -152,6 +170,24 @@ fn analysis() -> Value {
                 "char_filter": ["athens_word_breaks"],
                 "tokenizer": "standard",
                 "filter": ["lowercase", "asciifolding", "athens_edge"]
+            },
+            "athens_joined": {
+                "type": "custom",
+                "char_filter": ["athens_joined_strip"],
+                "tokenizer": "keyword",
+                "filter": ["lowercase", "asciifolding", "athens_joined_cap"]
+            },
+            "athens_joined_prefix": {
+                "type": "custom",
+                "char_filter": ["athens_joined_strip"],
+                "tokenizer": "keyword",
+                "filter": ["lowercase", "asciifolding", "athens_joined_edge"]
+            },
+            "athens_joined_start": {
+                "type": "custom",
+                "char_filter": ["athens_joined_strip"],
+                "tokenizer": "keyword",
+                "filter": ["lowercase", "asciifolding", "athens_joined_start"]
             }
         }
     })
@@ -186,12 +222,13 @@ fn mapping() -> Value {
             "name": {
                 "type": "text",
                 "analyzer": "athens_text",
+                "copy_to": ["text_all", "joined"],
                 "fields": { "keyword": { "type": "keyword", "ignore_above": 512 } }
             },
             "slug": {
                 "type": "text",
                 "analyzer": "athens_text",
-                "copy_to": ["text_all"],
+                "copy_to": ["text_all", "joined"],
                 "fields": {
                     "keyword": { "type": "keyword", "ignore_above": 512 },
                     "prefix": prefix()
@@ -215,6 +252,22 @@ fn mapping() -> Value {
                 "type": "text",
                 "analyzer": "athens_text",
                 "fields": { "prefix": prefix() }
+            },
+            // One term per whole slug or name: no positions or norms needed.
+            "joined": {
+                "type": "text",
+                "analyzer": "athens_joined",
+                "index_options": "docs",
+                "norms": false,
+                "fields": {
+                    "prefix": {
+                        "type": "text",
+                        "analyzer": "athens_joined_prefix",
+                        "search_analyzer": "athens_joined_start",
+                        "index_options": "docs",
+                        "norms": false
+                    }
+                }
             },
             "created_at": { "type": "date", "format": "strict_date_optional_time||epoch_millis" },
             "hashtags": {

@@ -125,6 +125,9 @@ struct Args {
     /// (into the testkit's data directory under the current directory), then exit.
     #[arg(long)]
     write_sample: bool,
+    /// Relevance: print each query whose first hit is wrong (for tuning).
+    #[arg(long)]
+    show_misses: bool,
 }
 
 /// Durations and sizes of the runs, full or tiny.
@@ -462,6 +465,7 @@ async fn main() -> anyhow::Result<()> {
             },
             out,
             command: args.command.clone(),
+            show_misses: args.show_misses,
         })
         .await;
     }

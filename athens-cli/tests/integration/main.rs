@@ -10,6 +10,7 @@ mod mistakes;
 mod pipeline;
 mod poison;
 mod privileges;
+mod relevance;
 mod security;
 mod soak;
 mod support;

@@ -121,6 +121,16 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// Whether the query is free text (`q=`), not hashtags or a user name.
+    pub fn is_free_text(self) -> bool {
+        !matches!(
+            self,
+            Kind::HashtagsAny | Kind::HashtagsAll | Kind::Maintainer
+        )
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
