@@ -17,7 +17,7 @@
 //!
 //! `--relevance` runs the relevance benchmark instead (`relevance`, `docs/relevance.md`): Athens'
 //! search against a plain fuzzy query on the Debian corpus; `--write-sample` writes its committed
-//! sample.
+//! sample; `--load-debian` fills a database with the Debian corpus (what `deploy/local/demo` loads).
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
 mod api;
@@ -128,6 +128,11 @@ struct Args {
     /// Relevance: print each query whose first hit is wrong (for tuning).
     #[arg(long)]
     show_misses: bool,
+    /// Load the Debian corpus (`--corpus`: sample, live or a dumpavail file) into the five tables
+    /// of the database at --database-url, unless they hold projects already, then exit (what
+    /// deploy/local/demo loads).
+    #[arg(long)]
+    load_debian: bool,
 }
 
 /// Durations and sizes of the runs, full or tiny.
@@ -446,6 +451,9 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&log_dir)?;
     if args.write_sample {
         return relevance::write_sample(&std::env::current_dir()?);
+    }
+    if args.load_debian {
+        return relevance::load_demo(&args.corpus, &args.database_url).await;
     }
     if args.relevance {
         let out = if args.out == Path::new("docs/benchmarks.md") {

@@ -86,6 +86,44 @@ fn dumpavail() -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// The corpus `source` names: `sample`, `live` (`apt-cache dumpavail`) or a dumpavail file.
+fn corpus(source: &str) -> anyhow::Result<Corpus> {
+    match source {
+        "sample" => Corpus::sample(),
+        "live" => Ok(Corpus::new(debian::parse_dumpavail(&dumpavail()?))),
+        path => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+            Ok(Corpus::new(debian::parse_dumpavail(&text)))
+        }
+    }
+}
+
+/// Loads the corpus `source` names into the five tables at `database_url` (migrated already),
+/// unless they hold projects: the demo's data.
+pub async fn load_demo(source: &str, database_url: &str) -> anyhow::Result<()> {
+    use sea_orm::sqlx::{self, Connection};
+    let mut conn = sqlx::PgConnection::connect(database_url)
+        .await
+        .with_context(|| format!("cannot connect to {database_url}"))?;
+    let projects: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
+        .fetch_one(&mut conn)
+        .await
+        .context("no projects table: run athens migrate first")?;
+    conn.close().await.ok();
+    if projects > 0 {
+        println!("the tables hold {projects} projects already: left as they are");
+        return Ok(());
+    }
+    let corpus = corpus(source)?;
+    let loaded = debian::load(database_url, &corpus).await?;
+    println!(
+        "loaded the Debian corpus ({source}): {} projects, {} users, {} hashtags, {} creator links, {} hashtag links",
+        loaded.projects, loaded.users, loaded.hashtags, loaded.user_projects, loaded.project_hashtags
+    );
+    Ok(())
+}
+
 /// Runs the benchmark and writes its tables.
 pub async fn run(mut options: Options) -> anyhow::Result<()> {
     let (corpus, queries, corpus_note) = match options.corpus.as_str() {
@@ -95,12 +133,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
             "the committed sample (`athens-core/testkit/data/debian-sample.txt.gz`) and its recorded queries".to_owned(),
         ),
         source => {
-            let text = if source == "live" {
-                dumpavail()?
-            } else {
-                std::fs::read_to_string(source).with_context(|| format!("cannot read {source}"))?
-            };
-            let corpus = Corpus::new(debian::parse_dumpavail(&text));
+            let corpus = corpus(source)?;
             let queries = relevance::generate(&corpus, options.per_kind, relevance::SEED);
             let what = if source == "live" {
                 "`apt-cache dumpavail` of this machine"
