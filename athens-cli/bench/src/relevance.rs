@@ -119,7 +119,11 @@ pub async fn load_demo(source: &str, database_url: &str) -> anyhow::Result<()> {
     let loaded = debian::load(database_url, &corpus).await?;
     println!(
         "loaded the Debian corpus ({source}): {} projects, {} users, {} hashtags, {} creator links, {} hashtag links",
-        loaded.projects, loaded.users, loaded.hashtags, loaded.user_projects, loaded.project_hashtags
+        loaded.projects,
+        loaded.users,
+        loaded.hashtags,
+        loaded.user_projects,
+        loaded.project_hashtags
     );
     Ok(())
 }
