@@ -6,6 +6,8 @@
 //! - One `AFTER ... FOR EACH STATEMENT` trigger per table and event (INSERT, UPDATE, DELETE, TRUNCATE)
 //!   with transition tables (`REFERENCING NEW TABLE / OLD TABLE`, which allow one event per trigger).
 //!   A bulk statement costs one `INSERT .. SELECT` into the outbox, not one per row.
+//! - Triggers are `ENABLE ALWAYS`: they fire for writes a logical-replication subscriber applies
+//!   (`session_replication_role = replica`) too, and the capture check requires it.
 //! - An UPDATE records only rows whose document columns changed: old and new rows are joined on the
 //!   key and compared with `IS DISTINCT FROM`. On the link tables it records the pairs that appeared
 //!   or disappeared.
@@ -235,6 +237,7 @@ END $fn$;
 DROP TRIGGER IF EXISTS {trigger} ON {table};
 CREATE TRIGGER {trigger} AFTER {upper} ON {table}{referencing}
     FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};
 "#,
         upper = event.to_uppercase(),
     )
@@ -312,7 +315,9 @@ impl PgSource {
     }
 
     /// Fails with a `Misconfigured` error naming what is missing unless every capture object and all
-    /// twenty triggers exist and are enabled.
+    /// twenty triggers exist and are `ENABLE ALWAYS`: a trigger disabled, or enabled in the default
+    /// origin mode (which does not fire for writes a logical-replication subscriber applies, with
+    /// `session_replication_role = replica`), counts as missing.
     pub async fn check_capture(&self) -> Result<(), PgError> {
         let mut expected: Vec<String> = Vec::new();
         for captured in &CAPTURED {
@@ -333,7 +338,7 @@ impl PgSource {
              CASE WHEN to_regclass('athens.wakeup') IS NULL THEN 'sequence athens.wakeup' END], NULL), \
                coalesce((SELECT array_agg(c.relname || '.' || t.tgname) \
                  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
-                 WHERE t.tgname LIKE 'athens\\_capture\\_%' AND t.tgenabled <> 'D' \
+                 WHERE t.tgname LIKE 'athens\\_capture\\_%' AND t.tgenabled = 'A' \
                    AND t.tgrelid = ANY(ARRAY[to_regclass('users'), to_regclass('hashtags'), \
                      to_regclass('projects'), to_regclass('project_hashtags'), \
                      to_regclass('user_projects')])), '{}')",
@@ -407,6 +412,7 @@ mod tests {
     fn the_script_has_a_trigger_per_table_and_event() {
         let script = install_sql();
         assert_eq!(script.matches("CREATE TRIGGER").count(), 20);
+        assert_eq!(script.matches("ENABLE ALWAYS TRIGGER").count(), 20);
         assert!(script.contains("AFTER TRUNCATE ON users\n    FOR EACH STATEMENT"));
     }
 }

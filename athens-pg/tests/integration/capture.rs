@@ -5,6 +5,7 @@
 
 use athens_core::Table;
 use athens_pg::CaptureMode;
+use sea_orm::sqlx;
 
 use crate::support::{
     Captured, credited, exec, hashtag, project, ready_in, sorted, tagged, truncated, user,
@@ -292,5 +293,48 @@ async fn upserts_and_rolled_back_writes(mode: CaptureMode) {
         captured.drain().await,
         vec![],
         "a rolled back write records nothing"
+    );
+}
+
+/// Writes applied as a logical-replication subscriber applies them (`session_replication_role =
+/// replica`) fire only triggers that are `ENABLE ALWAYS` (`tgenabled = 'A'`); origin-mode triggers
+/// (`'O'`, the default) stay silent there. Setting the role needs a superuser, which the test
+/// database user is not, so the test reads the triggers' mode from the catalog.
+#[tokio::test]
+async fn capture_triggers_fire_always_even_on_a_replication_subscriber() {
+    let captured = ready_in("capture-always", CaptureMode::Outbox).await;
+    let modes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tgname::text, tgenabled::text FROM pg_trigger \
+         WHERE tgname LIKE 'athens\\_capture\\_%' ORDER BY tgrelid, tgname",
+    )
+    .fetch_all(captured.source.pool())
+    .await
+    .unwrap();
+    assert_eq!(modes.len(), 20, "{modes:?}");
+    assert!(
+        modes.iter().all(|(_, mode)| mode == "A"),
+        "every capture trigger must be ENABLE ALWAYS: {modes:?}"
+    );
+}
+
+/// A capture trigger switched back to origin-only (it would stop firing on a subscriber) is
+/// reported by the capture check, like a missing or disabled one.
+#[tokio::test]
+async fn an_origin_only_trigger_fails_the_capture_check() {
+    let captured = ready_in("capture-origin-only", CaptureMode::Outbox).await;
+    let source = &captured.source;
+    source
+        .check_capture()
+        .await
+        .expect("capture is complete after setup");
+    exec(
+        source,
+        "ALTER TABLE users ENABLE TRIGGER athens_capture_insert",
+    )
+    .await;
+    let error = source.check_capture().await.unwrap_err().to_string();
+    assert!(
+        error.contains("users.athens_capture_insert"),
+        "the check names the trigger: {error}"
     );
 }
