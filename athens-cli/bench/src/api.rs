@@ -181,6 +181,12 @@ async fn measure(
     // How long a run at `rate` lasts: the section's seconds, or longer for enough requests.
     let run_seconds = |rate: f64| seconds.max(min_requests / rate);
     let rates: &[f64] = if bench.tiny { &TINY_RATES } else { &RATES };
+    // The smoke run only proves the section runs: no need to let the machine settle between runs.
+    let settle = if bench.tiny {
+        Duration::from_millis(100)
+    } else {
+        SETTLE
+    };
     let fixed_rate = bench.api_rate;
     let mut fixed = Table::new(
         &format!(
@@ -220,9 +226,9 @@ async fn measure(
         let cpu_before = serve.cpu();
         let mut athens = open_loop(&bench.http, fixed_rate, run_seconds(fixed_rate), via).await;
         let athens_cpu = serve.cpu() - cpu_before;
-        tokio::time::sleep(SETTLE).await;
+        tokio::time::sleep(settle).await;
         let mut engine = open_loop(&bench.http, fixed_rate, run_seconds(fixed_rate), direct).await;
-        tokio::time::sleep(SETTLE).await;
+        tokio::time::sleep(settle).await;
         ensure!(
             athens.total == engine.total,
             "{}: Athens counts {:?} hits, the direct body {:?}: the bodies differ",
@@ -260,7 +266,7 @@ async fn measure(
         for &rate in rates {
             if athens_on {
                 let mut run = open_loop(&bench.http, rate, run_seconds(rate), via).await;
-                tokio::time::sleep(SETTLE).await;
+                tokio::time::sleep(settle).await;
                 athens_on = run.errors == 0 && run.latency.ms(0.99) <= P99_BUDGET_MS;
                 if athens_on {
                     best_athens = rate;
@@ -273,7 +279,7 @@ async fn measure(
             }
             if direct_on {
                 let mut run = open_loop(&bench.http, rate, run_seconds(rate), direct).await;
-                tokio::time::sleep(SETTLE).await;
+                tokio::time::sleep(settle).await;
                 direct_on = run.errors == 0 && run.latency.ms(0.99) <= P99_BUDGET_MS;
                 if direct_on {
                     best_direct = rate;
