@@ -18,6 +18,7 @@
 //! `--relevance` runs the relevance benchmark instead (`relevance`, `docs/relevance.md`): Athens'
 //! search against a plain fuzzy query on the Debian corpus; `--write-sample` writes its committed
 //! sample; `--load-debian` fills a database with the Debian corpus (what `deploy/local/demo` loads).
+//! `--suggest` measures as-you-type suggestions (`suggest`) on the same corpus.
 #![allow(clippy::print_stdout)] // a benchmark prints its figures
 
 mod api;
@@ -31,6 +32,7 @@ mod report;
 mod source;
 mod stats;
 mod stream;
+mod suggest;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -121,6 +123,14 @@ struct Args {
         default_value = "http://127.0.0.1:9207,http://127.0.0.1:9208"
     )]
     relevance_engines: Vec<String>,
+    /// Measure as-you-type suggestions (`GET /v1/suggestions`) on the Debian corpus (`--corpus`)
+    /// instead of the sections: items typed key by key through `athens serve`, per engine of
+    /// `--relevance-engines`; prints the latency table.
+    #[arg(long)]
+    suggest: bool,
+    /// Items typed per kind by `--suggest`.
+    #[arg(long, default_value_t = 300)]
+    suggest_items: usize,
     /// Write the committed Debian sample and its recorded queries from `apt-cache dumpavail`
     /// (into the testkit's data directory under the current directory), then exit.
     #[arg(long)]
@@ -454,6 +464,21 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.load_debian {
         return relevance::load_demo(&args.corpus, &args.database_url).await;
+    }
+    if args.suggest {
+        return suggest::run(suggest::Options {
+            corpus: args.corpus.clone(),
+            per_kind: args.suggest_items,
+            engines: args.relevance_engines.clone(),
+            admin_url: args.database_url.clone(),
+            athens: Athens {
+                bin: athens_bin,
+                env: Vec::new(),
+                log_dir,
+            },
+            port: 18_093,
+        })
+        .await;
     }
     if args.relevance {
         let out = if args.out == Path::new("docs/benchmarks.md") {

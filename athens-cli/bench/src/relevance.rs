@@ -75,7 +75,7 @@ pub fn write_sample(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dumpavail() -> anyhow::Result<String> {
+pub(crate) fn dumpavail() -> anyhow::Result<String> {
     let output = std::process::Command::new("apt-cache")
         .arg("dumpavail")
         .output()
