@@ -348,7 +348,7 @@ mod tests {
     fn a_typo_swaps_the_fifth_and_sixth_letters() {
         assert_eq!(
             typo("python3-requests").as_deref(),
-            Some("pytho3n-requests")
+            Some("pythno3-requests")
         );
         assert_eq!(typo("bash"), None);
         assert_eq!(typo("aaaaaaa"), None);
