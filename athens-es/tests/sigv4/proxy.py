@@ -8,7 +8,8 @@ gets a 403, as AWS would answer.
     python proxy.py --self-test                        # the checks refuse what they must
 
 Every verified request is logged on stderr as `signed <METHOD> <path>`: the paths Athens uses,
-from which deploy/aws/search_access.tf's index-path policy is written.
+from which deploy/aws/search_access.tf's index-path policy is written. deploy/compose runs it in
+front of its OpenSearch, so the local stack signs its requests as production does.
 """
 
 import argparse
@@ -173,13 +174,15 @@ def main():
     parser.add_argument("--service", default="es")
     parser.add_argument("--access-key")
     parser.add_argument("--secret-key")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
     parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()
     if args.self_test:
         self_test()
         return
     expected = {"key": args.access_key, "secret": args.secret_key, "region": args.region, "service": args.service}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(args.upstream, expected))
+    server = ThreadingHTTPServer((args.host, args.port), handler_for(args.upstream, expected))
     server.daemon_threads = True
     print(f"listening on {server.server_address[1]}", flush=True)
     server.serve_forever()  # until the runner stops it
