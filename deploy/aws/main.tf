@@ -188,4 +188,5 @@ module "ecs" {
   api_requests_per_target_per_minute = var.api_requests_per_target_per_minute
   run_services                       = var.run_services
   run_sync                           = var.run_sync
+  create_service_linked_role         = var.create_ecs_service_linked_role
 }

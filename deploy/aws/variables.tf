@@ -392,6 +392,12 @@ variable "search_volume_size_gb" {
 }
 
 
+variable "create_ecs_service_linked_role" {
+  description = "Create the account-wide AWSServiceRoleForECS role before the cluster (only on an account that has never used ECS; the apply fails if it exists)."
+  type        = bool
+  default     = false
+}
+
 variable "create_opensearch_service_linked_role" {
   description = "Create the account-wide AWSServiceRoleForAmazonOpenSearchService role; set false if it already exists in the account."
   type        = bool

@@ -70,8 +70,27 @@ resource "aws_cloudwatch_log_group" "this" {
   kms_key_id        = var.kms_key_arn
 }
 
+# ECS's service-linked role exists once per account, created by ECS on first use; on an account
+# that never ran ECS, services created right after the cluster can fail while it appears. With
+# create_service_linked_role it is created first (and waited for), as OpenSearch's is.
+resource "aws_iam_service_linked_role" "ecs" {
+  count            = var.create_service_linked_role ? 1 : 0
+  aws_service_name = "ecs.amazonaws.com"
+}
+
+resource "terraform_data" "service_linked_role_propagation" {
+  count            = var.create_service_linked_role ? 1 : 0
+  triggers_replace = aws_iam_service_linked_role.ecs[0].id
+
+  provisioner "local-exec" {
+    command = "sleep 20"
+  }
+}
+
 resource "aws_ecs_cluster" "this" {
   name = var.name
+
+  depends_on = [terraform_data.service_linked_role_propagation]
 
   setting {
     name  = "containerInsights"

@@ -162,3 +162,8 @@ variable "run_sync" {
   description = "With run_services, false stops only the sync service (for an `athens reindex` admin task)."
   type        = bool
 }
+
+variable "create_service_linked_role" {
+  description = "Create AWSServiceRoleForECS (only on an account that has never used ECS; it fails if the role exists)."
+  type        = bool
+}
