@@ -117,6 +117,8 @@ pub struct Ids {
 /// The writer: ids of the seeded data and counters shared by every run.
 pub struct Generator {
     pool: PgPool,
+    /// In the logical capture mode, the slot whose confirmed position tells acknowledgements.
+    slot: Option<String>,
     ids: Ids,
     tag: String,
     next_delete: AtomicI64,
@@ -252,6 +254,7 @@ impl Generator {
         let stable_projects = projects * 9 / 10;
         Ok(Generator {
             pool,
+            slot: None,
             ids: Ids {
                 users,
                 hashtags,
@@ -262,6 +265,16 @@ impl Generator {
             sequence: AtomicI64::new(0),
             rng: std::sync::Mutex::new(StdRng::seed_from_u64(7)),
         })
+    }
+
+    /// Tracks acknowledgements through the replication slot `slot` (the logical capture mode)
+    /// instead of the outbox: each operation ends with `SELECT pg_current_wal_insert_lsn()` in its
+    /// own transaction, a position `X` below its commit record, and it counts as acknowledged once
+    /// the slot's confirmed position (which Athens moves only past acknowledged transactions, or
+    /// to where it found nothing pending) is past `X`. Like the outbox's bound, `X` can be passed
+    /// by a position between it and the commit only within the microseconds between the two.
+    pub fn track_slot(&mut self, slot: Option<String>) {
+        self.slot = slot;
     }
 
     /// The statement of one operation of `kind`, and its probe if it writes a marker.
@@ -346,7 +359,8 @@ impl Generator {
         if plan.track_acks {
             let pool = self.pool.clone();
             let drain = plan.drain;
-            trackers.spawn(async move { Ok((None, track_acks(pool, ack_rx, drain).await?)) });
+            let slot = self.slot.clone();
+            trackers.spawn(async move { Ok((None, track_acks(pool, slot, ack_rx, drain).await?)) });
         } else {
             drop(ack_rx);
         }
@@ -375,6 +389,11 @@ impl Generator {
             let ack_tx = ack_tx.clone();
             let probe_txs = probe_txs.clone();
             let track_acks = plan.track_acks;
+            let bound_sql = if self.slot.is_some() {
+                "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
+            } else {
+                "SELECT coalesce(max(id), 0)::bigint FROM athens.outbox"
+            };
             let indexes = plan.searchable_in.len();
             ops.spawn(async move {
                 let mut record = Record {
@@ -391,7 +410,7 @@ impl Generator {
                 };
                 record.started = Some(Instant::now());
                 let sql = if track_acks {
-                    format!("{sql}; SELECT coalesce(max(id), 0)::bigint FROM athens.outbox")
+                    format!("{sql}; {bound_sql}")
                 } else {
                     format!("{sql}; SELECT 0::bigint")
                 };
@@ -459,6 +478,7 @@ fn toggle(table: &str, column: &str, project: i64, other: i64) -> String {
 /// operation is acknowledged, or `drain` after the load ended.
 async fn track_acks(
     pool: PgPool,
+    slot: Option<String>,
     mut committed: mpsc::UnboundedReceiver<(usize, Instant, i64)>,
     drain: Duration,
 ) -> anyhow::Result<HashMap<usize, Instant>> {
@@ -478,9 +498,23 @@ async fn track_acks(
             }
         }
         if !pending.is_empty() {
-            let oldest: Option<i64> = sqlx::query_scalar("SELECT min(id) FROM athens.outbox")
-                .fetch_one(&mut *conn)
-                .await?;
+            let oldest: Option<i64> = match &slot {
+                // Below the slot's confirmed position: acknowledged (never `None`).
+                Some(slot) => Some(
+                    sqlx::query_scalar(
+                        "SELECT (confirmed_flush_lsn - '0/0'::pg_lsn)::bigint \
+                         FROM pg_replication_slots WHERE slot_name = $1",
+                    )
+                    .bind(slot)
+                    .fetch_one(&mut *conn)
+                    .await?,
+                ),
+                None => {
+                    sqlx::query_scalar("SELECT min(id) FROM athens.outbox")
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+            };
             let now = Instant::now();
             pending.retain(|(i, bound)| {
                 let done = oldest.is_none_or(|oldest| *bound < oldest);

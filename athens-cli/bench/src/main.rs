@@ -12,6 +12,10 @@
 //!   fan-out cases;
 //! - `api`: `athens serve` against the engine directly, open loop, per search;
 //! - `source`: write throughput with and without capture (pgbench), WAL per change, idle cost;
+//! - `capture`: the outbox and the logical capture mode side by side (pgbench write throughput,
+//!   commit-to-acknowledgement latency, highest bounded stream rate, idle cost, retained WAL
+//!   while `athens sync` is stopped and its catch-up time); not in the default list: run it with
+//!   `--sections capture --out <file>`;
 //! - `pgsync`: pgsync's initial sync and change latency from the same database into the same
 //!   engine, against Athens in the same run.
 //!
@@ -23,6 +27,7 @@
 
 mod api;
 mod backfill;
+mod capture;
 mod load;
 mod pgsync;
 mod procs;
@@ -246,6 +251,8 @@ pub struct Bench {
     pub api_rate: f64,
     /// pgsync's commands and Redis port.
     pub pgsync: Option<(PathBuf, u16)>,
+    /// The replication slot while the logical capture mode is installed (`capture` section).
+    pub slot: Option<String>,
 }
 
 impl Bench {
@@ -293,11 +300,32 @@ impl Bench {
         Ok(())
     }
 
-    /// Pending outbox rows.
+    /// Pending outbox rows; in the logical mode, messages pending in the slot (peeked, with
+    /// retries while `athens sync` holds the slot for its own call).
     pub async fn pending(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM athens.outbox")
+        let Some(slot) = &self.slot else {
+            return Ok(sqlx::query_scalar("SELECT count(*) FROM athens.outbox")
+                .fetch_one(&self.pool)
+                .await?);
+        };
+        let mut attempt = 0;
+        loop {
+            let peeked = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, \
+                 'proto_version', '1', 'publication_names', 'athens', 'messages', 'true')",
+            )
+            .bind(slot)
             .fetch_one(&self.pool)
-            .await?)
+            .await;
+            match peeked {
+                Ok(count) => return Ok(count),
+                Err(_) if attempt < 100 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// Waits until the outbox is empty, up to `timeout`; returns how long it took.
@@ -547,6 +575,7 @@ async fn main() -> anyhow::Result<()> {
         stream_rate: if args.tiny { 20.0 } else { args.stream_rate },
         api_rate: if args.tiny { 5.0 } else { args.api_rate },
         pgsync: args.pgsync_bin.clone().map(|bin| (bin, args.redis_port)),
+        slot: None,
     };
     bench.drop_indexes(ALIAS).await?;
 
@@ -565,11 +594,17 @@ async fn main() -> anyhow::Result<()> {
 
     let wants = |name: &str| args.sections.iter().any(|s| s == name);
     for section in &args.sections {
-        if !["raw", "backfill", "stream", "api", "source", "pgsync"].contains(&section.as_str()) {
+        if ![
+            "raw", "backfill", "stream", "api", "source", "pgsync", "capture",
+        ]
+        .contains(&section.as_str())
+        {
             bail!("unknown section {section}");
         }
     }
-    for name in ["raw", "backfill", "stream", "api", "source", "pgsync"] {
+    for name in [
+        "raw", "backfill", "stream", "api", "source", "pgsync", "capture",
+    ] {
         if !wants(name) {
             continue;
         }
@@ -584,6 +619,7 @@ async fn main() -> anyhow::Result<()> {
             "stream" => stream::run(&mut bench).await,
             "api" => api::run(&mut bench).await,
             "source" => source::run(&mut bench).await,
+            "capture" => capture::run(&mut bench).await,
             _ => pgsync::run(&mut bench).await,
         };
         if let Err(error) = result {

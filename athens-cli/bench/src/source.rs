@@ -37,7 +37,7 @@ impl Mode {
 const CLIENTS: &str = "8";
 
 /// One pgbench run: (transactions per second, transactions, WAL bytes).
-async fn pgbench(
+pub(crate) async fn pgbench(
     bench: &Bench,
     script: &std::path::Path,
     seconds: u32,

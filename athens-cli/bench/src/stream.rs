@@ -20,7 +20,7 @@ const TINY_RATES: [f64; 2] = [20.0, 40.0];
 
 /// Whether a step kept up: the load was offered in full (at most 0.1% of writes failing, say on a
 /// deadlock), every change was acknowledged within the drain, the last quarter's p99 stayed under 2 s and its median did not grow over the first one's.
-fn bounded(outcome: &Outcome) -> bool {
+pub(crate) fn bounded(outcome: &Outcome) -> bool {
     let first = outcome.ack_latency(0.0, 0.25).ms(0.5);
     let mut last = outcome.ack_latency(0.75, 1.0);
     outcome.achieved_rate() >= 0.95 * outcome.rate
