@@ -71,7 +71,7 @@ module "database" {
   security_group_id             = aws_security_group.db.id
   kms_key_arn                   = module.kms.key_arn
   engine_version                = var.db_engine_version
-  parameters                    = var.db_parameters
+  parameters                    = merge(var.db_logical_replication ? { "rds.logical_replication" = "1", "max_slot_wal_keep_size" = tostring(var.db_max_slot_wal_keep_size_mb) } : {}, var.db_parameters)
   instance_class                = var.db_instance_class
   allocated_storage_gb          = var.db_allocated_storage_gb
   max_allocated_storage_gb      = var.db_max_allocated_storage_gb

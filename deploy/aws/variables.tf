@@ -287,6 +287,18 @@ variable "db_parameters" {
   default     = {}
 }
 
+variable "db_logical_replication" {
+  description = "Allow Athens' logical capture mode (capture.mode = \"logical\"): sets rds.logical_replication = 1 (static: applied at the next reboot) and caps what a forgotten replication slot may retain with max_slot_wal_keep_size. Off by default: the outbox mode needs neither. The roles also need GRANT rds_replication (docs/operations.md)."
+  type        = bool
+  default     = false
+}
+
+variable "db_max_slot_wal_keep_size_mb" {
+  description = "With db_logical_replication: WAL, MiB, a replication slot may retain before the server invalidates it (Athens then re-creates the slot and reindexes by itself). Keep it below the free storage."
+  type        = number
+  default     = 10240
+}
+
 variable "db_allocated_storage_gb" {
   description = "Initial gp3 storage, GiB (20 minimum)."
   type        = number
