@@ -82,6 +82,9 @@ struct Args {
         default_value = "postgres://athens:athens@127.0.0.1:54329/athens"
     )]
     database_url: String,
+    /// The benchmark's own database on that server (dropped and created afresh).
+    #[arg(long, default_value = DATABASE)]
+    database: String,
     /// The engine (OpenSearch by default: pgsync's engine here).
     #[arg(long, default_value = "http://127.0.0.1:9208")]
     engine_url: String,
@@ -530,12 +533,15 @@ async fn main() -> anyhow::Result<()> {
         })
         .await;
     }
-    let db_url = database_url(&args.database_url, DATABASE)?;
+    let db_url = database_url(&args.database_url, &args.database)?;
     let services = Services::find(&athens_home, &args.engine_name)?;
 
     let started = Instant::now();
-    println!("athens-bench: fresh database {DATABASE}, {projects} projects");
-    fresh_database(&args.database_url, DATABASE).await?;
+    println!(
+        "athens-bench: fresh database {}, {projects} projects",
+        args.database
+    );
+    fresh_database(&args.database_url, &args.database).await?;
     let pool = PgPoolOptions::new()
         .max_connections(48)
         .acquire_timeout(Duration::from_secs(60))

@@ -348,9 +348,21 @@ async fn soak_engine() -> TestEngine {
 // Multi-threaded: the proxies, the load and the sampler run while the test blocks on `athens`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn soak_random_crud_under_kills_and_outages_ends_with_zero_drift() {
-    let plan = Plan::from_env();
+    soak(Plan::from_env(), "outbox").await;
+}
+
+/// The same soak through logical decoding: the sync killed mid-stream, PostgreSQL taken away
+/// while the slot is being read, the engine cut off. Shorter in CI (`ATHENS_SOAK_SECONDS` halved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn soak_through_logical_decoding_ends_with_zero_drift() {
+    let mut plan = Plan::from_env();
+    plan.seconds = plan.seconds.div_ceil(2);
+    soak(plan, "logical").await;
+}
+
+async fn soak(plan: Plan, mode: &str) {
     let engine = soak_engine().await;
-    let world = World::new("soak", &engine).await.unwrap();
+    let world = World::in_mode("soak", &engine, mode).await.unwrap();
     world.prepare(SEEDED as u64).unwrap();
 
     let (database_proxy, engine_proxy) = if plan.real_restarts {
