@@ -34,6 +34,15 @@ pub trait ChangeSource: Send + Sync {
 
     /// How much is pending and how old the oldest pending change is.
     async fn backlog(&self) -> Result<Backlog, SourceError>;
+
+    /// Whether changes are still being captured: fails with `Misconfigured` naming what is missing
+    /// or disabled (a capture trigger dropped or disabled behind Athens' back). The engine calls it
+    /// periodically while streaming and raises an alarm on failure, since a capture that stopped
+    /// loses every later change silently. Sources whose capture cannot stop that way keep the
+    /// default, which reports it healthy.
+    async fn capture_health(&self) -> Result<(), SourceError> {
+        Ok(())
+    }
 }
 
 /// A version of the source's state, strictly increasing across every [`DocumentSource`] read, across

@@ -396,6 +396,10 @@ impl ChangeSource for PgSource {
     async fn backlog(&self) -> Result<Backlog, SourceError> {
         Ok(self.read_backlog().await?)
     }
+
+    async fn capture_health(&self) -> Result<(), SourceError> {
+        Ok(PgSource::check_capture(self).await?)
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,12 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         CaptureMode::Outbox => None,
         CaptureMode::Logical => source.slot_status(capture).await?,
     };
+    // A capture that stopped loses every later change silently: say so loudly.
+    let capture_error = changes
+        .capture_health()
+        .await
+        .err()
+        .map(|error| error.to_string());
     let warn_bytes = capture.retained_wal_warning_mb.saturating_mul(1 << 20);
     let slot_warning = slot
         .as_ref()
@@ -42,6 +48,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
             "live_index": live.as_ref().map(ToString::to_string),
             "engine_error": engine_error,
             "capture_mode": capture.mode,
+            "capture_error": capture_error,
             "slot": slot.as_ref().map(|slot| json!({
                 "name": slot.name,
                 "active": slot.active,
@@ -54,6 +61,10 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         });
         println!("{status:#}");
     } else {
+        match &capture_error {
+            None => println!("capture             ok"),
+            Some(error) => println!("capture             NOT CAPTURING: {error}"),
+        }
         println!("pending changes     {}", backlog.pending);
         println!("lag                 {lag:.1} s");
         println!(
@@ -91,6 +102,9 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
                 println!("documents (index)   no index behind the alias yet: run `athens reindex`")
             }
         }
+    }
+    if let Some(error) = capture_error {
+        anyhow::bail!("change capture is missing or disabled: {error}");
     }
     match engine_error {
         Some(error) => anyhow::bail!("{error}"),

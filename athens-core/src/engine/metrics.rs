@@ -25,6 +25,8 @@ pub const BATCH_SECONDS: &str = "athens_sync_batch_seconds";
 pub const LAG_SECONDS: &str = "athens_sync_lag_seconds";
 /// Changes pending in the source.
 pub const BACKLOG: &str = "athens_sync_backlog_changes";
+/// 1 while the source's change capture is complete and enabled, 0 when it is not.
+pub const CAPTURE_HEALTHY: &str = "athens_capture_healthy";
 /// Documents written by the running or last backfill.
 pub const BACKFILL_DOCUMENTS: &str = "athens_backfill_documents_total";
 
@@ -58,6 +60,10 @@ pub(crate) fn write_failure() {
 
 pub(crate) fn backfilled(count: u64) {
     metrics::counter!(BACKFILL_DOCUMENTS).increment(count);
+}
+
+pub(crate) fn capture_healthy(healthy: bool) {
+    metrics::gauge!(CAPTURE_HEALTHY).set(if healthy { 1.0 } else { 0.0 });
 }
 
 /// Publishes the backlog as gauges.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use backfill::BackfillReport;
 pub use stream::StepReport;
@@ -21,12 +21,14 @@ pub use verify::VerifyReport;
 pub use write::RetryPolicy;
 use write::retrying;
 
-use crate::error::SyncError;
+use crate::error::{SourceError, SyncError};
 use crate::index::{IndexName, SearchIndex, WriterId};
 use crate::source::{ChangeSource, DocumentSource, WriterLease};
 
 /// How often the streaming loop publishes the backlog gauges.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the streaming loop checks that the source still captures changes.
+const CAPTURE_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What the engine does when the live index was built with another mapping than the index adapter
 /// writes now (after an upgrade that changed the mapping).
@@ -171,6 +173,7 @@ impl SyncEngine {
         let mut live = self.ensure_live_index().await?;
         info!(index = %live, "streaming changes");
         let mut backlog_published: Option<Instant> = None;
+        let mut capture_checked: Option<Instant> = None;
         loop {
             if self.shutdown.is_cancelled() {
                 return Ok(());
@@ -182,6 +185,10 @@ impl SyncEngine {
             if backlog_published.is_none_or(|at| at.elapsed() >= BACKLOG_INTERVAL) {
                 self.publish_backlog().await;
                 backlog_published = Some(Instant::now());
+            }
+            if capture_checked.is_none_or(|at| at.elapsed() >= CAPTURE_CHECK_INTERVAL) {
+                self.check_capture().await;
+                capture_checked = Some(Instant::now());
             }
         }
     }
@@ -246,6 +253,21 @@ impl SyncEngine {
             self.index.claim(&self.writer)
         })
         .await
+    }
+
+    /// Checks that the source still captures changes; alarms (error log, gauge at 0) when not.
+    /// Streaming goes on: what was captured before must still reach the index.
+    async fn check_capture(&self) {
+        match self.changes.capture_health().await {
+            Ok(()) => metrics::capture_healthy(true),
+            Err(SourceError::Unavailable(reason)) => {
+                warn!(reason, "could not check the change capture");
+            }
+            Err(error) => {
+                metrics::capture_healthy(false);
+                error!(error = %error, "change capture is missing or disabled: changes made now are NOT captured; run `athens setup`");
+            }
+        }
     }
 
     async fn publish_backlog(&self) {

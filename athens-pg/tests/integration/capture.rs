@@ -338,3 +338,24 @@ async fn an_origin_only_trigger_fails_the_capture_check() {
         "the check names the trigger: {error}"
     );
 }
+
+/// The change source reports its capture's health to the engine, which checks it periodically
+/// while streaming: a trigger disabled behind Athens' back makes it unhealthy.
+#[tokio::test]
+async fn a_disabled_trigger_makes_the_capture_unhealthy() {
+    use athens_core::ChangeSource;
+    let captured = ready_in("capture-health", CaptureMode::Outbox).await;
+    let source = &captured.source;
+    source.capture_health().await.expect("healthy after setup");
+    exec(
+        source,
+        "ALTER TABLE projects DISABLE TRIGGER athens_capture_update",
+    )
+    .await;
+    let error = source.capture_health().await.unwrap_err();
+    assert!(!error.is_retryable());
+    assert!(
+        error.to_string().contains("projects.athens_capture_update"),
+        "{error}"
+    );
+}
