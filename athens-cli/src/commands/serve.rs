@@ -21,21 +21,7 @@ pub async fn serve(settings: &Settings, metrics: Option<PrometheusHandle>) -> an
     let index = wiring::engine(settings).await?;
     warn_without_alias(&index).await;
     let shutdown = shutdown::on_signal();
-    let server = async {
-        let result = api(
-            listener,
-            settings,
-            &source,
-            &index,
-            metrics,
-            shutdown.clone(),
-        )
-        .await;
-        if result.is_err() {
-            shutdown.cancel();
-        }
-        result
-    };
+    let server = api_or_shut_down(listener, settings, &source, &index, metrics, &shutdown);
     println!("Swagger UI: {}", docs_url(&settings.http.addr));
     server.await
 }
@@ -55,21 +41,7 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
     )
     .await?;
     let reporter = super::sync::emf_reporter(settings, metrics.clone(), shutdown.clone());
-    let server = async {
-        let result = api(
-            listener,
-            settings,
-            &source,
-            &index,
-            metrics,
-            shutdown.clone(),
-        )
-        .await;
-        if result.is_err() {
-            shutdown.cancel();
-        }
-        result
-    };
+    let server = api_or_shut_down(listener, settings, &source, &index, metrics, &shutdown);
 
     let sync = async {
         engine.acquire_lease().await?;
@@ -103,6 +75,22 @@ async fn warn_without_alias(index: &EsIndex) {
              reindex` creates it (or set engine.alias / ATHENS_INDEX to the alias you use)"
         );
     }
+}
+
+/// [`api`], cancelling `shutdown` when it fails, so the rest of the process stops with it.
+async fn api_or_shut_down(
+    listener: TcpListener,
+    settings: &Settings,
+    source: &Arc<PgSource>,
+    index: &Arc<EsIndex>,
+    metrics: Option<PrometheusHandle>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let result = api(listener, settings, source, index, metrics, shutdown.clone()).await;
+    if result.is_err() {
+        shutdown.cancel();
+    }
+    result
 }
 
 /// The API server on `listener`, until `shutdown`.
