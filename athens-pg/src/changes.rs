@@ -45,6 +45,15 @@ type OutboxRow = (
     DateTime<Utc>,
 );
 
+/// When a `poll` waiting up to `wait` from now gives up: a day from now when `wait` is too large
+/// to add to the clock.
+pub(crate) fn poll_deadline(wait: Duration) -> Instant {
+    let started = Instant::now();
+    started
+        .checked_add(wait)
+        .unwrap_or_else(|| started + Duration::from_secs(86_400))
+}
+
 /// Turns an outbox row into a change; a row that names no known table or lacks its keys breaks the
 /// capture's contract.
 ///
@@ -340,10 +349,7 @@ impl ChangeSource for PgSource {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let started = Instant::now();
-        let deadline = started
-            .checked_add(wait)
-            .unwrap_or_else(|| started + Duration::from_secs(86_400));
+        let deadline = poll_deadline(wait);
         let mut woken = self.inner.wake.subscribe();
         if !wait.is_zero() {
             self.ensure_listener();

@@ -480,10 +480,7 @@ impl ChangeSource for LogicalSource {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let started = Instant::now();
-        let deadline = started
-            .checked_add(wait)
-            .unwrap_or_else(|| started + Duration::from_secs(86_400));
+        let deadline = crate::changes::poll_deadline(wait);
         loop {
             let batch = self.fetch(max).await?;
             let now = Instant::now();
