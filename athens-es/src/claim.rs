@@ -7,14 +7,12 @@
 //! `_aliases` action on a missing index fails on every supported engine, while removing a missing
 //! alias succeeds silently on Elasticsearch 7.10 (`must_exist` came in 7.11).
 
-use std::collections::BTreeMap;
-
 use athens_core::{IndexError, IndexName, WriterId};
-use elasticsearch::indices::{IndicesCreateParts, IndicesExistsParts, IndicesGetAliasParts};
+use elasticsearch::indices::{IndicesCreateParts, IndicesExistsParts};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::client::{Client, alias_holders, checked, read};
+use crate::client::{Client, alias_holders, checked, indexes_matching, update_aliases};
 use crate::error::Failure;
 
 /// How often a claim is attempted when another claim vanishes under it.
@@ -32,15 +30,7 @@ fn claims_alias(alias: &str) -> String {
 
 /// Every claim index of `alias`, sorted.
 pub(crate) async fn claim_indexes(client: &Client) -> Result<Vec<String>, Failure> {
-    let pattern = format!("{}-claim-*", client.alias());
-    let sent = client
-        .es
-        .indices()
-        .get_alias(IndicesGetAliasParts::Index(&[&pattern]))
-        .send()
-        .await;
-    let found: BTreeMap<String, Value> = read(sent).await?;
-    Ok(found.into_keys().collect())
+    indexes_matching(client, &format!("{}-claim-*", client.alias())).await
 }
 
 /// Creates the claim index of `writer` unless it exists.
@@ -103,14 +93,7 @@ pub(crate) async fn claim(
             .map(|other| json!({ "remove_index": { "index": other } }))
             .collect();
         actions.push(json!({ "add": { "index": mine, "alias": claims_alias(alias) } }));
-        let sent = client
-            .es
-            .indices()
-            .update_aliases()
-            .body(json!({ "actions": actions }))
-            .send()
-            .await;
-        match checked(sent).await {
+        match update_aliases(client, &actions).await {
             Ok(_) => {
                 if !others.is_empty() {
                     info!(alias, writer = %writer, revoked = ?others, "index claimed, earlier writers fenced");
@@ -145,14 +128,7 @@ pub(crate) async fn publish_as(
             .map(|holder| json!({ "remove": { "index": holder, "alias": alias } })),
     );
     actions.push(json!({ "add": { "index": index.0, "alias": alias } }));
-    let sent = client
-        .es
-        .indices()
-        .update_aliases()
-        .body(json!({ "actions": actions }))
-        .send()
-        .await;
-    match checked(sent).await {
+    match update_aliases(client, &actions).await {
         Ok(_) => {}
         Err(failure) if failure.status() == Some(404) && !exists(client, &mine).await? => {
             warn!(alias, writer = %writer, index = %index, "publish refused: another writer claimed the index");

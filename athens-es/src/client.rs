@@ -262,6 +262,36 @@ pub(crate) async fn alias_holders(client: &Client) -> Result<Vec<String>, Failur
     }
 }
 
+/// The names of the indexes matching `pattern` (a name or a wildcard pattern), sorted.
+pub(crate) async fn indexes_matching(
+    client: &Client,
+    pattern: &str,
+) -> Result<Vec<String>, Failure> {
+    let sent = client
+        .es
+        .indices()
+        .get_alias(IndicesGetAliasParts::Index(&[pattern]))
+        .send()
+        .await;
+    let found: BTreeMap<String, serde_json::Value> = read(sent).await?;
+    Ok(found.into_keys().collect())
+}
+
+/// Applies alias `actions` in one atomic `POST /_aliases` request.
+pub(crate) async fn update_aliases(
+    client: &Client,
+    actions: &[serde_json::Value],
+) -> Result<Response, Failure> {
+    let sent = client
+        .es
+        .indices()
+        .update_aliases()
+        .body(serde_json::json!({ "actions": actions }))
+        .send()
+        .await;
+    checked(sent).await
+}
+
 /// The engine's answer to `GET /`.
 #[derive(Debug, Deserialize)]
 struct Banner {

@@ -1,7 +1,6 @@
 //! [`EsIndex`]: the [`SearchIndex`] port over Elasticsearch or OpenSearch. Physical indexes behind an
 //! alias, versioned bulk writes with per-operation outcomes, atomic alias swaps, reads for verify.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -10,8 +9,7 @@ use athens_core::{
 };
 use elasticsearch::http::headers::{CONTENT_TYPE, HeaderValue};
 use elasticsearch::indices::{
-    IndicesCreateParts, IndicesDeleteParts, IndicesGetAliasParts, IndicesPutSettingsParts,
-    IndicesRefreshParts,
+    IndicesCreateParts, IndicesDeleteParts, IndicesPutSettingsParts, IndicesRefreshParts,
 };
 use elasticsearch::{BulkParts, CountParts, MgetParts, SearchParts};
 use futures::{StreamExt, stream};
@@ -21,7 +19,9 @@ use tracing::{debug, info, warn};
 
 use crate::bulk::{self, BulkResponse};
 use crate::claim;
-use crate::client::{Client, EngineInfo, alias_holders, checked, read};
+use crate::client::{
+    Client, EngineInfo, alias_holders, checked, indexes_matching, read, update_aliases,
+};
 use crate::config::EsConfig;
 use crate::error::{EsError, Failure};
 use crate::mapping;
@@ -86,16 +86,9 @@ impl EsIndex {
     /// mapping version as a number, then by creation stamp.
     pub async fn indexes(&self) -> Result<Vec<IndexName>, IndexError> {
         let pattern = mapping::index_pattern(self.alias());
-        let sent = self
-            .client
-            .es
-            .indices()
-            .get_alias(IndicesGetAliasParts::Index(&[&pattern]))
-            .send()
-            .await;
-        let found: BTreeMap<String, Value> = read(sent).await?;
-        let mut names: Vec<String> = found
-            .into_keys()
+        let mut names: Vec<String> = indexes_matching(&self.client, &pattern)
+            .await?
+            .into_iter()
             .filter(|name| mapping::owns_index(self.alias(), name))
             .collect();
         mapping::sort_oldest_first(self.alias(), &mut names);
@@ -302,15 +295,7 @@ impl SearchIndex for EsIndex {
             .map(|holder| json!({ "remove": { "index": holder, "alias": alias } }))
             .collect();
         actions.push(json!({ "add": { "index": index.0, "alias": alias } }));
-        let sent = self
-            .client
-            .es
-            .indices()
-            .update_aliases()
-            .body(json!({ "actions": actions }))
-            .send()
-            .await;
-        checked(sent).await?;
+        update_aliases(&self.client, &actions).await?;
         let mut previous: Vec<String> = holders
             .into_iter()
             .filter(|holder| *holder != index.0)
