@@ -385,6 +385,39 @@ async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An engine's distribution and version ("opensearch 2.19.1") from its answer to `GET /`.
+fn engine_label(root: &Value) -> String {
+    format!(
+        "{} {}",
+        root["version"]["distribution"]
+            .as_str()
+            .unwrap_or("elasticsearch"),
+        root["version"]["number"].as_str().unwrap_or("?")
+    )
+}
+
+/// Deletes the indexes matching `pattern` on `engine` (listed first: wildcard deletes may be
+/// refused by the engine).
+async fn drop_matching(http: &reqwest::Client, engine: &str, pattern: &str) -> anyhow::Result<()> {
+    let listed: Value = http
+        .get(format!(
+            "{engine}/_cat/indices/{pattern}?format=json&h=index"
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    for entry in listed.as_array().into_iter().flatten() {
+        if let Some(name) = entry["index"].as_str() {
+            http.delete(format!("{engine}/{name}"))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
+    Ok(())
+}
+
 /// One line per fact about the machine and the software under test.
 async fn context(bench: &Bench, command: &str) -> Vec<String> {
     let run = |program: &str, args: &[&str]| -> String {
@@ -415,15 +448,7 @@ async fn context(bench: &Bench, command: &str) -> Vec<String> {
     let engine = bench
         .engine(reqwest::Method::GET, "/", None)
         .await
-        .map(|root| {
-            format!(
-                "{} {}",
-                root["version"]["distribution"]
-                    .as_str()
-                    .unwrap_or("elasticsearch"),
-                root["version"]["number"].as_str().unwrap_or("?")
-            )
-        })
+        .map(|root| engine_label(&root))
         .unwrap_or_default();
     let jvm = std::fs::read_to_string(format!("/proc/{}/cmdline", bench.services.engine))
         .map(|cmdline| {

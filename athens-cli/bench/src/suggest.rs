@@ -189,13 +189,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
     for engine in &options.engines {
         let engine = engine.trim_end_matches('/');
         let banner: Value = http.get(engine).send().await?.json().await?;
-        let name = format!(
-            "{} {}",
-            banner["version"]["distribution"]
-                .as_str()
-                .unwrap_or("elasticsearch"),
-            banner["version"]["number"].as_str().unwrap_or("?")
-        );
+        let name = crate::engine_label(&banner);
         println!("== {name}: athens reindex");
         drop_indexes(&http, engine).await?;
         let mut athens = options.athens.clone();
@@ -219,23 +213,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
 
 /// Deletes the benchmark's indexes on `engine`.
 async fn drop_indexes(http: &reqwest::Client, engine: &str) -> anyhow::Result<()> {
-    let listed: Value = http
-        .get(format!(
-            "{engine}/_cat/indices/{ALIAS}-v*?format=json&h=index"
-        ))
-        .send()
-        .await?
-        .json()
-        .await?;
-    for entry in listed.as_array().into_iter().flatten() {
-        if let Some(name) = entry["index"].as_str() {
-            http.delete(format!("{engine}/{name}"))
-                .send()
-                .await?
-                .error_for_status()?;
-        }
-    }
-    Ok(())
+    crate::drop_matching(http, engine, &format!("{ALIAS}-v*")).await
 }
 
 async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
