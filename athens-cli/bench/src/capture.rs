@@ -14,8 +14,8 @@ use sea_orm::sqlx;
 
 use crate::load::{Generator, MIXED, Plan};
 use crate::report::{Table, num, ratio};
-use crate::source::pgbench;
-use crate::stats::median;
+use crate::source::{pgbench, update_script};
+use crate::stats::medians;
 use crate::stream::{engine, start_sync};
 use crate::{ALIAS, Bench};
 
@@ -144,18 +144,7 @@ async fn measure(bench: &mut Bench) -> anyhow::Result<()> {
 /// pgbench write throughput with no capture, the outbox, and logical decoding (with and without
 /// a consumer).
 async fn writes(bench: &mut Bench) -> anyhow::Result<()> {
-    let stable: i64 = sqlx::query_scalar("SELECT (max(id) * 9 / 10)::bigint FROM projects")
-        .fetch_one(&bench.pool)
-        .await?;
-    let script = bench.athens.log_dir.join("bench-pgbench-capture.sql");
-    std::fs::write(
-        &script,
-        format!(
-            "\\set id random(1, {stable})\n\
-             UPDATE projects SET description = left(md5(random()::text), 8) || ' ' || \
-             regexp_replace(coalesce(description, ''), '^[0-9a-f]{{8}} ', '') WHERE id = :id;\n"
-        ),
-    )?;
+    let script = update_script(bench, "bench-pgbench-capture.sql").await?;
     let rounds = if bench.tiny { 1 } else { 2 };
     let seconds = bench.scale.pgbench_seconds;
     let modes = [
@@ -187,14 +176,7 @@ async fn writes(bench: &mut Bench) -> anyhow::Result<()> {
             }
         }
     }
-    let summary = |mode: (Capture, bool)| -> (f64, f64) {
-        let of: Vec<&((Capture, bool), f64, f64)> =
-            results.iter().filter(|r| r.0 == mode).collect();
-        (
-            median(&of.iter().map(|r| r.1).collect::<Vec<_>>()),
-            median(&of.iter().map(|r| r.2).collect::<Vec<_>>()),
-        )
-    };
+    let summary = |mode: (Capture, bool)| medians(&results, mode);
     let (none_tps, none_wal) = summary((Capture::None, false));
     let mut table = Table::new(
         &format!(

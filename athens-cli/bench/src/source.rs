@@ -6,6 +6,7 @@
 //! of the rounds is reported. WAL is the cluster's (`pg_current_wal_insert_lsn`): other databases'
 //! writes on a shared server land in it too, so the difference between modes is the figure to read.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use sea_orm::sqlx;
 
 use crate::Bench;
 use crate::report::{Table, num, ratio};
-use crate::stats::median;
+use crate::stats::medians;
 use crate::stream::start_sync;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,12 +85,13 @@ pub(crate) async fn pgbench(
     Ok((tps, transactions, wal))
 }
 
-/// Runs the section.
-pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+/// Writes the pgbench script that updates the description of a random project (among the 90%
+/// lowest ids) to log file `name`, and returns its path.
+pub(crate) async fn update_script(bench: &Bench, name: &str) -> anyhow::Result<PathBuf> {
     let stable: i64 = sqlx::query_scalar("SELECT (max(id) * 9 / 10)::bigint FROM projects")
         .fetch_one(&bench.pool)
         .await?;
-    let script = bench.athens.log_dir.join("bench-pgbench.sql");
+    let script = bench.athens.log_dir.join(name);
     std::fs::write(
         &script,
         format!(
@@ -98,6 +100,12 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
              regexp_replace(coalesce(description, ''), '^[0-9a-f]{{8}} ', '') WHERE id = :id;\n"
         ),
     )?;
+    Ok(script)
+}
+
+/// Runs the section.
+pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+    let script = update_script(bench, "bench-pgbench.sql").await?;
     let rounds = if bench.tiny { 1 } else { 2 };
     let seconds = bench.scale.pgbench_seconds;
     let modes = [Mode::Off, Mode::On, Mode::Consumed];
@@ -129,19 +137,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             }
         }
     }
-    let summary = |mode: Mode| -> (f64, f64) {
-        let tps: Vec<f64> = results
-            .iter()
-            .filter(|r| r.0 == mode)
-            .map(|r| r.1)
-            .collect();
-        let wal: Vec<f64> = results
-            .iter()
-            .filter(|r| r.0 == mode)
-            .map(|r| r.2)
-            .collect();
-        (median(&tps), median(&wal))
-    };
+    let summary = |mode: Mode| medians(&results, mode);
     let (off_tps, off_wal) = summary(Mode::Off);
     let mut table = Table::new(
         &format!(

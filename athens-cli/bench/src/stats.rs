@@ -61,6 +61,15 @@ impl Samples {
     }
 }
 
+/// The medians of the second and of the third figures of the rounds of `mode` in `results`.
+pub fn medians<M: PartialEq>(results: &[(M, f64, f64)], mode: M) -> (f64, f64) {
+    let of = |figure: fn(&(M, f64, f64)) -> f64| -> f64 {
+        let values: Vec<f64> = results.iter().filter(|r| r.0 == mode).map(figure).collect();
+        median(&values)
+    };
+    (of(|r| r.1), of(|r| r.2))
+}
+
 /// The median of a few measurements (rounds of the same run).
 pub fn median(values: &[f64]) -> f64 {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
@@ -98,5 +107,17 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn medians_take_only_the_rounds_of_the_mode() {
+        let results = [
+            ("a", 1.0, 30.0),
+            ("b", 100.0, 100.0),
+            ("a", 3.0, 10.0),
+            ("a", 2.0, 20.0),
+        ];
+        assert_eq!(medians(&results, "a"), (2.0, 20.0));
+        assert_eq!(medians(&results, "b"), (100.0, 100.0));
     }
 }
