@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use sea_orm::sqlx;
 
-use crate::load::{Generator, MIXED, Plan};
+use crate::Bench;
+use crate::load::Generator;
 use crate::report::{Table, num, ratio};
 use crate::source::{pgbench, update_script};
 use crate::stats::medians;
-use crate::stream::{engine, start_sync};
-use crate::{ALIAS, Bench};
+use crate::stream::{engine, fixed_rate_plan, start_sync, step_plan};
 
 /// How changes are captured in one measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,14 +234,7 @@ async fn streaming(bench: &mut Bench, capture: Capture, table: &mut Table) -> an
     let mut generator = Generator::new(bench.pool.clone(), &tag).await?;
     generator.track_slot(bench.slot.clone());
     let engine = engine(bench);
-    let plan = Plan {
-        rate: bench.stream_rate,
-        seconds: bench.scale.stream_seconds,
-        mix: MIXED,
-        searchable_in: vec![ALIAS.into()],
-        track_acks: true,
-        drain: Duration::from_secs(30),
-    };
+    let plan = fixed_rate_plan(bench);
     let outcome = generator.run(&plan, &engine).await?;
     let mut ack = outcome.ack_latency(0.0, 1.0);
     println!(
@@ -273,14 +266,7 @@ async fn streaming(bench: &mut Bench, capture: Capture, table: &mut Table) -> an
     };
     let mut best = None;
     for &rate in rates {
-        let plan = Plan {
-            rate,
-            seconds: bench.scale.step_seconds,
-            mix: MIXED,
-            searchable_in: Vec::new(),
-            track_acks: true,
-            drain: Duration::from_secs(10),
-        };
+        let plan = step_plan(bench, rate);
         let outcome = generator.run(&plan, &engine).await?;
         let ok = crate::stream::bounded(&outcome);
         println!(

@@ -69,6 +69,32 @@ pub fn engine(bench: &Bench) -> Engine {
     }
 }
 
+/// One step of the stepped rate search: mixed writes at `rate` for a step, acknowledgements tracked,
+/// 10 s for the last of them.
+pub(crate) fn step_plan(bench: &Bench, rate: f64) -> Plan {
+    Plan {
+        rate,
+        seconds: bench.scale.step_seconds,
+        mix: MIXED,
+        searchable_in: Vec::new(),
+        track_acks: true,
+        drain: Duration::from_secs(10),
+    }
+}
+
+/// The fixed-rate latency run: mixed writes at the stream rate, acknowledgements and search
+/// visibility in the alias tracked, 30 s for the last of them.
+pub(crate) fn fixed_rate_plan(bench: &Bench) -> Plan {
+    Plan {
+        rate: bench.stream_rate,
+        seconds: bench.scale.stream_seconds,
+        mix: MIXED,
+        searchable_in: vec![ALIAS.into()],
+        track_acks: true,
+        drain: Duration::from_secs(30),
+    }
+}
+
 /// Runs the section.
 pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let sync = start_sync(bench).await?;
@@ -117,14 +143,7 @@ async fn measure(bench: &mut Bench, sync: &Running) -> anyhow::Result<()> {
     let mut best: Option<f64> = None;
     let mut best_documents: Option<f64> = None;
     for &rate in rates {
-        let plan = Plan {
-            rate,
-            seconds: bench.scale.step_seconds,
-            mix: MIXED,
-            searchable_in: Vec::new(),
-            track_acks: true,
-            drain: Duration::from_secs(10),
-        };
+        let plan = step_plan(bench, rate);
         let indexed_before = indexed(bench).await;
         let ticks_before = procs::machine_ticks();
         let outcome = generator.run(&plan, &engine).await?;
@@ -199,14 +218,7 @@ async fn measure(bench: &mut Bench, sync: &Running) -> anyhow::Result<()> {
 
     // Latencies at a fixed rate.
     let rate = bench.stream_rate;
-    let plan = Plan {
-        rate,
-        seconds: bench.scale.stream_seconds,
-        mix: MIXED,
-        searchable_in: vec![ALIAS.into()],
-        track_acks: true,
-        drain: Duration::from_secs(30),
-    };
+    let plan = fixed_rate_plan(bench);
     let indexed_before = indexed(bench).await;
     let before = bench.services.cpu();
     let athens_before = sync.cpu();
