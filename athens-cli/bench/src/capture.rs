@@ -15,7 +15,7 @@ use sea_orm::sqlx;
 use crate::Bench;
 use crate::load::Generator;
 use crate::report::{Table, num, ratio};
-use crate::source::{pgbench, update_script};
+use crate::source::{pgbench, transactions, update_script};
 use crate::stats::medians;
 use crate::stream::{engine, fixed_rate_plan, start_sync, step_plan};
 
@@ -283,18 +283,11 @@ async fn streaming(bench: &mut Bench, capture: Capture, table: &mut Table) -> an
     }
 
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let xacts = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
-        )
-        .fetch_one(&bench.pool)
-        .await
-    };
     let athens_before = sync.cpu();
-    let xact_before = xacts().await?;
+    let xact_before = transactions(bench).await?;
     let idle_started = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(bench.scale.idle_seconds)).await;
-    let xact_after = xacts().await?;
+    let xact_after = transactions(bench).await?;
     let wall = idle_started.elapsed().as_secs_f64();
     let athens_idle = sync.cpu() - athens_before;
     sync.stop().await?;

@@ -103,6 +103,15 @@ pub(crate) async fn update_script(bench: &Bench, name: &str) -> anyhow::Result<P
     Ok(script)
 }
 
+/// Transactions committed or rolled back in the benchmark's database so far.
+pub(crate) async fn transactions(bench: &Bench) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&bench.pool)
+    .await
+}
+
 /// Runs the section.
 pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let script = update_script(bench, "bench-pgbench.sql").await?;
@@ -171,18 +180,11 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     // Idle: capture installed, `athens sync` running, nothing to do.
     let sync = start_sync(bench).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let xacts = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
-        )
-        .fetch_one(&bench.pool)
-        .await
-    };
     let before = bench.services.cpu();
     let athens_before = sync.cpu();
-    let xact_before = xacts().await?;
+    let xact_before = transactions(bench).await?;
     tokio::time::sleep(Duration::from_secs_f64(bench.scale.idle_seconds)).await;
-    let xact_after = xacts().await?;
+    let xact_after = transactions(bench).await?;
     let after = bench.services.cpu();
     let athens_idle = sync.cpu() - athens_before;
     sync.stop().await?;
