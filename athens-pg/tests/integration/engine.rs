@@ -2,16 +2,15 @@
 //! draining equals what PostgreSQL says, through every kind of change.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use athens_core::testing::MemoryIndex;
-use athens_core::{DocumentSource, EngineConfig, RetryPolicy, SyncEngine};
+use athens_core::{DocumentSource, EngineConfig, SyncEngine};
 use athens_pg::PgSource;
 use tokio_util::sync::CancellationToken;
 
 use athens_pg::CaptureMode;
 
-use crate::support::{exec, ready_in};
+use crate::support::{exec, quick_engine, ready_in};
 
 async fn expected(source: &PgSource) -> Vec<athens_core::ProjectDocument> {
     source.load_page(None, 100_000).await.unwrap().documents
@@ -53,12 +52,7 @@ async fn equal_to_postgres(test: &str, mode: CaptureMode) {
         EngineConfig {
             batch_size: 50,
             chunk_size: 40,
-            poll_wait: Duration::from_millis(100),
-            retry: RetryPolicy {
-                initial: Duration::from_millis(10),
-                max: Duration::from_millis(100),
-            },
-            ..EngineConfig::default()
+            ..quick_engine()
         },
         CancellationToken::new(),
     );

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use athens_core::testing::MemoryIndex;
-use athens_core::{ChangeSource, DocumentSource, EngineConfig, RetryPolicy, SyncEngine, Table};
+use athens_core::{ChangeSource, DocumentSource, SyncEngine, Table};
 use athens_pg::{CaptureConfig, PgSource};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{config, exec, scalar, truncated};
+use crate::support::{config, exec, quick_engine, scalar, truncated};
 
 /// A throwaway PostgreSQL cluster, stopped and deleted on drop.
 struct Cluster {
@@ -147,14 +147,7 @@ async fn an_invalidated_slot_is_recreated_and_the_index_rebuilt() {
         Arc::new(source.clone()),
         index.clone(),
         Arc::new(source.lease().await.unwrap()),
-        EngineConfig {
-            poll_wait: Duration::from_millis(100),
-            retry: RetryPolicy {
-                initial: Duration::from_millis(10),
-                max: Duration::from_millis(100),
-            },
-            ..EngineConfig::default()
-        },
+        quick_engine(),
         CancellationToken::new(),
     );
     engine.acquire_lease().await.unwrap();

@@ -6,10 +6,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use athens_core::testing::{FixtureError, SourceFixture};
 use athens_core::{
-    Ack, Change, ChangeRecord, ChangeSource, DocumentSource, HashtagId, ProjectId, Table, UserId,
+    Ack, Change, ChangeRecord, ChangeSource, DocumentSource, EngineConfig, HashtagId, ProjectId,
+    RetryPolicy, Table, UserId,
 };
 use athens_pg::{CaptureConfig, CaptureMode, PgConfig, PgSource};
 use sea_orm::sqlx::{self, AssertSqlSafe, Connection};
+
+/// An engine config for tests: 100 ms polls, retries after 10 ms growing to 100 ms.
+pub fn quick_engine() -> EngineConfig {
+    EngineConfig {
+        poll_wait: Duration::from_millis(100),
+        retry: RetryPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+        },
+        ..EngineConfig::default()
+    }
+}
 
 /// A config for tests: small pool, short polling interval.
 pub fn config(url: &str) -> PgConfig {
