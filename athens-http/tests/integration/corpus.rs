@@ -229,6 +229,21 @@ pub async fn drop_index(index: &EsIndex) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `check` against the application over each engine, with `database`'s corpus written to a
+/// fresh index (dropped afterwards).
+pub async fn each_engine<F>(database: &Database, test: &str, check: F) -> anyhow::Result<()>
+where
+    F: AsyncFn(&Client, &Database, &str),
+{
+    for engine in athens_testkit::engines().await? {
+        let index = index(database, &engine_config(&engine, test)).await?;
+        let client = client(index.clone(), database.source());
+        check(&client, database, &engine.to_string()).await;
+        drop_index(&index).await?;
+    }
+    Ok(())
+}
+
 /// The application over `search` and `database`.
 pub fn client(search: Arc<dyn ProjectSearch>, source: Arc<dyn DocumentSource>) -> Client {
     let metrics = install_metrics_recorder().ok();

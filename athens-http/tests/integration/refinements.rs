@@ -7,7 +7,7 @@ use poem::http::StatusCode;
 use sea_orm::sqlx;
 use serde_json::{Value, json};
 
-use crate::corpus::{Answer, Client, Database, client, drop_index, engine_config, get, index};
+use crate::corpus::{Answer, Client, Database, each_engine, get};
 
 /// Creation dates given to the four named projects (the filler ones keep the time of the test).
 const DATES: &[(&str, &str)] = &[
@@ -31,13 +31,7 @@ where
             .execute(database.source().pool())
             .await?;
     }
-    for engine in athens_testkit::engines().await? {
-        let index = index(&database, &engine_config(&engine, test)).await?;
-        let client = client(index.clone(), database.source());
-        check(&client, &database, &engine.to_string()).await;
-        drop_index(&index).await?;
-    }
-    Ok(())
+    each_engine(&database, test, check).await
 }
 
 /// `GET uri`, asserting a 200.

@@ -5,9 +5,7 @@ use std::collections::BTreeSet;
 use poem::http::StatusCode;
 use serde_json::Value;
 
-use crate::corpus::{
-    Answer, BULK, Client, Database, client, drop_index, engine_config, get, index,
-};
+use crate::corpus::{Answer, BULK, Client, Database, each_engine, get};
 
 /// Runs `check` against the application over each engine, with the corpus indexed.
 async fn on_each_engine<F>(test: &str, check: F) -> anyhow::Result<()>
@@ -15,13 +13,7 @@ where
     F: AsyncFn(&Client, &Database, &str),
 {
     let database = Database::create(test).await?;
-    for engine in athens_testkit::engines().await? {
-        let index = index(&database, &engine_config(&engine, test)).await?;
-        let client = client(index.clone(), database.source());
-        check(&client, &database, &engine.to_string()).await;
-        drop_index(&index).await?;
-    }
-    Ok(())
+    each_engine(&database, test, check).await
 }
 
 fn names(values: &Value, key: &str) -> Vec<String> {
