@@ -432,13 +432,6 @@ fn yes(met: bool) -> &'static str {
 fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
     let generated = format!("{BEGIN}\n{generated}\n{END}\n");
     let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let content = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if begin < end => format!(
-            "{}{generated}{}",
-            &existing[..begin],
-            existing[end + END.len()..].trim_start_matches('\n')
-        ),
-        _ => format!("# Relevance\n\n{generated}"),
-    };
+    let content = crate::report::splice(&existing, (BEGIN, END), &generated, "Relevance");
     std::fs::write(path, content).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -148,20 +148,27 @@ impl Report {
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let generated = format!("{BEGIN}\n\n{}\n{END}\n", self.markdown());
         let existing = std::fs::read_to_string(path).unwrap_or_default();
-        let content = match (existing.find(BEGIN), existing.find(END)) {
-            (Some(begin), Some(end)) if begin < end => format!(
-                "{}{generated}{}",
-                &existing[..begin],
-                existing[end + END.len()..].trim_start_matches('\n')
-            ),
-            _ => format!("# Benchmarks\n\n{generated}"),
-        };
+        let content = splice(&existing, (BEGIN, END), &generated, "Benchmarks");
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(path, content).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// `existing` with its part from the `markers.0` line to the `markers.1` line replaced by
+/// `generated`; a new document headed `title` holding `generated` when it lacks the markers.
+pub fn splice(existing: &str, markers: (&str, &str), generated: &str, title: &str) -> String {
+    let (begin_marker, end_marker) = markers;
+    match (existing.find(begin_marker), existing.find(end_marker)) {
+        (Some(begin), Some(end)) if begin < end => format!(
+            "{}{generated}{}",
+            &existing[..begin],
+            existing[end + end_marker.len()..].trim_start_matches('\n')
+        ),
+        _ => format!("# {title}\n\n{generated}"),
     }
 }
 
