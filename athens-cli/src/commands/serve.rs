@@ -21,7 +21,7 @@ pub async fn serve(settings: &Settings, metrics: Option<PrometheusHandle>) -> an
     let index = wiring::engine(settings).await?;
     warn_without_alias(&index).await;
     let shutdown = shutdown::on_signal();
-    let server = api_or_shut_down(listener, settings, &source, &index, metrics, &shutdown);
+    let server = api(listener, settings, &source, &index, metrics, &shutdown);
     println!("Swagger UI: {}", docs_url(&settings.http.addr));
     server.await
 }
@@ -41,7 +41,7 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
     )
     .await?;
     let reporter = super::sync::emf_reporter(settings, metrics.clone(), shutdown.clone());
-    let server = api_or_shut_down(listener, settings, &source, &index, metrics, &shutdown);
+    let server = api(listener, settings, &source, &index, metrics, &shutdown);
 
     let sync = async {
         engine.acquire_lease().await?;
@@ -77,8 +77,9 @@ async fn warn_without_alias(index: &EsIndex) {
     }
 }
 
-/// [`api`], cancelling `shutdown` when it fails, so the rest of the process stops with it.
-async fn api_or_shut_down(
+/// The API server on `listener`, until `shutdown`; when it fails it cancels `shutdown`, so the
+/// rest of the process stops with it.
+async fn api(
     listener: TcpListener,
     settings: &Settings,
     source: &Arc<PgSource>,
@@ -86,28 +87,21 @@ async fn api_or_shut_down(
     metrics: Option<PrometheusHandle>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let result = api(listener, settings, source, index, metrics, shutdown.clone()).await;
+    let search: Arc<dyn ProjectSearch> = index.clone();
+    let documents: Arc<dyn DocumentSource> = source.clone();
+    let state = athens_http::AppState::new(search, documents, metrics);
+    let result = athens_http::serve_on(
+        listener,
+        state,
+        &settings.http,
+        shutdown.clone().cancelled_owned(),
+    )
+    .await
+    .context("the API server failed");
     if result.is_err() {
         shutdown.cancel();
     }
     result
-}
-
-/// The API server on `listener`, until `shutdown`.
-async fn api(
-    listener: TcpListener,
-    settings: &Settings,
-    source: &Arc<PgSource>,
-    index: &Arc<EsIndex>,
-    metrics: Option<PrometheusHandle>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let search: Arc<dyn ProjectSearch> = index.clone();
-    let documents: Arc<dyn DocumentSource> = source.clone();
-    let state = athens_http::AppState::new(search, documents, metrics);
-    athens_http::serve_on(listener, state, &settings.http, shutdown.cancelled_owned())
-        .await
-        .context("the API server failed")
 }
 
 /// Where a person opens Swagger UI for a server listening on `addr`.
