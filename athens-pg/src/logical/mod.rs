@@ -61,12 +61,32 @@ const LINGER: Duration = Duration::from_millis(500);
 const HEALTH_EVERY: Duration = Duration::from_secs(15);
 /// SQLSTATE of a slot another session holds.
 const IN_USE: &str = "55006";
+
 /// Most messages a backlog count decodes.
 const BACKLOG_LIMIT: i64 = 100_000;
 /// Retained WAL of the slot, in bytes.
 pub const SLOT_RETAINED_WAL: &str = "athens_capture_slot_retained_wal_bytes";
 /// WAL written since the slot's confirmed position, in bytes.
 pub const SLOT_LAG: &str = "athens_capture_slot_lag_bytes";
+
+/// Runs `call` again while another session holds the slot (`IN_USE`), every 25 ms up to 40 times,
+/// then returns its result.
+async fn while_in_use<T, F, Fut>(mut call: F) -> Result<T, PgError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PgError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(error) if error.sqlstate().as_deref() == Some(IN_USE) && attempt < 40 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// One transaction of the last peek: its changes' ids and where its commit record ends.
 #[derive(Debug, Clone, Copy)]
@@ -189,9 +209,8 @@ impl LogicalSource {
     /// transactions), committed before `upto`. Another session may hold the slot for the
     /// milliseconds of its own call (`athens status` counting the backlog): that is waited out.
     async fn peek(&self, base: i64, upto: u64, limit: i64) -> Result<Peeked, PgError> {
-        let mut attempt = 0;
-        let rows: Vec<Vec<u8>> = loop {
-            let result = sqlx::query_scalar(
+        let rows: Vec<Vec<u8>> = while_in_use(|| async {
+            sqlx::query_scalar(
                 "SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3::int, \
                    'proto_version', '1', 'publication_names', $4, 'messages', 'true')",
             )
@@ -201,15 +220,9 @@ impl LogicalSource {
             .bind(&self.publication)
             .fetch_all(self.source.pool())
             .await
-            .map_err(PgError::from);
-            match result {
-                Err(error) if error.sqlstate().as_deref() == Some(IN_USE) && attempt < 40 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                other => break other?,
-            }
-        };
+            .map_err(PgError::from)
+        })
+        .await?;
         let mut decoder = Decoder::default();
         let mut peeked = Peeked {
             records: Vec::new(),
@@ -259,25 +272,15 @@ impl LogicalSource {
 
     /// Moves the slot's confirmed position to `lsn`.
     async fn advance(&self, cursor: &mut Cursor, lsn: u64) -> Result<(), PgError> {
-        let mut attempt = 0;
-        loop {
-            let result = sqlx::query("SELECT pg_replication_slot_advance($1, $2::pg_lsn)")
+        while_in_use(|| async {
+            sqlx::query("SELECT pg_replication_slot_advance($1, $2::pg_lsn)")
                 .bind(&self.slot)
                 .bind(lsn_text(lsn))
                 .execute(self.source.pool())
                 .await
-                .map_err(PgError::from);
-            match result {
-                Err(error) if error.sqlstate().as_deref() == Some(IN_USE) && attempt < 40 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                other => {
-                    other?;
-                    break;
-                }
-            }
-        }
+                .map_err(PgError::from)
+        })
+        .await?;
         cursor.confirmed = Some(lsn);
         Ok(())
     }
