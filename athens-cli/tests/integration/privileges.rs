@@ -94,6 +94,17 @@ fn ok(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `migrate`, `seed --projects <projects>` and `setup` as `role`, each to success.
+fn migrate_seed_setup(world: &World, role: &Role, projects: &str) {
+    ok(&mut athens_as(world, role, &["migrate"]));
+    ok(&mut athens_as(
+        world,
+        role,
+        &["seed", "--projects", projects],
+    ));
+    ok(&mut athens_as(world, role, &["setup"]));
+}
+
 async fn refused(sql: &DatabaseConnection, statement: &str) {
     let error = sql
         .execute_unprepared(statement)
@@ -128,13 +139,7 @@ async fn a_runtime_role_with_the_documented_grants_syncs_serves_and_writes_nothi
         .sql(&adapted(&blocks[0], &world, &owner, &runtime))
         .await
         .unwrap();
-    ok(&mut athens_as(&world, &owner, &["migrate"]));
-    ok(&mut athens_as(
-        &world,
-        &owner,
-        &["seed", "--projects", "200"],
-    ));
-    ok(&mut athens_as(&world, &owner, &["setup"]));
+    migrate_seed_setup(&world, &owner, "200");
     let as_owner = Database::connect(owner.url(&world)).await.unwrap();
     as_owner
         .execute_unprepared(&adapted(&blocks[1], &world, &owner, &runtime))
@@ -378,13 +383,7 @@ async fn grant_runtime_makes_a_role_that_logs_in_and_writes_nothing() {
         ))
         .await
         .unwrap();
-    ok(&mut athens_as(&world, &owner, &["migrate"]));
-    ok(&mut athens_as(
-        &world,
-        &owner,
-        &["seed", "--projects", "50"],
-    ));
-    ok(&mut athens_as(&world, &owner, &["setup"]));
+    migrate_seed_setup(&world, &owner, "50");
     let missing = athens_as(&world, &owner, &["grant-runtime", "--role", &runtime.name])
         .env_remove("ATHENS_RUNTIME_PASSWORD")
         .output()
