@@ -26,9 +26,9 @@ const DATABASE: &str = "athens_relevance";
 /// Alias of its index.
 const ALIAS: &str = "athens-relevance";
 /// Where the committed sample and its queries live, from the repository root.
-const SAMPLE_PATH: &str = "athens-core/testkit/data/debian-sample.txt.gz";
+const SAMPLE_PATH: &str = "athens-testkit/data/debian-sample.txt.gz";
 /// The recorded queries of the sample.
-const QUERIES_PATH: &str = "athens-core/testkit/data/debian-queries.tsv";
+const QUERIES_PATH: &str = "athens-testkit/data/debian-queries.tsv";
 /// Queries per kind recorded for the sample.
 pub const SAMPLE_QUERIES_PER_KIND: usize = 60;
 
@@ -134,7 +134,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
         "sample" => (
             Corpus::sample()?,
             relevance::recorded()?,
-            "the committed sample (`athens-core/testkit/data/debian-sample.txt.gz`) and its recorded queries".to_owned(),
+            "the committed sample (`athens-testkit/data/debian-sample.txt.gz`) and its recorded queries".to_owned(),
         ),
         source => {
             let corpus = corpus(source)?;
