@@ -6,7 +6,8 @@
 //! every `poll_interval` anyway, so a lost notification costs at most one interval.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::sqlx::{self, PgPool};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -29,7 +31,7 @@ use crate::source::PgSource;
 const EXACT_COUNT_LIMIT: i64 = 100_000;
 /// How long after the last change seen a waiting poll keeps polling quickly instead of asking
 /// writers to notify.
-pub(crate) const LINGER: Duration = Duration::from_millis(500);
+const LINGER: Duration = Duration::from_millis(500);
 /// Polling interval while changes flow.
 const QUICK_POLL: Duration = Duration::from_millis(50);
 /// Acknowledged changes between two vacuums of the outbox.
@@ -44,6 +46,55 @@ type OutboxRow = (
     Option<i64>,
     DateTime<Utc>,
 );
+
+/// The outbox consumer's state, shared by the clones of a [`PgSource`]: the listener task (one
+/// pooled connection running `LISTEN`, started by the first poll that waits, stopped when the last
+/// clone is dropped), what it wakes, and the counters polls and acks keep.
+#[derive(Default)]
+pub(crate) struct Listener {
+    /// Bumped whenever the outbox may have new rows (a notification, a reconnect).
+    wake: Arc<watch::Sender<u64>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    /// Changes acknowledged since the outbox was last vacuumed.
+    acked: AtomicU64,
+    /// When a poll last returned changes.
+    last_seen: Mutex<Option<Instant>>,
+}
+
+impl Listener {
+    fn task(&self) -> MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.task.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the listener task, if it runs.
+    pub(crate) fn stop(&self) {
+        if let Some(task) = self.task().take() {
+            task.abort();
+        }
+    }
+
+    /// Records that a poll returned changes at `now`.
+    fn seen_changes(&self, now: Instant) {
+        *self
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now);
+    }
+
+    /// Whether a poll returned changes within the last [`LINGER`].
+    fn changes_flowing(&self, now: Instant) -> bool {
+        self.last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|seen| now.duration_since(seen) < LINGER)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 /// When a `poll` waiting up to `wait` from now gives up: a day from now when `wait` is too large
 /// to add to the clock.
@@ -147,14 +198,14 @@ impl PgSource {
 
     /// Starts the notification listener unless it runs already.
     fn ensure_listener(&self) {
-        let mut listener = self.inner.listener();
-        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
+        let mut task = self.inner.changes.task();
+        if task.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
         }
         let pool = self.pool().clone();
-        let wake = self.inner.wake.clone();
+        let wake = self.inner.changes.wake.clone();
         let retry = self.config().poll_interval.max(Duration::from_millis(100));
-        *listener = Some(tokio::spawn(listen(pool, wake, retry)));
+        *task = Some(tokio::spawn(listen(pool, wake, retry)));
     }
 
     async fn ack_changes(&self, ack: &Ack) -> Result<(), PgError> {
@@ -185,11 +236,16 @@ impl PgSource {
     /// over the dead entries acknowledged changes leave behind, whatever autovacuum's schedule.
     /// Needs the role that owns the outbox; otherwise PostgreSQL skips it with a warning.
     fn vacuum_when_due(&self, acknowledged: u64) {
-        let total = self.inner.acked.fetch_add(acknowledged, Ordering::Relaxed) + acknowledged;
+        let total = self
+            .inner
+            .changes
+            .acked
+            .fetch_add(acknowledged, Ordering::Relaxed)
+            + acknowledged;
         if total < VACUUM_EVERY {
             return;
         }
-        self.inner.acked.store(0, Ordering::Relaxed);
+        self.inner.changes.acked.store(0, Ordering::Relaxed);
         let pool = self.pool().clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
@@ -302,7 +358,7 @@ impl PgSource {
 
 /// Keeps a `LISTEN` open and bumps `wake` on every notification and on every (re)connection, since
 /// notifications sent while disconnected are lost. Ends when the pool closes.
-async fn listen(pool: PgPool, wake: std::sync::Arc<watch::Sender<u64>>, retry: Duration) {
+async fn listen(pool: PgPool, wake: Arc<watch::Sender<u64>>, retry: Duration) {
     let bump = || wake.send_modify(|n| *n = n.wrapping_add(1));
     let mut failures: u32 = 0;
     loop {
@@ -350,7 +406,7 @@ impl ChangeSource for PgSource {
             return Ok(Vec::new());
         }
         let deadline = poll_deadline(wait);
-        let mut woken = self.inner.wake.subscribe();
+        let mut woken = self.inner.changes.wake.subscribe();
         if !wait.is_zero() {
             self.ensure_listener();
         }
@@ -360,7 +416,7 @@ impl ChangeSource for PgSource {
             let batch = self.fetch(max).await?;
             let now = Instant::now();
             if !batch.is_empty() {
-                self.inner.seen_changes(now);
+                self.inner.changes.seen_changes(now);
             }
             if !batch.is_empty() || now >= deadline {
                 if armed {
@@ -370,7 +426,7 @@ impl ChangeSource for PgSource {
             }
             // While changes flow, poll quickly instead of asking writers to notify: a NOTIFY in every
             // commit would serialise them. Only an idle consumer asks for notifications.
-            let flowing = self.inner.changes_flowing(now);
+            let flowing = self.inner.changes.changes_flowing(now);
             if !flowing && !armed {
                 // Ask writers to notify, then look once more: a change committed before they could
                 // see the request would otherwise wait for the next polling round.

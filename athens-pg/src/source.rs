@@ -1,17 +1,13 @@
 //! [`PgSource`]: the connection pool every port implementation of this crate shares.
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use sea_orm::sqlx::PgPool;
 use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tracing::info;
 
-use crate::changes::LINGER;
+use crate::changes::Listener;
 use crate::config::PgConfig;
 use crate::error::PgError;
 use crate::lease::PgLease;
@@ -31,43 +27,8 @@ pub(crate) struct Inner {
     pub(crate) config: PgConfig,
     pub(crate) pool: PgPool,
     pub(crate) db: DatabaseConnection,
-    /// Bumped whenever the outbox may have new rows (a notification, a reconnect).
-    pub(crate) wake: Arc<watch::Sender<u64>>,
-    pub(crate) listener: Mutex<Option<JoinHandle<()>>>,
-    /// Changes acknowledged since the outbox was last vacuumed.
-    pub(crate) acked: AtomicU64,
-    /// When a poll last returned changes.
-    pub(crate) last_seen: Mutex<Option<Instant>>,
-}
-
-impl Inner {
-    pub(crate) fn listener(&self) -> MutexGuard<'_, Option<JoinHandle<()>>> {
-        self.listener.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records that a poll returned changes at `now`.
-    pub(crate) fn seen_changes(&self, now: Instant) {
-        *self
-            .last_seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(now);
-    }
-
-    /// Whether a poll returned changes within the last [`LINGER`].
-    pub(crate) fn changes_flowing(&self, now: Instant) -> bool {
-        self.last_seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some_and(|seen| now.duration_since(seen) < LINGER)
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(listener) = self.listener().take() {
-            listener.abort();
-        }
-    }
+    /// The outbox consumer's state: the change listener, when changes were last seen.
+    pub(crate) changes: Listener,
 }
 
 impl fmt::Debug for PgSource {
@@ -98,10 +59,7 @@ impl PgSource {
                 config,
                 pool,
                 db,
-                wake: Arc::new(watch::Sender::new(0)),
-                listener: Mutex::new(None),
-                acked: AtomicU64::new(0),
-                last_seen: Mutex::new(None),
+                changes: Listener::default(),
             }),
         }
     }
@@ -129,9 +87,7 @@ impl PgSource {
 
     /// Stops the listener and closes every pooled connection, waiting for those in use.
     pub async fn close(&self) {
-        if let Some(listener) = self.inner.listener().take() {
-            listener.abort();
-        }
+        self.inner.changes.stop();
         self.inner.pool.close().await;
     }
 }
