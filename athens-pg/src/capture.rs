@@ -3,6 +3,8 @@
 //! slot, so it works on RDS and behind poolers.
 //!
 //! # Design
+//! - The tables, their keys and the document columns an UPDATE compares come from the one table
+//!   specification (`tables`, derived from the entities), like the columns the document queries read.
 //! - One `AFTER ... FOR EACH STATEMENT` trigger per table and event (INSERT, UPDATE, DELETE, TRUNCATE)
 //!   with transition tables (`REFERENCING NEW TABLE / OLD TABLE`, which allow one event per trigger).
 //!   A bulk statement costs one `INSERT .. SELECT` into the outbox, not one per row.
@@ -27,12 +29,12 @@
 //! - The version sequence starts at the install time in microseconds since the epoch, so removing
 //!   and reinstalling capture never hands out a version lower than before.
 
-use athens_core::Table;
 use sea_orm::sqlx::{self, AssertSqlSafe};
 use tracing::{info, warn};
 
 use crate::error::{PgError, SETUP_HINT};
 use crate::source::PgSource;
+use crate::tables::{SourceTable, name_array, tables};
 
 /// Schema holding every capture object.
 pub const CAPTURE_SCHEMA: &str = "athens";
@@ -40,44 +42,6 @@ pub const CAPTURE_SCHEMA: &str = "athens";
 pub(crate) const CHANNEL: &str = "athens_outbox";
 /// Advisory lock serialising concurrent installs and removals.
 const INSTALL_LOCK: i64 = 0x61_74_68_65_6e_73_01;
-
-/// A source table: how its rows map to outbox columns and which of its columns documents use.
-struct Captured {
-    table: Table,
-    /// `(column of the table, column of the outbox)` for each key column.
-    keys: &'static [(&'static str, &'static str)],
-    /// Non-key columns that appear in documents; an UPDATE changing none of them records nothing.
-    /// Empty for link tables, whose rows are only keys.
-    document_columns: &'static [&'static str],
-}
-
-const CAPTURED: [Captured; 5] = [
-    Captured {
-        table: Table::Users,
-        keys: &[("id", "user_id")],
-        document_columns: &["name", "created_at"],
-    },
-    Captured {
-        table: Table::Hashtags,
-        keys: &[("id", "hashtag_id")],
-        document_columns: &["name", "created_at"],
-    },
-    Captured {
-        table: Table::Projects,
-        keys: &[("id", "project_id")],
-        document_columns: &["name", "slug", "description", "created_at"],
-    },
-    Captured {
-        table: Table::ProjectHashtags,
-        keys: &[("project_id", "project_id"), ("hashtag_id", "hashtag_id")],
-        document_columns: &[],
-    },
-    Captured {
-        table: Table::UserProjects,
-        keys: &[("project_id", "project_id"), ("user_id", "user_id")],
-        document_columns: &[],
-    },
-];
 
 /// Events a trigger is installed for, with the trigger's name suffix.
 const EVENTS: [&str; 4] = ["insert", "update", "delete", "truncate"];
@@ -130,13 +94,15 @@ DROP FUNCTION IF EXISTS athens.wake(bigint);
 "#;
 
 /// Drops the outbox triggers from the five tables, wherever they are.
-pub(crate) const DROP_TRIGGERS_SQL: &str = r#"
+pub(crate) fn drop_triggers_sql() -> String {
+    format!(
+        r#"
 DO $$
 DECLARE
     source text;
     event text;
 BEGIN
-    FOREACH source IN ARRAY ARRAY['users', 'hashtags', 'projects', 'project_hashtags', 'user_projects'] LOOP
+    FOREACH source IN ARRAY {tables} LOOP
         IF to_regclass(source) IS NOT NULL THEN
             FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
                 EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'athens_capture_' || event,
@@ -145,18 +111,21 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
-"#;
+"#,
+        tables = name_array(|_| true)
+    )
+}
 
 /// The statement recording the rows of one event into the outbox, as an `INSERT .. SELECT`.
-fn capture_statement(captured: &Captured, event: &str) -> String {
-    let table = captured.table.as_str();
-    let outbox_columns: Vec<&str> = captured.keys.iter().map(|(_, outbox)| *outbox).collect();
+fn capture_statement(captured: &SourceTable, event: &str) -> String {
+    let table = captured.name();
+    let outbox_columns: Vec<&str> = captured.keys.iter().map(|key| key.outbox).collect();
     let outbox_columns = outbox_columns.join(", ");
     let key_list = |alias: &str| -> String {
         let columns: Vec<String> = captured
             .keys
             .iter()
-            .map(|(column, _)| format!("{alias}{column}"))
+            .map(|key| format!("{alias}{}", key.column))
             .collect();
         columns.join(", ")
     };
@@ -164,7 +133,7 @@ fn capture_statement(captured: &Captured, event: &str) -> String {
     // A row whose leading key (the id, or the project of a link) is NULL belongs to no document:
     // a database Athens attaches to may allow one, and recording it would give a change naming
     // nothing.
-    let (lead, _) = captured.keys[0];
+    let lead = captured.keys.first().map_or("id", |key| key.column);
     match event {
         "insert" => format!(
             "{insert} SELECT '{table}', 'I', {} FROM athens_new WHERE {lead} IS NOT NULL",
@@ -177,7 +146,7 @@ fn capture_statement(captured: &Captured, event: &str) -> String {
         "truncate" => {
             format!("INSERT INTO athens.outbox (source_table, op) VALUES ('{table}', 'T')")
         }
-        _ if captured.document_columns.is_empty() => {
+        _ if captured.is_link() => {
             let keys = key_list("");
             format!(
                 "{insert} SELECT '{table}', 'U', {keys} FROM ( \
@@ -191,9 +160,9 @@ fn capture_statement(captured: &Captured, event: &str) -> String {
             let key = lead;
             let columns = |alias: &str| -> String {
                 let listed: Vec<String> = captured
-                    .document_columns
+                    .columns
                     .iter()
-                    .map(|column| format!("{alias}.{column}"))
+                    .map(|column| format!("{alias}.{}", column.name))
                     .collect();
                 listed.join(", ")
             };
@@ -211,8 +180,8 @@ fn capture_statement(captured: &Captured, event: &str) -> String {
 }
 
 /// The trigger function and trigger of one table and event.
-fn trigger_sql(captured: &Captured, event: &str) -> String {
-    let table = captured.table.as_str();
+fn trigger_sql(captured: &SourceTable, event: &str) -> String {
+    let table = captured.name();
     let function = format!("athens.capture_{table}_{event}");
     let trigger = format!("athens_capture_{event}");
     let statement = capture_statement(captured, event);
@@ -260,7 +229,7 @@ pub(crate) async fn lock_for_ddl(conn: &mut sqlx::PgConnection) -> Result<(), Pg
 /// The whole install script: objects, then every trigger.
 fn install_sql() -> String {
     let mut script = String::from(OBJECTS_SQL);
-    for captured in &CAPTURED {
+    for captured in tables() {
         for event in EVENTS {
             script.push_str(&trigger_sql(captured, event));
         }
@@ -301,7 +270,9 @@ impl PgSource {
         } else {
             0
         };
-        sqlx::raw_sql(DROP_TRIGGERS_SQL).execute(&mut *tx).await?;
+        sqlx::raw_sql(AssertSqlSafe(drop_triggers_sql()))
+            .execute(&mut *tx)
+            .await?;
         sqlx::raw_sql("DROP SCHEMA IF EXISTS athens CASCADE")
             .execute(&mut *tx)
             .await?;
@@ -320,12 +291,9 @@ impl PgSource {
     /// `session_replication_role = replica`), counts as missing.
     pub async fn check_capture(&self) -> Result<(), PgError> {
         let mut expected: Vec<String> = Vec::new();
-        for captured in &CAPTURED {
+        for captured in tables() {
             for event in EVENTS {
-                expected.push(format!(
-                    "{}.athens_capture_{event}",
-                    captured.table.as_str()
-                ));
+                expected.push(format!("{}.athens_capture_{event}", captured.name()));
             }
         }
         let (objects, triggers): (Vec<String>, Vec<String>) = sqlx::query_as(
@@ -339,10 +307,10 @@ impl PgSource {
                coalesce((SELECT array_agg(c.relname || '.' || t.tgname) \
                  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
                  WHERE t.tgname LIKE 'athens\\_capture\\_%' AND t.tgenabled = 'A' \
-                   AND t.tgrelid = ANY(ARRAY[to_regclass('users'), to_regclass('hashtags'), \
-                     to_regclass('projects'), to_regclass('project_hashtags'), \
-                     to_regclass('user_projects')])), '{}')",
+                   AND t.tgrelid IN (SELECT to_regclass(name) FROM unnest($1::text[]) AS name)), \
+                 '{}')",
         )
+        .bind(tables().iter().map(SourceTable::name).collect::<Vec<_>>())
         .fetch_one(self.pool())
         .await?;
         let nothing_installed =
@@ -372,11 +340,14 @@ impl PgSource {
 
 #[cfg(test)]
 mod tests {
+    use athens_core::Table;
+
     use super::*;
+    use crate::tables::table;
 
     #[test]
     fn an_update_compares_document_columns_only() {
-        let sql = capture_statement(&CAPTURED[2], "update");
+        let sql = capture_statement(table(Table::Projects), "update");
         assert!(sql.contains("FULL JOIN athens_old AS o ON o.id = n.id"));
         assert!(sql.contains(
             "(n.name, n.slug, n.description, n.created_at) IS DISTINCT FROM \
@@ -386,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_link_update_records_pairs_that_moved() {
-        let sql = capture_statement(&CAPTURED[4], "update");
+        let sql = capture_statement(table(Table::UserProjects), "update");
         assert!(sql.contains("SELECT project_id, user_id FROM athens_new EXCEPT"));
         assert!(
             sql.starts_with("INSERT INTO athens.outbox (source_table, op, project_id, user_id)")
@@ -395,15 +366,17 @@ mod tests {
 
     #[test]
     fn rows_without_their_leading_key_are_not_recorded() {
-        assert!(capture_statement(&CAPTURED[0], "insert").ends_with("WHERE id IS NOT NULL"));
+        assert!(capture_statement(table(Table::Users), "insert").ends_with("WHERE id IS NOT NULL"));
         assert!(
-            capture_statement(&CAPTURED[3], "delete").ends_with("WHERE project_id IS NOT NULL")
+            capture_statement(table(Table::ProjectHashtags), "delete")
+                .ends_with("WHERE project_id IS NOT NULL")
         );
         assert!(
-            capture_statement(&CAPTURED[4], "update").ends_with("WHERE project_id IS NOT NULL")
+            capture_statement(table(Table::UserProjects), "update")
+                .ends_with("WHERE project_id IS NOT NULL")
         );
         assert!(
-            capture_statement(&CAPTURED[2], "update")
+            capture_statement(table(Table::Projects), "update")
                 .contains("WHERE coalesce(n.id, o.id) IS NOT NULL AND (")
         );
     }

@@ -48,6 +48,7 @@ mod runtime_role;
 mod schema;
 mod seed;
 mod source;
+mod tables;
 
 pub use capture::CAPTURE_SCHEMA;
 pub use config::{CaptureConfig, CaptureMode, DEFAULT_LEASE_KEY, DatabaseUrl, PgConfig};

@@ -16,6 +16,7 @@ use tracing::info;
 
 use crate::error::PgError;
 use crate::source::PgSource;
+use crate::tables::table_list;
 
 /// PBKDF2 iterations of the verifier: PostgreSQL's own default (`scram_iterations`).
 const SCRAM_ITERATIONS: u32 = 4096;
@@ -23,9 +24,10 @@ const SCRAM_ITERATIONS: u32 = 4096;
 /// The grants of the runtime role once capture is installed, for `role`: the second SQL block of
 /// docs/operations.md "Least privilege" (a test of athens-cli checks that they agree).
 pub fn runtime_grants(role: &str) -> Vec<String> {
+    let read_tables = format!("GRANT SELECT ON {} TO {{role}}", table_list());
     [
         "GRANT USAGE ON SCHEMA public TO {role}",
-        "GRANT SELECT ON users, hashtags, projects, project_hashtags, user_projects TO {role}",
+        read_tables.as_str(),
         "GRANT USAGE ON SCHEMA athens TO {role}",
         "GRANT SELECT, DELETE ON athens.outbox TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON athens.dead_letters, athens.consumer TO {role}",

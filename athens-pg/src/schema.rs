@@ -16,6 +16,7 @@ use tracing::info;
 
 use crate::error::PgError;
 use crate::source::PgSource;
+use crate::tables::tables;
 
 impl PgSource {
     /// Applies pending schema migrations; returns how many were applied now (0 when the schema is
@@ -47,25 +48,15 @@ impl PgSource {
     }
 }
 
-/// The columns Athens reads, per table.
-const REQUIRED: [(&str, &[&str]); 5] = [
-    ("users", &["id", "name", "created_at"]),
-    ("hashtags", &["id", "name", "created_at"]),
-    (
-        "projects",
-        &["id", "name", "slug", "description", "created_at"],
-    ),
-    ("project_hashtags", &["project_id", "hashtag_id"]),
-    ("user_projects", &["project_id", "user_id"]),
-];
-
 async fn check_schema(source: &PgSource) -> Result<(), PgError> {
-    let (tables, columns): (Vec<String>, Vec<String>) = REQUIRED
+    // The columns Athens reads, per table: those of the table specification.
+    let (tables, columns): (Vec<&str>, Vec<&str>) = tables()
         .iter()
-        .flat_map(|(table, columns)| {
-            columns
-                .iter()
-                .map(|column| ((*table).to_owned(), (*column).to_owned()))
+        .flat_map(|table| {
+            table
+                .column_names()
+                .into_iter()
+                .map(|column| (table.name(), column))
         })
         .unzip();
     let rows: Vec<(String, String, bool, bool)> = sqlx::query_as(

@@ -17,11 +17,12 @@ use std::time::Duration;
 use sea_orm::sqlx::{self, AssertSqlSafe, PgPool};
 use tracing::{info, warn};
 
-use crate::capture::{DROP_TRIGGERS_SQL, OBJECTS_SQL, lock_for_ddl};
+use crate::capture::{OBJECTS_SQL, drop_triggers_sql, lock_for_ddl};
 use crate::config::CaptureConfig;
 use crate::error::{PgError, SETUP_HINT};
 use crate::logical::pgoutput::{MESSAGE_PREFIX, RESYNC};
 use crate::source::PgSource;
+use crate::tables::{SourceTable, name_array, table_list, tables};
 
 /// How long teardown retries dropping a slot that a consumer is reading at that moment.
 const DROP_RETRIES: u32 = 50;
@@ -40,22 +41,28 @@ COMMENT ON TABLE athens.resync IS 'A replication slot is being re-created: a ful
 /// change names both keys whatever their primary key; the other tables need their primary key,
 /// or the whole old row where they have none (PostgreSQL refuses UPDATE and DELETE on a published
 /// table without a replica identity).
-const IDENTITY_SQL: &str = r#"
+fn identity_sql() -> String {
+    format!(
+        r#"
 DO $$
 DECLARE
     source text;
 BEGIN
-    FOREACH source IN ARRAY ARRAY['project_hashtags', 'user_projects'] LOOP
+    FOREACH source IN ARRAY {links} LOOP
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', to_regclass(source)::text);
     END LOOP;
-    FOREACH source IN ARRAY ARRAY['users', 'hashtags', 'projects'] LOOP
+    FOREACH source IN ARRAY {others} LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(source) AND indisprimary)
            AND (SELECT relreplident FROM pg_class WHERE oid = to_regclass(source)) = 'd' THEN
             EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', to_regclass(source)::text);
         END IF;
     END LOOP;
 END $$;
-"#;
+"#,
+        links = name_array(SourceTable::is_link),
+        others = name_array(|table| !table.is_link()),
+    )
+}
 
 /// The slot as PostgreSQL reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,15 +225,18 @@ impl PgSource {
         let mut tx = self.pool().begin().await?;
         lock_for_ddl(&mut tx).await?;
         let script = format!(
-            "{OBJECTS_SQL}{RESYNC_SQL}{DROP_TRIGGERS_SQL}{IDENTITY_SQL}
+            "{OBJECTS_SQL}{RESYNC_SQL}{drop_triggers}{identity}
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_publication WHERE pubname = '{publication}') THEN
-        ALTER PUBLICATION {publication} SET TABLE users, hashtags, projects, project_hashtags, user_projects;
+        ALTER PUBLICATION {publication} SET TABLE {tables};
     ELSE
-        CREATE PUBLICATION {publication} FOR TABLE users, hashtags, projects, project_hashtags, user_projects;
+        CREATE PUBLICATION {publication} FOR TABLE {tables};
     END IF;
-END $$;"
+END $$;",
+            drop_triggers = drop_triggers_sql(),
+            identity = identity_sql(),
+            tables = table_list(),
         );
         sqlx::raw_sql(AssertSqlSafe(script))
             .execute(&mut *tx)
@@ -262,14 +272,15 @@ DO $$
 DECLARE
     source text;
 BEGIN
-    FOREACH source IN ARRAY ARRAY['project_hashtags', 'user_projects'] LOOP
+    FOREACH source IN ARRAY {links} LOOP
         IF EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(source) AND indisprimary) THEN
             EXECUTE format('ALTER TABLE %s REPLICA IDENTITY DEFAULT', to_regclass(source)::text);
         END IF;
     END LOOP;
 END $$;
 DROP TABLE IF EXISTS athens.resync;",
-            publication = capture.publication
+            publication = capture.publication,
+            links = name_array(SourceTable::is_link),
         );
         sqlx::raw_sql(AssertSqlSafe(script))
             .execute(&mut *tx)
@@ -283,20 +294,20 @@ DROP TABLE IF EXISTS athens.resync;",
     /// installed: the shared objects, the publication on the five tables, and a slot of this
     /// database (a missing or invalidated slot is not an error: the source re-creates it).
     pub async fn check_logical_capture(&self, capture: &CaptureConfig) -> Result<(), PgError> {
-        let (objects, tables): (Vec<String>, i64) = sqlx::query_as(
+        let (objects, published): (Vec<String>, i64) = sqlx::query_as(
             "SELECT array_remove(ARRAY[ \
                  CASE WHEN to_regclass('athens.dead_letters') IS NULL THEN 'table athens.dead_letters' END, \
                  CASE WHEN to_regclass('athens.version') IS NULL THEN 'sequence athens.version' END, \
                  CASE WHEN to_regclass('athens.consumer') IS NULL THEN 'table athens.consumer' END, \
                  CASE WHEN to_regclass('athens.resync') IS NULL THEN 'table athens.resync' END], NULL), \
-               (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1 AND tablename = ANY( \
-                 ARRAY['users', 'hashtags', 'projects', 'project_hashtags', 'user_projects']))",
+               (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1 AND tablename = ANY($2))",
         )
         .bind(&capture.publication)
+        .bind(tables().iter().map(SourceTable::name).collect::<Vec<_>>())
         .fetch_one(self.pool())
         .await?;
         let mut missing = objects;
-        if tables < 5 {
+        if usize::try_from(published).unwrap_or_default() < tables().len() {
             missing.push(format!(
                 "publication {} on the five tables",
                 capture.publication

@@ -18,3 +18,4 @@ mod outbox;
 mod seed;
 mod setup;
 mod support;
+mod tables;
