@@ -9,6 +9,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::fields;
+
 /// The name of the suggestion in the request and the answer.
 const NAME: &str = "did_you_mean";
 
@@ -20,7 +22,7 @@ pub(crate) fn body(words: &[&str], timeout_ms: u64) -> Value {
         "suggest": { NAME: {
             "text": words.join(" "),
             "term": {
-                "field": "text_all",
+                "field": fields::TEXT_ALL,
                 "suggest_mode": "missing",
                 "sort": "score",
                 "size": 1,

@@ -9,17 +9,19 @@ use athens_core::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::fields;
+
 /// The `aggs` of a search that counts `facets`, or `None` when it counts none.
 pub(crate) fn aggregations(facets: &[Facet]) -> Option<Value> {
     let mut aggs = Map::new();
     for facet in facets {
         let (name, agg) = match facet {
-            Facet::Hashtags => ("hashtags", terms("hashtags.name")),
+            Facet::Hashtags => ("hashtags", terms(fields::HASHTAG_NAME)),
             Facet::Creators => {
-                let mut agg = terms("creators.id");
+                let mut agg = terms(fields::CREATOR_ID);
                 agg["aggs"] = json!({ "who": { "top_hits": {
                     "size": 1,
-                    "_source": { "includes": ["creators.id", "creators.name"] },
+                    "_source": { "includes": [fields::CREATOR_ID, fields::CREATOR_NAME] },
                 } } });
                 ("creators", agg)
             }

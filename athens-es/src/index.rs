@@ -24,9 +24,9 @@ use crate::client::{
 };
 use crate::config::EsConfig;
 use crate::error::{EsError, Failure};
-use crate::mapping;
 use crate::search::EsSearch;
 use crate::wire::StoredProject;
+use crate::{fields, mapping};
 
 /// The largest page one search may return (`index.max_result_window`'s default).
 const MAX_WINDOW: usize = 10_000;
@@ -72,12 +72,8 @@ impl EsIndex {
         self.client.alias()
     }
 
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// The read side alone, over the same connection (`EsIndex` implements
-    /// [`ProjectSearch`](athens_core::ProjectSearch) as well, for processes that do both).
+    /// The read side, [`ProjectSearch`](athens_core::ProjectSearch), over the same connection: for
+    /// processes that both write and serve.
     pub fn searcher(&self) -> EsSearch {
         EsSearch::from_client(self.client.clone())
     }
@@ -263,7 +259,7 @@ impl SearchIndex for EsIndex {
             .es
             .indices()
             .create(IndicesCreateParts::Index(&name))
-            .body(mapping::create_body(self.client.config()))
+            .body(mapping::index_body(self.client.config()))
             .send()
             .await;
         checked(sent).await?;
@@ -433,7 +429,7 @@ impl SearchIndex for EsIndex {
                 "_source": false,
                 "track_total_hits": false,
                 "query": { "match_all": {} },
-                "sort": [{ "id": "asc" }],
+                "sort": [{ fields::ID: "asc" }],
             });
             if let Some(after) = after {
                 body["search_after"] = json!([after.0]);

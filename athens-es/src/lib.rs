@@ -9,7 +9,7 @@
 //!
 //! Modules: [`config`](EsConfig) (settings), `client` (transport, auth, TLS, the check of every
 //! answer), `signing` (AWS SigV4 through an in-process signing forwarder), `mapping` (analysis
-//! and mapping), `wire` (the stored document), `bulk` (NDJSON and
+//! and mapping), `fields` (the document's field names, shared by mapping, wire and queries), `wire` (the stored document), `bulk` (NDJSON and
 //! per-item outcomes), `claim` (writer fencing), `index` ([`EsIndex`]), `query` (search bodies and cursors), `refine` (sort
 //! order and date range), `facets` (facet counts), `did_you_mean` (corrections of queries that match
 //! nothing), `suggest` (as-you-type completions), `search` ([`EsSearch`]), `error` ([`EsError`] and
@@ -22,6 +22,7 @@ mod config;
 mod did_you_mean;
 mod error;
 mod facets;
+mod fields;
 mod index;
 mod mapping;
 mod query;
@@ -36,6 +37,6 @@ pub use client::{Distribution, EngineInfo};
 pub use config::{AwsService, DEFAULT_ALIAS, EsAuth, EsConfig};
 pub use error::EsError;
 pub use index::EsIndex;
-pub use mapping::MAPPING_VERSION;
+pub use mapping::{MAPPING_VERSION, index_body};
 pub use query::search_body;
 pub use search::EsSearch;

@@ -29,6 +29,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::config::EsConfig;
+use crate::fields;
 
 /// Version of the mapping below, part of every physical index name.
 pub const MAPPING_VERSION: u32 = 3;
@@ -94,9 +95,10 @@ pub(crate) fn sort_oldest_first(alias: &str, names: &mut [String]) {
     names.sort_by_cached_key(|name| (mapping_version(alias, name), name.clone()));
 }
 
-/// The body of the create-index request: settings for a bulk load (no refresh, no replicas), the
-/// analysis chain and the mapping.
-pub(crate) fn create_body(config: &EsConfig) -> Value {
+/// The body Athens creates a physical index with under `config`: settings for a bulk load (no
+/// refresh, no replicas), the analysis chain and the mapping of [`MAPPING_VERSION`]. To read the
+/// mapping, or to create the same index without Athens.
+pub fn index_body(config: &EsConfig) -> Value {
     json!({
         "settings": {
             "index": {
@@ -215,32 +217,38 @@ fn completion() -> Value {
 }
 
 fn mapping() -> Value {
+    let keyword = json!({ "type": "keyword", "ignore_above": 512 });
+    let date = json!({ "type": "date", "format": "strict_date_optional_time||epoch_millis" });
+    let suggest: serde_json::Map<String, Value> = fields::SUGGEST_KINDS
+        .iter()
+        .map(|kind| ((*kind).to_owned(), completion()))
+        .collect();
     json!({
         "dynamic": "strict",
         "properties": {
-            "id": { "type": "long" },
-            "name": {
+            fields::ID: { "type": "long" },
+            fields::NAME: {
                 "type": "text",
                 "analyzer": "athens_text",
-                "copy_to": ["text_all", "joined"],
-                "fields": { "keyword": { "type": "keyword", "ignore_above": 512 } }
+                "copy_to": [fields::TEXT_ALL, fields::JOINED],
+                "fields": { fields::KEYWORD: keyword }
             },
-            "slug": {
+            fields::SLUG: {
                 "type": "text",
                 "analyzer": "athens_text",
-                "copy_to": ["text_all", "joined"],
+                "copy_to": [fields::TEXT_ALL, fields::JOINED],
                 "fields": {
-                    "keyword": { "type": "keyword", "ignore_above": 512 },
-                    "prefix": prefix()
+                    fields::KEYWORD: keyword,
+                    fields::PREFIX: prefix()
                 }
             },
-            "description": {
+            fields::DESCRIPTION: {
                 "type": "text",
                 "analyzer": "athens_text",
                 "index_options": "offsets",
-                "copy_to": ["text_all"],
+                "copy_to": [fields::TEXT_ALL],
                 "fields": {
-                    "prefix": {
+                    fields::PREFIX: {
                         "type": "text",
                         "analyzer": "athens_prefix",
                         "search_analyzer": "athens_text",
@@ -248,19 +256,19 @@ fn mapping() -> Value {
                     }
                 }
             },
-            "text_all": {
+            fields::TEXT_ALL: {
                 "type": "text",
                 "analyzer": "athens_text",
-                "fields": { "prefix": prefix() }
+                "fields": { fields::PREFIX: prefix() }
             },
             // One term per whole slug or name: no positions or norms needed.
-            "joined": {
+            fields::JOINED: {
                 "type": "text",
                 "analyzer": "athens_joined",
                 "index_options": "docs",
                 "norms": false,
                 "fields": {
-                    "prefix": {
+                    fields::PREFIX: {
                         "type": "text",
                         "analyzer": "athens_joined_prefix",
                         "search_analyzer": "athens_joined_start",
@@ -269,30 +277,24 @@ fn mapping() -> Value {
                     }
                 }
             },
-            "created_at": { "type": "date", "format": "strict_date_optional_time||epoch_millis" },
-            "hashtags": {
+            fields::CREATED_AT: date,
+            fields::HASHTAGS: {
                 "properties": {
-                    "id": { "type": "long" },
-                    "name": { "type": "keyword", "normalizer": "athens_hashtag" },
-                    "created_at": { "type": "date", "format": "strict_date_optional_time||epoch_millis" }
+                    fields::ID: { "type": "long" },
+                    fields::NAME: { "type": "keyword", "normalizer": "athens_hashtag" },
+                    fields::CREATED_AT: date
                 }
             },
-            "suggest": {
+            fields::SUGGEST: { "properties": suggest },
+            fields::CREATORS: {
                 "properties": {
-                    "project": completion(),
-                    "hashtag": completion(),
-                    "user": completion()
-                }
-            },
-            "creators": {
-                "properties": {
-                    "id": { "type": "long" },
-                    "name": {
+                    fields::ID: { "type": "long" },
+                    fields::NAME: {
                         "type": "text",
                         "analyzer": "athens_text",
-                        "fields": { "keyword": { "type": "keyword", "ignore_above": 512 } }
+                        "fields": { fields::KEYWORD: keyword }
                     },
-                    "created_at": { "type": "date", "format": "strict_date_optional_time||epoch_millis" }
+                    fields::CREATED_AT: date
                 }
             }
         }
@@ -357,9 +359,57 @@ mod tests {
         assert_eq!(fixed["index"]["auto_expand_replicas"], "false");
     }
 
+    /// The mapping declaration at `path` (`hashtags.name`, `slug.prefix`): each step a property or
+    /// a sub-field of the one before.
+    fn declared<'a>(mapping: &'a Value, path: &str) -> Option<&'a Value> {
+        path.split('.').try_fold(mapping, |at, name| {
+            at.get("properties")
+                .and_then(|properties| properties.get(name))
+                .or_else(|| at.get("fields").and_then(|sub| sub.get(name)))
+        })
+    }
+
+    #[test]
+    fn the_mapping_declares_every_field_name() {
+        let mapping = mapping();
+        for path in fields::PATHS {
+            assert!(declared(&mapping, path).is_some(), "{path} is not mapped");
+        }
+        for kind in fields::SUGGEST_KINDS {
+            let path = fields::suggest_path(kind);
+            assert_eq!(declared(&mapping, &path).unwrap()["type"], "completion");
+        }
+        assert!(declared(&mapping, "hashtags.slug").is_none());
+        assert!(declared(&mapping, "name.prefix").is_none());
+    }
+
+    /// The analysis and mapping of every mapping version, as the binary that introduced it created
+    /// them. A change to either fails this test until it comes with a new [`MAPPING_VERSION`] and a
+    /// new file beside the old ones (never edit an old one).
+    #[test]
+    fn the_mapping_is_the_one_recorded_for_its_version() {
+        let path = format!(
+            "{}/tests/mappings/v{MAPPING_VERSION}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let recorded: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}")),
+        )
+        .unwrap();
+        let body = index_body(&EsConfig::default());
+        let current = json!({
+            "analysis": body["settings"]["index"]["analysis"],
+            "mappings": body["mappings"],
+        });
+        assert_eq!(
+            current, recorded,
+            "the analysis or mapping changed: bump MAPPING_VERSION and record the new one"
+        );
+    }
+
     #[test]
     fn the_mapping_is_strict_and_bulk_load_settings_are_off() {
-        let body = create_body(&EsConfig::default());
+        let body = index_body(&EsConfig::default());
         assert_eq!(body["mappings"]["dynamic"], "strict");
         assert_eq!(body["settings"]["index"]["refresh_interval"], "-1");
         assert_eq!(body["settings"]["index"]["number_of_replicas"], 0);

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::EsConfig;
-use crate::{facets, refine};
+use crate::{facets, fields, refine};
 
 /// The most words of a free-text query or user name that are searched; the rest are ignored.
 pub(crate) const MAX_QUERY_WORDS: usize = 10;
@@ -74,19 +74,19 @@ pub(crate) fn plan(request: &SearchRequest, timeout_ms: u64) -> Result<SearchPla
     let mut filter = Vec::new();
     match request.hashtag_mode {
         _ if hashtags.is_empty() => {}
-        HashtagMode::Any => filter.push(json!({ "terms": { "hashtags.name": hashtags } })),
+        HashtagMode::Any => filter.push(json!({ "terms": { fields::HASHTAG_NAME: hashtags } })),
         HashtagMode::All => filter.extend(
             hashtags
                 .iter()
-                .map(|hashtag| json!({ "term": { "hashtags.name": hashtag } })),
+                .map(|hashtag| json!({ "term": { fields::HASHTAG_NAME: hashtag } })),
         ),
     }
     if let Some(user) = request.user_id {
-        filter.push(json!({ "term": { "creators.id": user.0 } }));
+        filter.push(json!({ "term": { fields::CREATOR_ID: user.0 } }));
     }
     filter.extend(refine::created_range(request));
     if let Some(user_words) = &user_words {
-        filter.push(json!({ "match": { "creators.name": {
+        filter.push(json!({ "match": { fields::CREATOR_NAME: {
             "query": user_words.join(" "),
             "operator": "and",
             "fuzziness": "AUTO",
@@ -164,14 +164,14 @@ fn text_query(words: &[&str]) -> Value {
     let joined = words.concat();
     json!({ "bool": { "should": [
         per_word(words),
-        { "match": { "joined": {
+        { "match": { fields::JOINED: {
             "query": joined,
             "fuzziness": JOINED_FUZZINESS,
             "prefix_length": 1,
             "max_expansions": MAX_EXPANSIONS,
             "fuzzy_transpositions": true,
         } } },
-        { "match": { "joined.prefix": { "query": joined } } },
+        { "match": { fields::JOINED_PREFIX: { "query": joined } } },
     ] } })
 }
 
@@ -181,8 +181,8 @@ fn per_word(words: &[&str]) -> Value {
         .iter()
         .map(|word| {
             json!({ "bool": { "should": [
-                { "match": { "text_all": fuzzy(word) } },
-                { "match": { "text_all.prefix": { "query": word, "operator": "and" } } },
+                { "match": { fields::TEXT_ALL: fuzzy(word) } },
+                { "match": { fields::TEXT_ALL_PREFIX: { "query": word, "operator": "and" } } },
             ] } })
         })
         .collect();
@@ -207,10 +207,10 @@ fn fuzzy(word: &str) -> Value {
 fn ranking(words: &[&str]) -> Value {
     let text = words.join(" ");
     json!([
-        { "match": { "slug": { "query": text, "boost": 2.0 } } },
-        { "match": { "slug.prefix": { "query": text } } },
-        { "match_phrase": { "text_all": { "query": text, "slop": 2, "boost": 2.0 } } },
-        { "match": { "joined": { "query": words.concat(), "boost": WHOLE_NAME_BOOST } } },
+        { "match": { fields::SLUG: { "query": text, "boost": 2.0 } } },
+        { "match": { fields::SLUG_PREFIX: { "query": text } } },
+        { "match_phrase": { fields::TEXT_ALL: { "query": text, "slop": 2, "boost": 2.0 } } },
+        { "match": { fields::JOINED: { "query": words.concat(), "boost": WHOLE_NAME_BOOST } } },
     ])
 }
 
@@ -224,11 +224,11 @@ fn ranking(words: &[&str]) -> Value {
 fn highlight(words: &[&str]) -> Value {
     let fuzzy: Vec<Value> = words
         .iter()
-        .map(|word| json!({ "match": { "text_all": fuzzy(word) } }))
+        .map(|word| json!({ "match": { fields::TEXT_ALL: fuzzy(word) } }))
         .collect();
     let starts: Vec<Value> = words
         .iter()
-        .map(|word| json!({ "match": { "text_all.prefix": { "query": word } } }))
+        .map(|word| json!({ "match": { fields::TEXT_ALL_PREFIX: { "query": word } } }))
         .collect();
     let fuzzy = json!({ "bool": { "should": fuzzy } });
     let starts = json!({ "bool": { "should": starts } });
@@ -238,14 +238,14 @@ fn highlight(words: &[&str]) -> Value {
         "require_field_match": false,
         "encoder": "default",
         "fields": {
-            "slug": { "number_of_fragments": 0, "highlight_query": fuzzy },
-            "slug.prefix": { "number_of_fragments": 0, "highlight_query": starts },
-            "description": {
+            fields::SLUG: { "number_of_fragments": 0, "highlight_query": fuzzy },
+            fields::SLUG_PREFIX: { "number_of_fragments": 0, "highlight_query": starts },
+            fields::DESCRIPTION: {
                 "fragment_size": 160,
                 "number_of_fragments": 3,
                 "highlight_query": fuzzy,
             },
-            "description.prefix": {
+            fields::DESCRIPTION_PREFIX: {
                 "fragment_size": 160,
                 "number_of_fragments": 3,
                 "highlight_query": starts,

@@ -8,6 +8,8 @@ use athens_core::{SearchRequest, SortOrder};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::fields;
+
 /// The `range` filter of the request's creation dates, if it has any: `created_after` inclusive,
 /// `created_before` exclusive.
 pub(crate) fn created_range(request: &SearchRequest) -> Option<Value> {
@@ -23,19 +25,19 @@ pub(crate) fn created_range(request: &SearchRequest) -> Option<Value> {
         return None;
     }
     bounds.insert("format".into(), json!("strict_date_optional_time"));
-    Some(json!({ "range": { "created_at": bounds } }))
+    Some(json!({ "range": { fields::CREATED_AT: bounds } }))
 }
 
 /// The engine's `sort`: by score when ranking by relevance, else by creation time; the project id
 /// breaks ties, so every hit has a distinct position to resume paging after.
 pub(crate) fn sort(order: SortOrder, by_relevance: bool) -> Value {
     if by_relevance {
-        return json!([{ "_score": "desc" }, { "id": "asc" }]);
+        return json!([{ "_score": "desc" }, { fields::ID: "asc" }]);
     }
     match order {
-        SortOrder::Oldest => json!([{ "created_at": "asc" }, { "id": "asc" }]),
+        SortOrder::Oldest => json!([{ fields::CREATED_AT: "asc" }, { fields::ID: "asc" }]),
         SortOrder::Relevance | SortOrder::Newest => {
-            json!([{ "created_at": "desc" }, { "id": "desc" }])
+            json!([{ fields::CREATED_AT: "desc" }, { fields::ID: "desc" }])
         }
     }
 }

@@ -17,10 +17,9 @@ use tracing::{debug, warn};
 use crate::client::{Client, EngineInfo, alias_holders, read};
 use crate::config::EsConfig;
 use crate::error::EsError;
-use crate::index::EsIndex;
 use crate::query::{self, SearchPlan};
 use crate::wire::StoredProject;
-use crate::{did_you_mean, facets, suggest};
+use crate::{did_you_mean, facets, fields, suggest};
 
 /// The search engine as the API reads it: implements [`ProjectSearch`] over the alias. Cheap to
 /// clone.
@@ -124,21 +123,6 @@ impl ProjectSearch for EsSearch {
 
     async fn ready(&self) -> Result<(), SearchError> {
         ready(&self.client).await
-    }
-}
-
-#[async_trait]
-impl ProjectSearch for EsIndex {
-    async fn search(&self, request: &SearchRequest) -> Result<SearchPage, SearchError> {
-        search(self.client(), request).await
-    }
-
-    async fn suggest(&self, request: &SuggestRequest) -> Result<Suggestions, SearchError> {
-        suggestions(self.client(), request).await
-    }
-
-    async fn ready(&self) -> Result<(), SearchError> {
-        ready(self.client()).await
     }
 }
 
@@ -279,11 +263,11 @@ async fn ready(client: &Client) -> Result<(), SearchError> {
 /// partial-word sub-fields.
 fn highlights(mut raw: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
     let mut highlights = BTreeMap::new();
-    for field in ["slug", "description"] {
+    for field in [fields::SLUG, fields::DESCRIPTION] {
         let fragments = raw
             .remove(field)
             .filter(|fragments| !fragments.is_empty())
-            .or_else(|| raw.remove(&format!("{field}.prefix")));
+            .or_else(|| raw.remove(&fields::prefix_of(field)));
         if let Some(fragments) = fragments {
             highlights.insert(field.to_owned(), fragments);
         }

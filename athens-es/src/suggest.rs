@@ -25,14 +25,13 @@ use athens_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::fields::{self, SUGGEST_KINDS};
+
 /// Word starts a name is entered from, at most (the first word's included).
 const MAX_ROTATIONS: usize = 4;
 
 /// The range of the weights of hashtags and user names.
 const SPREAD: u64 = 10_000;
-
-/// The kinds of suggestions: the field under `suggest` and the name of its suggester.
-const KINDS: [&str; 3] = ["project", "hashtag", "user"];
 
 /// The completion inputs of one document.
 #[derive(Debug, Default, Serialize)]
@@ -147,13 +146,13 @@ pub(crate) fn body(request: &SuggestRequest, timeout_ms: u64) -> Value {
     // Rotations and a name's several forms may complete to one entity: ask for some more.
     let size = request.size * 2;
     let mut suggest = serde_json::Map::new();
-    for kind in KINDS {
+    for kind in SUGGEST_KINDS {
         suggest.insert(
             kind.into(),
             json!({
                 "prefix": request.prefix.trim(),
                 "completion": {
-                    "field": format!("suggest.{kind}"),
+                    "field": fields::suggest_path(kind),
                     "size": size,
                     "skip_duplicates": true,
                     "fuzzy": { "fuzziness": "AUTO:4,8", "prefix_length": 1 },
@@ -164,7 +163,14 @@ pub(crate) fn body(request: &SuggestRequest, timeout_ms: u64) -> Value {
     json!({
         "size": 0,
         "timeout": format!("{timeout_ms}ms"),
-        "_source": ["id", "name", "slug", "hashtags.name", "creators.id", "creators.name"],
+        "_source": [
+            fields::ID,
+            fields::NAME,
+            fields::SLUG,
+            fields::HASHTAG_NAME,
+            fields::CREATOR_ID,
+            fields::CREATOR_NAME,
+        ],
         "suggest": suggest,
     })
 }
@@ -224,9 +230,10 @@ pub(crate) fn read(
             .collect())
     };
     let mut suggestions = Suggestions::default();
+    let [project, hashtag, user] = SUGGEST_KINDS;
 
     let mut projects = BTreeSet::new();
-    for option in options("project")? {
+    for option in options(project)? {
         if projects.insert(option.source.id) {
             suggestions.projects.push(ProjectSuggestion {
                 id: ProjectId(option.source.id),
@@ -235,7 +242,7 @@ pub(crate) fn read(
             });
         }
     }
-    for option in options("hashtag")? {
+    for option in options(hashtag)? {
         let hashtag = option
             .source
             .hashtags
@@ -249,7 +256,7 @@ pub(crate) fn read(
         }
     }
     let mut users = BTreeSet::new();
-    for option in options("user")? {
+    for option in options(user)? {
         let creator = option
             .source
             .creators
@@ -330,7 +337,7 @@ mod tests {
         };
         let body = body(&request, 500);
         assert_eq!(body["size"], 0);
-        for kind in KINDS {
+        for kind in SUGGEST_KINDS {
             let suggester = &body["suggest"][kind];
             assert_eq!(suggester["prefix"], "pyth");
             assert_eq!(suggester["completion"]["field"], format!("suggest.{kind}"));

@@ -107,8 +107,15 @@ pub(crate) type StoredProject = IndexedProject<'static>;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeSet;
+
     use athens_core::testing::sample_document;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::config::EsConfig;
+    use crate::fields;
+    use crate::mapping::index_body;
 
     fn round_trip(document: &ProjectDocument) -> ProjectDocument {
         let json = serde_json::to_string(&IndexedProject::from(document)).unwrap();
@@ -136,6 +143,86 @@ mod tests {
         document.description.clear();
         document.created_at = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
         assert_eq!(round_trip(&document), document);
+    }
+
+    /// The dotted paths of the fields `written` holds, nested objects (or lists of objects) followed
+    /// where the mapping declares `properties`, everything else a leaf.
+    fn written_paths(
+        properties: &Value,
+        written: &Value,
+        prefix: &str,
+        paths: &mut BTreeSet<String>,
+    ) {
+        for (name, value) in written.as_object().unwrap() {
+            let path = format!("{prefix}{name}");
+            match properties[name].get("properties") {
+                Some(nested) => {
+                    let objects = value
+                        .as_array()
+                        .map_or(vec![value], |list| list.iter().collect());
+                    assert!(
+                        !objects.is_empty(),
+                        "{path}: give the sample a value to check"
+                    );
+                    for object in objects {
+                        written_paths(nested, object, &format!("{path}."), paths);
+                    }
+                }
+                None => {
+                    paths.insert(path);
+                }
+            }
+        }
+    }
+
+    /// The dotted paths of the fields the mapping declares, but for those only filled by
+    /// `copy_to` (index-only: never in `_source`).
+    fn mapped_paths(
+        properties: &Value,
+        copied: &BTreeSet<String>,
+        prefix: &str,
+        paths: &mut BTreeSet<String>,
+    ) {
+        for (name, declaration) in properties.as_object().unwrap() {
+            let path = format!("{prefix}{name}");
+            match declaration.get("properties") {
+                Some(nested) => mapped_paths(nested, copied, &format!("{path}."), paths),
+                None if copied.contains(&path) => {}
+                None => {
+                    paths.insert(path);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writes_exactly_the_fields_the_mapping_declares() {
+        let mapping = index_body(&EsConfig::default())["mappings"].take();
+        let properties = &mapping["properties"];
+        let copied: BTreeSet<String> = properties
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|declaration| declaration.get("copy_to"))
+            .flat_map(|targets| targets.as_array().unwrap())
+            .map(|target| target.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            copied,
+            BTreeSet::from([fields::TEXT_ALL.to_owned(), fields::JOINED.to_owned()])
+        );
+        let mut mapped = BTreeSet::new();
+        mapped_paths(properties, &copied, "", &mut mapped);
+
+        let written =
+            serde_json::to_value(IndexedProject::from(&sample_document(42, "x"))).unwrap();
+        let mut stored = BTreeSet::new();
+        written_paths(properties, &written, "", &mut stored);
+        assert_eq!(stored, mapped);
+        assert!(mapped.contains(fields::HASHTAG_NAME) && mapped.contains(fields::CREATOR_ID));
+        for kind in fields::SUGGEST_KINDS {
+            assert!(mapped.contains(&fields::suggest_path(kind)), "{kind}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use athens_core::{HashtagMode, ProjectSearch, SearchRequest};
-use athens_es::{DEFAULT_ALIAS, EsConfig, EsIndex};
+use athens_es::{DEFAULT_ALIAS, EsConfig, EsSearch};
 use athens_http::{AppState, HttpConfig, serve_on};
 use athens_pg::{PgConfig, PgSource};
 use poem::http::StatusCode;
@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
         alias: alias.clone(),
         ..EsConfig::default()
     };
-    let index = Arc::new(EsIndex::connect(&config).await?);
+    let index = Arc::new(EsSearch::connect(&config).await?);
     index
         .ready()
         .await
@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
 
     // A recording proxy in front of the engine, to learn the adapter's query of each search.
     let recorder = Recorder::start(&config.url).await?;
-    let recorded = EsIndex::connect(&EsConfig {
+    let recorded = EsSearch::connect(&EsConfig {
         url: recorder.url.clone(),
         ..config.clone()
     })
@@ -188,7 +188,7 @@ fn number<T: std::str::FromStr>(var: &str, default: T) -> anyhow::Result<T> {
 
 /// The three searches of the API, on values the data holds: the first creator and hashtag of the
 /// index's first page.
-async fn scenarios(index: &EsIndex) -> anyhow::Result<Vec<Scenario>> {
+async fn scenarios(index: &EsSearch) -> anyhow::Result<Vec<Scenario>> {
     let page = index
         .search(&SearchRequest {
             size: 1,

@@ -87,7 +87,7 @@ async fn api(
     metrics: Option<PrometheusHandle>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let search: Arc<dyn ProjectSearch> = index.clone();
+    let search: Arc<dyn ProjectSearch> = Arc::new(index.searcher());
     let documents: Arc<dyn DocumentSource> = source.clone();
     let state = athens_http::AppState::new(search, documents, metrics);
     let result = athens_http::serve_on(

@@ -91,7 +91,7 @@ async fn reports_the_engine_and_names_indexes_after_the_alias() -> anyhow::Resul
         index.finish_bulk_load(&created).await?;
         index.publish(&created).await?;
         searcher.ready().await?;
-        ProjectSearch::ready(&index).await?;
+        index.searcher().ready().await?;
         let again = index.publish(&created).await?;
         anyhow::ensure!(
             again.is_none(),

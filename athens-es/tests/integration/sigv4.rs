@@ -62,13 +62,13 @@ async fn sigv4_signed_requests_pass_the_contract_on_both_engines() -> anyhow::Re
             index.write(&name, &[upsert]).await?;
             index.finish_bulk_load(&name).await?;
             index.publish(&name).await?;
-            ProjectSearch::ready(&index).await?;
+            index.searcher().ready().await?;
             let request = SearchRequest {
                 text: Some("signed sample".into()),
                 size: 10,
                 ..SearchRequest::default()
             };
-            let page = index.search(&request).await?;
+            let page = index.searcher().search(&request).await?;
             anyhow::ensure!(
                 page.total == 1,
                 "the published document is searchable: {page:?}"

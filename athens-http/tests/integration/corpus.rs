@@ -237,7 +237,7 @@ where
 {
     for engine in athens_testkit::engines().await? {
         let index = index(database, &engine_config(&engine, test)).await?;
-        let client = client(index.clone(), database.source());
+        let client = client(Arc::new(index.searcher()), database.source());
         check(&client, database, &engine.to_string()).await;
         drop_index(&index).await?;
     }

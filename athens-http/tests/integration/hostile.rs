@@ -67,7 +67,7 @@ async fn pathological_queries_are_plain_text_bounded_or_refused() -> anyhow::Res
         |q: &str| -> String { url::form_urlencoded::byte_serialize(q.as_bytes()).collect() };
     for engine in athens_testkit::engines().await? {
         let index = index(&database, &engine_config(&engine, test)).await?;
-        let client = client(index.clone(), database.source());
+        let client = client(Arc::new(index.searcher()), database.source());
         for q in wordless {
             let uri = format!("/v1/projects/search?q={}", encode(q));
             let answer = get(&client, &uri).await;
@@ -295,7 +295,7 @@ async fn stalled_connections_and_oversized_requests_starve_no_one() -> anyhow::R
         idle_timeout_ms: 2_000,
         ..HttpConfig::default()
     };
-    let (addr, stop) = serve(index.clone(), database.source(), config).await;
+    let (addr, stop) = serve(Arc::new(index.searcher()), database.source(), config).await;
 
     // 200 connections: half say nothing, half stall in the middle of their headers.
     let mut stalled = Vec::new();

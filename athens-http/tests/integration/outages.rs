@@ -17,7 +17,7 @@ async fn readiness_needs_the_alias() -> anyhow::Result<()> {
     let database = Database::create(test).await?;
     for engine in athens_testkit::engines().await? {
         let index = index(&database, &engine_config(&engine, test)).await?;
-        let ready = client(index.clone(), database.source());
+        let ready = client(Arc::new(index.searcher()), database.source());
         let answer = get(&ready, "/readyz").await;
         assert_eq!(answer.status, StatusCode::OK, "{engine}: {}", answer.body);
         assert_eq!(answer.body["status"], "ready");
@@ -136,7 +136,7 @@ async fn an_unreachable_database_is_a_503_naming_it() -> anyhow::Result<()> {
         ..PgConfig::new(through_proxy.to_string())
     };
     let source = Arc::new(PgSource::connect(&config).await?);
-    let client = client(index.clone(), source);
+    let client = client(Arc::new(index.searcher()), source);
     // Larry created nothing: only the database tells him from an unknown user.
     let larry = database.user("larry");
     let uri = format!("/v1/users/{larry}/projects");
@@ -183,7 +183,7 @@ async fn metrics_hold_the_request_histogram_by_route() -> anyhow::Result<()> {
     let database = Database::create(test).await?;
     let engine = athens_testkit::engines().await?.remove(0);
     let index = index(&database, &engine_config(&engine, test)).await?;
-    let client = client(index.clone(), database.source());
+    let client = client(Arc::new(index.searcher()), database.source());
     let john = database.user("john");
     assert_eq!(
         get(&client, &format!("/v1/users/{john}/projects"))

@@ -1,6 +1,8 @@
 //! Refusals over the real adapters: every class of bad input is a 400 problem naming the
 //! parameter, an unknown user is a 404, and nothing internal leaks.
 
+use std::sync::Arc;
+
 use poem::http::StatusCode;
 
 use crate::corpus::{Database, client, drop_index, engine_config, get, index};
@@ -28,7 +30,7 @@ async fn bad_input_and_unknown_users_are_problems() -> anyhow::Result<()> {
     ];
     for engine in athens_testkit::engines().await? {
         let index = index(&database, &engine_config(&engine, test)).await?;
-        let client = client(index.clone(), database.source());
+        let client = client(Arc::new(index.searcher()), database.source());
         for (uri, param) in &cases {
             let answer = get(&client, uri).await;
             answer.assert_invalid(param, &format!("{engine}: {uri}"));
