@@ -2,9 +2,8 @@
 //! flags. Each adapter owns its section's type; this module only combines and validates them.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use athens_core::{EngineConfig, MappingChange, RetryPolicy};
+use athens_core::EngineConfig;
 use athens_pg::DatabaseUrl;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -28,84 +27,15 @@ pub struct Settings {
     /// The API server.
     #[serde(default)]
     pub http: athens_http::HttpConfig,
-    /// The sync engine.
+    /// The sync engine (`[sync]`).
     #[serde(default)]
-    pub sync: SyncSettings,
+    pub sync: EngineConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogSettings,
     /// Metrics for CloudWatch (embedded metric format).
     #[serde(default)]
     pub metrics: crate::emf::MetricsSettings,
-}
-
-/// Tuning of the sync engine (`[sync]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SyncSettings {
-    /// Most changes taken from the outbox per batch.
-    pub batch_size: usize,
-    /// Most documents loaded and written per request.
-    pub chunk_size: usize,
-    /// Bulk requests in flight at once during a backfill.
-    pub write_concurrency: usize,
-    /// Milliseconds a poll waits for a change before checking again.
-    pub poll_wait_ms: u64,
-    /// Longest pause between retries of a failing engine or database, in milliseconds.
-    pub max_retry_ms: u64,
-    /// Keep the previous physical index after a reindex.
-    pub keep_previous_index: bool,
-    /// When the live index was built with another mapping version (after an upgrade): `reindex`
-    /// rebuilds it with zero downtime before streaming, `refuse` stops with a message.
-    pub on_mapping_change: MappingChange,
-}
-
-impl Default for SyncSettings {
-    fn default() -> Self {
-        let engine = EngineConfig::default();
-        SyncSettings {
-            batch_size: engine.batch_size,
-            chunk_size: engine.chunk_size,
-            write_concurrency: engine.write_concurrency,
-            poll_wait_ms: engine.poll_wait.as_millis() as u64,
-            max_retry_ms: engine.retry.max.as_millis() as u64,
-            keep_previous_index: engine.keep_previous_index,
-            on_mapping_change: engine.on_mapping_change,
-        }
-    }
-}
-
-impl SyncSettings {
-    /// The engine configuration these settings describe.
-    pub fn engine_config(&self) -> EngineConfig {
-        let defaults = EngineConfig::default();
-        EngineConfig {
-            batch_size: self.batch_size,
-            chunk_size: self.chunk_size,
-            write_concurrency: self.write_concurrency,
-            poll_wait: Duration::from_millis(self.poll_wait_ms),
-            retry: RetryPolicy {
-                initial: defaults.retry.initial,
-                max: Duration::from_millis(self.max_retry_ms),
-            },
-            keep_previous_index: self.keep_previous_index,
-            on_mapping_change: self.on_mapping_change,
-            ..defaults
-        }
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        for (name, value) in [
-            ("sync.batch_size", self.batch_size),
-            ("sync.chunk_size", self.chunk_size),
-            ("sync.write_concurrency", self.write_concurrency),
-        ] {
-            if value == 0 {
-                return Err(format!("{name} must be at least 1"));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Logging (`[log]`).
@@ -206,16 +136,13 @@ pub fn load(args: &GlobalArgs) -> Result<Settings, ConfigError> {
     if let Some(format) = args.log_format {
         figment = figment.merge(Serialized::default("log.format", format));
     }
-    let mut settings: Settings = figment
-        .extract()
-        .map_err(|error| ConfigError(format!("invalid configuration: {error}")))?;
+    let mut settings: Settings = figment.extract().map_err(invalid)?;
     if let Some(password) = std::env::var(DATABASE_PASSWORD)
         .ok()
         .filter(|p| !p.is_empty())
     {
         settings.database.url = with_password(&settings.database.url, &password)?;
     }
-    settings.sync.validate().map_err(ConfigError)?;
     settings.capture.validate().map_err(ConfigError)?;
     settings.metrics.validate().map_err(ConfigError)?;
     settings
@@ -223,6 +150,34 @@ pub fn load(args: &GlobalArgs) -> Result<Settings, ConfigError> {
         .validate()
         .map_err(|error| ConfigError(format!("invalid engine settings: {error}")))?;
     Ok(settings)
+}
+
+/// The message for settings that do not deserialize. A zero where a positive number is needed
+/// (the `NonZero*` fields) is said with the key's name and where it came from.
+fn invalid(error: figment::Error) -> ConfigError {
+    use figment::error::{Actual, Kind};
+    if let Kind::InvalidValue(Actual::Unsigned(0) | Actual::Signed(0), expected) = &error.kind
+        && expected.starts_with("a nonzero")
+        && !error.path.is_empty()
+    {
+        let key = error.path.join(".");
+        let variable = ENVIRONMENT
+            .iter()
+            .find(|(_, setting)| *setting == key)
+            .map(|(variable, _)| variable);
+        let origin = match (&error.metadata, variable) {
+            (Some(origin), Some(variable)) if origin.name.contains("environment") => {
+                format!(" (in {variable})")
+            }
+            (Some(origin), _) => match &origin.source {
+                Some(source) => format!(" (in {} {source})", origin.name),
+                None => format!(" (in {})", origin.name),
+            },
+            (None, _) => String::new(),
+        };
+        return ConfigError(format!("{key} must be at least 1{origin}"));
+    }
+    ConfigError(format!("invalid configuration: {error}"))
 }
 
 /// `url` with its password replaced by `password` (percent-encoded as the URL needs).
@@ -280,10 +235,9 @@ mod tests {
             Some(athens_es::EsAuth::Basic { .. })
         ));
         assert_eq!(settings.http.cors_origins, ["https://app.example.com"]);
-        assert_eq!(settings.sync.engine_config().batch_size, 1000);
+        assert_eq!(settings.sync, EngineConfig::default());
         assert_eq!(settings.log.format, LogFormat::Text);
         settings.engine.validate().unwrap();
-        settings.sync.validate().unwrap();
     }
 
     #[test]
@@ -322,6 +276,80 @@ mod tests {
             settings.engine.auth,
             Some(athens_es::EsAuth::AwsSigV4 { region: Some(ref r), service: athens_es::AwsService::Es }) if r == "eu-west-3"
         ));
+    }
+
+    fn sync_section(toml: &str) -> Result<EngineConfig, ConfigError> {
+        Figment::new()
+            .merge(Toml::string(toml))
+            .extract::<Settings>()
+            .map(|settings| settings.sync)
+            .map_err(invalid)
+    }
+
+    #[test]
+    fn the_sync_section_deserializes_into_the_engine_config() {
+        let config = sync_section(
+            "[sync]\nbatch_size = 7\nchunk_size = 3\nwrite_concurrency = 2\npoll_wait_ms = 250\n\
+             max_retry_ms = 500\nkeep_previous_index = true\non_mapping_change = \"refuse\"\n",
+        )
+        .unwrap();
+        let defaults = EngineConfig::default();
+        assert_eq!(
+            config,
+            EngineConfig {
+                batch_size: 7.try_into().unwrap(),
+                chunk_size: 3.try_into().unwrap(),
+                write_concurrency: 2.try_into().unwrap(),
+                poll_wait: std::time::Duration::from_millis(250),
+                retry: athens_core::RetryPolicy {
+                    max: std::time::Duration::from_millis(500),
+                    ..defaults.retry
+                },
+                keep_previous_index: true,
+                on_mapping_change: athens_core::MappingChange::Refuse,
+                ..defaults
+            }
+        );
+        assert_eq!(sync_section("[sync]\n").unwrap(), defaults);
+    }
+
+    #[test]
+    fn a_later_layer_overrides_one_key_of_the_file() {
+        let config = Figment::new()
+            .merge(Toml::string("[sync]\nchunk_size = 3\nbatch_size = 9\n"))
+            .merge(Serialized::default("sync.chunk_size", 40))
+            .extract::<Settings>()
+            .unwrap()
+            .sync;
+        assert_eq!(config.chunk_size.get(), 40);
+        assert_eq!(config.batch_size.get(), 9);
+    }
+
+    #[test]
+    fn a_zero_size_is_refused_naming_its_key() {
+        for key in ["batch_size", "chunk_size", "write_concurrency"] {
+            let error = sync_section(&format!("[sync]\n{key} = 0\n")).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("sync.{key} must be at least 1 (in TOML source string)")
+            );
+        }
+        let error = Figment::new()
+            .merge(Serialized::default("sync.write_concurrency", 0))
+            .extract::<Settings>()
+            .map_err(invalid)
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("sync.write_concurrency must be at least 1"),
+            "{error}"
+        );
+        let error = sync_section("[sync]\nbatch_size = -1\n").unwrap_err();
+        assert!(
+            error.to_string().starts_with("invalid configuration"),
+            "{error}"
+        );
     }
 
     #[test]

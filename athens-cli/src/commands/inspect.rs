@@ -155,7 +155,7 @@ pub async fn verify(settings: &Settings, args: &VerifyArgs) -> anyhow::Result<()
         &source,
         &index,
         &settings.capture,
-        settings.sync.engine_config(),
+        settings.sync.clone(),
         shutdown::on_signal(),
     )
     .await?;

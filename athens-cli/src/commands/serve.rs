@@ -36,7 +36,7 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
         &source,
         &index,
         &settings.capture,
-        settings.sync.engine_config(),
+        settings.sync.clone(),
         shutdown.clone(),
     )
     .await?;

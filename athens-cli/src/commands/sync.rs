@@ -13,7 +13,7 @@ use crate::{shutdown, wiring};
 pub async fn reindex(settings: &Settings, args: &ReindexArgs) -> anyhow::Result<()> {
     let source = wiring::database(settings).await?;
     let index = wiring::engine(settings).await?;
-    let mut config = settings.sync.engine_config();
+    let mut config = settings.sync.clone();
     config.keep_previous_index |= args.keep_previous;
     let engine = wiring::sync_engine(
         &source,
@@ -46,7 +46,7 @@ pub async fn reindex(settings: &Settings, args: &ReindexArgs) -> anyhow::Result<
 pub async fn sync(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
     let source = wiring::database(settings).await?;
     let index = wiring::engine(settings).await?;
-    let config = settings.sync.engine_config();
+    let config = settings.sync.clone();
     let shutdown = shutdown::on_signal();
     let engine =
         wiring::sync_engine(&source, &index, &settings.capture, config, shutdown.clone()).await?;

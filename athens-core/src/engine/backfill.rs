@@ -136,8 +136,8 @@ impl SyncEngine {
     /// `write_concurrency` earlier pages, so the source and the index work at the same time. Memory
     /// stays bounded by `chunk_size × (write_concurrency + 1)` documents whatever the table size.
     async fn fill(&self, target: &IndexName) -> Result<WriteSummary, SyncError> {
-        let page_size = self.config.chunk_size.max(1);
-        let concurrency = self.config.write_concurrency.max(1);
+        let page_size = self.config.chunk_size.get();
+        let concurrency = self.config.write_concurrency.get();
         let mut writes = FuturesUnordered::new();
         let mut total = WriteSummary::default();
         // The read in progress, the page it returned while every write slot was busy, and whether

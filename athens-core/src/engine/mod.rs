@@ -2,6 +2,7 @@
 //! from the source into the index, acknowledging them only once the index accepted their work.
 
 mod backfill;
+mod config;
 pub mod metrics;
 mod plan;
 mod stream;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 pub use backfill::BackfillReport;
+pub use config::{EngineConfig, MappingChange};
 pub use stream::StepReport;
 pub use verify::VerifyReport;
 pub use write::RetryPolicy;
@@ -29,60 +31,6 @@ use crate::source::{ChangeSource, DocumentSource, WriterLease};
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the streaming loop checks that the source still captures changes.
 const CAPTURE_CHECK_INTERVAL: Duration = Duration::from_secs(60);
-
-/// What the engine does when the live index was built with another mapping than the index adapter
-/// writes now (after an upgrade that changed the mapping).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MappingChange {
-    /// Rebuild it with a zero-downtime reindex before streaming: the old index serves meanwhile.
-    #[default]
-    Reindex,
-    /// Refuse to start, with a message saying to run `athens reindex`.
-    Refuse,
-}
-
-/// Tuning of the engine; the defaults suit a small deployment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineConfig {
-    /// Most changes taken from the source in one streaming batch.
-    pub batch_size: usize,
-    /// Most documents loaded from the source and written to the index in one request.
-    pub chunk_size: usize,
-    /// Index write requests in flight at once during a backfill.
-    pub write_concurrency: usize,
-    /// How long a poll waits for a change when none is pending.
-    pub poll_wait: Duration,
-    /// How often a standby checks whether the writer lease became free.
-    pub standby_interval: Duration,
-    /// Retry of transient source and index failures.
-    pub retry: RetryPolicy,
-    /// Keep the previous physical index after a reindex instead of deleting it.
-    pub keep_previous_index: bool,
-    /// The longest a write of one state may be retried. Past it the work is dropped unacknowledged
-    /// and replayed from the source with a fresh state: the index forgets deletions after
-    /// `gc_deletes` (one hour), and a retry of an older state landing after that could bring back
-    /// a project a newer write deleted. Keep it well under `gc_deletes`.
-    pub max_write_age: Duration,
-    /// What to do when the live index was built with another mapping version.
-    pub on_mapping_change: MappingChange,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            batch_size: 1000,
-            chunk_size: 1000,
-            write_concurrency: 4,
-            poll_wait: Duration::from_secs(1),
-            standby_interval: Duration::from_secs(2),
-            retry: RetryPolicy::default(),
-            keep_previous_index: false,
-            max_write_age: Duration::from_secs(30 * 60),
-            on_mapping_change: MappingChange::default(),
-        }
-    }
-}
 
 /// Keeps a [`SearchIndex`] equal to what a [`DocumentSource`] says, driven by a [`ChangeSource`].
 ///

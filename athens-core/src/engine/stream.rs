@@ -63,7 +63,7 @@ impl SyncEngine {
         wait: Duration,
     ) -> Result<StepReport, SyncError> {
         let records = retrying("poll changes", &self.config.retry, &self.shutdown, || {
-            self.changes.poll(self.config.batch_size, wait)
+            self.changes.poll(self.config.batch_size.get(), wait)
         })
         .await?;
         if records.is_empty() {
@@ -136,7 +136,7 @@ impl SyncEngine {
         ids: &[ProjectId],
     ) -> Result<WriteSummary, SyncError> {
         let mut summary = WriteSummary::default();
-        for chunk in ids.chunks(self.config.chunk_size.max(1)) {
+        for chunk in ids.chunks(self.config.chunk_size.get()) {
             let snapshot = retrying("load documents", &self.config.retry, &self.shutdown, || {
                 self.documents.load(chunk)
             })

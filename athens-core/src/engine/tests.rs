@@ -1,6 +1,7 @@
 //! Engine behaviour against the in-memory fakes: backfill, streaming of every kind of change, retries,
 //! dead letters, the lease, shutdown, verify, and a property test with random restarts.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +18,9 @@ use crate::testing::{MemoryIndex, MemoryLease, MemorySource};
 
 pub(super) fn config() -> EngineConfig {
     EngineConfig {
-        batch_size: 7,
-        chunk_size: 3,
-        write_concurrency: 2,
+        batch_size: NonZeroUsize::new(7).unwrap(),
+        chunk_size: NonZeroUsize::new(3).unwrap(),
+        write_concurrency: NonZeroUsize::new(2).unwrap(),
         poll_wait: Duration::from_millis(20),
         standby_interval: Duration::from_millis(10),
         retry: RetryPolicy {

@@ -94,7 +94,7 @@ impl SyncEngine {
             after: None,
             exhausted: false,
         };
-        let page_size = self.config.chunk_size.max(1);
+        let page_size = self.config.chunk_size.get();
         let mut after = None;
         loop {
             let page = retrying("load page", &self.config.retry, &self.shutdown, || {
@@ -146,7 +146,7 @@ impl SyncEngine {
         through: Option<ProjectId>,
         documents: &[ProjectDocument],
     ) -> Result<Vec<ProjectId>, SyncError> {
-        let page_size = self.config.chunk_size.max(1);
+        let page_size = self.config.chunk_size.get();
         let mut extra = Vec::new();
         loop {
             while let Some(&id) = ids.buffer.front() {

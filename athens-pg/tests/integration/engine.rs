@@ -1,6 +1,7 @@
 //! The core sync engine over this adapter and the in-memory index: what the index holds after
 //! draining equals what PostgreSQL says, through every kind of change.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use athens_core::testing::MemoryIndex;
@@ -50,8 +51,8 @@ async fn equal_to_postgres(test: &str, mode: CaptureMode) {
         index.clone(),
         lease,
         EngineConfig {
-            batch_size: 50,
-            chunk_size: 40,
+            batch_size: NonZeroUsize::new(50).unwrap(),
+            chunk_size: NonZeroUsize::new(40).unwrap(),
             ..quick_engine()
         },
         CancellationToken::new(),
