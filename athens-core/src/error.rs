@@ -19,6 +19,10 @@ pub enum SourceError {
     /// The source returned data that breaks the port's contract.
     #[error("source returned invalid data: {0}")]
     Invalid(String),
+    /// The source refused a call that needs the writer lease (an acknowledgement) because this
+    /// process no longer holds it: another writer may have taken over.
+    #[error("source refused a writer that lost its lease: {0}")]
+    LeaseLost(String),
 }
 
 impl SourceError {
@@ -91,7 +95,7 @@ impl From<IndexError> for SearchError {
 pub enum SyncError {
     /// The source failed in a way retrying does not fix.
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(SourceError),
     /// The index failed in a way retrying does not fix.
     #[error(transparent)]
     Index(IndexError),
@@ -123,6 +127,16 @@ pub enum SyncError {
     /// Shutdown was requested: the work in flight was abandoned without acknowledging it.
     #[error("cancelled")]
     Cancelled,
+}
+
+impl From<SourceError> for SyncError {
+    /// A writer the source fenced has lost its lease, whatever the lease said when it last looked.
+    fn from(error: SourceError) -> Self {
+        match error {
+            SourceError::LeaseLost(_) => SyncError::LeaseLost,
+            other => SyncError::Source(other),
+        }
+    }
 }
 
 impl From<IndexError> for SyncError {

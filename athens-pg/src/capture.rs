@@ -15,7 +15,12 @@
 //!   or disappeared.
 //! - `ON DELETE CASCADE` runs the link tables' triggers too, so deleting a hashtag records one change
 //!   per project that used it.
-//! - TRUNCATE records one `truncate` row per table truncated (cascaded tables included).
+//! - TRUNCATE records one `truncate` row per table truncated (cascaded tables included) that had
+//!   rows: the trigger runs `BEFORE TRUNCATE` and looks (`athens.had_rows`), so truncating an empty
+//!   table does not force a full rebuild. The look is exact under `READ COMMITTED` (a fresh
+//!   snapshot, and TRUNCATE holds the table exclusively); under `REPEATABLE READ` or
+//!   `SERIALIZABLE` the transaction's snapshot may miss rows committed after it began, so there only
+//!   a table without a single page counts as empty.
 //! - Trigger functions are `SECURITY DEFINER` with a fixed `search_path`: application roles writing
 //!   the tables need no privilege on the `athens` schema.
 //! - Wake-up: a trigger sends `NOTIFY athens_outbox` only while a consumer waits, as told by the
@@ -91,6 +96,22 @@ COMMENT ON SEQUENCE athens.version IS 'Versions of document snapshots: one nextv
 CREATE SEQUENCE IF NOT EXISTS athens.wakeup AS bigint;
 COMMENT ON SEQUENCE athens.wakeup IS 'Until when (Unix ms) a consumer waits for a NOTIFY; writers notify only then';
 DROP FUNCTION IF EXISTS athens.wake(bigint);
+
+-- Whether a table about to be truncated holds rows (called by the TRUNCATE triggers, which run
+-- BEFORE the truncation with the table locked exclusively). A snapshot older than the lock (REPEATABLE
+-- READ, SERIALIZABLE) may not see rows committed since it began: there, any page counts as rows.
+CREATE OR REPLACE FUNCTION athens.had_rows(rel regclass) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    found_one boolean;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN pg_relation_size(rel) > 0;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', rel) INTO found_one;
+    RETURN found_one;
+END $fn$;
+COMMENT ON FUNCTION athens.had_rows(regclass) IS 'Whether a table about to be truncated holds rows: truncating an empty table needs no rebuild';
 "#;
 
 /// Drops the outbox triggers from the five tables, wherever they are.
@@ -143,9 +164,10 @@ fn capture_statement(captured: &SourceTable, event: &str) -> String {
             "{insert} SELECT '{table}', 'D', {} FROM athens_old WHERE {lead} IS NOT NULL",
             key_list("")
         ),
-        "truncate" => {
-            format!("INSERT INTO athens.outbox (source_table, op) VALUES ('{table}', 'T')")
-        }
+        "truncate" => format!(
+            "INSERT INTO athens.outbox (source_table, op) SELECT '{table}', 'T' \
+             WHERE athens.had_rows(TG_RELID)"
+        ),
         _ if captured.is_link() => {
             let keys = key_list("");
             format!(
@@ -191,6 +213,12 @@ fn trigger_sql(captured: &SourceTable, event: &str) -> String {
         "delete" => " REFERENCING OLD TABLE AS athens_old",
         _ => "",
     };
+    // TRUNCATE triggers look at the rows before they are gone.
+    let timing = if event == "truncate" {
+        "BEFORE"
+    } else {
+        "AFTER"
+    };
     format!(
         r#"
 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
@@ -204,7 +232,7 @@ BEGIN
     RETURN NULL;
 END $fn$;
 DROP TRIGGER IF EXISTS {trigger} ON {table};
-CREATE TRIGGER {trigger} AFTER {upper} ON {table}{referencing}
+CREATE TRIGGER {trigger} {timing} {upper} ON {table}{referencing}
     FOR EACH STATEMENT EXECUTE FUNCTION {function}();
 ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};
 "#,
@@ -386,6 +414,10 @@ mod tests {
         let script = install_sql();
         assert_eq!(script.matches("CREATE TRIGGER").count(), 20);
         assert_eq!(script.matches("ENABLE ALWAYS TRIGGER").count(), 20);
-        assert!(script.contains("AFTER TRUNCATE ON users\n    FOR EACH STATEMENT"));
+        assert!(script.contains("BEFORE TRUNCATE ON users\n    FOR EACH STATEMENT"));
+        assert!(
+            capture_statement(table(Table::ProjectHashtags), "truncate")
+                .ends_with("athens.had_rows(TG_RELID)")
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! every `poll_interval` anyway, so a lost notification costs at most one interval.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use athens_core::{
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::sqlx::{self, PgPool};
+use sea_orm::sqlx::{self, Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -57,6 +57,8 @@ pub(crate) struct Listener {
     task: Mutex<Option<JoinHandle<()>>>,
     /// Changes acknowledged since the outbox was last vacuumed.
     acked: AtomicU64,
+    /// Whether a vacuum of the outbox runs now.
+    vacuuming: AtomicBool,
     /// When a poll last returned changes.
     last_seen: Mutex<Option<Instant>>,
 }
@@ -213,7 +215,7 @@ impl PgSource {
             return Ok(());
         }
         let ids: Vec<i64> = ack.changes.iter().map(|id| id.0).collect();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.fenced_transaction().await?;
         if !ids.is_empty() {
             sqlx::query("DELETE FROM athens.outbox WHERE id = ANY($1)")
                 .bind(&ids)
@@ -235,6 +237,10 @@ impl PgSource {
     /// writers' index scans start at the oldest entries; vacuuming often keeps them from walking
     /// over the dead entries acknowledged changes leave behind, whatever autovacuum's schedule.
     /// Needs the role that owns the outbox; otherwise PostgreSQL skips it with a warning.
+    ///
+    /// The vacuum runs on a session of its own without `statement_timeout`: on a large outbox (a
+    /// drained multi-day backlog) it may take longer than any timeout suited to the pool's
+    /// statements, and a cancelled vacuum leaves every dead entry behind. One runs at a time.
     fn vacuum_when_due(&self, acknowledged: u64) {
         let total = self
             .inner
@@ -242,20 +248,18 @@ impl PgSource {
             .acked
             .fetch_add(acknowledged, Ordering::Relaxed)
             + acknowledged;
-        if total < VACUUM_EVERY {
+        if total < VACUUM_EVERY || self.inner.changes.vacuuming.swap(true, Ordering::AcqRel) {
             return;
         }
         self.inner.changes.acked.store(0, Ordering::Relaxed);
-        let pool = self.pool().clone();
+        let inner = self.inner.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            match sqlx::query("VACUUM (SKIP_LOCKED) athens.outbox")
-                .execute(&pool)
-                .await
-            {
-                Ok(_) => debug!(seconds = started.elapsed().as_secs_f64(), "outbox vacuumed"),
+            match vacuum(&inner.config).await {
+                Ok(()) => debug!(seconds = started.elapsed().as_secs_f64(), "outbox vacuumed"),
                 Err(error) => warn!(error = %error, "could not vacuum the outbox"),
             }
+            inner.changes.vacuuming.store(false, Ordering::Release);
         });
     }
 
@@ -304,6 +308,23 @@ impl PgSource {
     }
 }
 
+/// `VACUUM (SKIP_LOCKED) athens.outbox` on a session of its own, without a statement timeout.
+async fn vacuum(config: &crate::config::PgConfig) -> Result<(), PgError> {
+    let mut conn = PgConnection::connect_with(&config.connect_options()?).await?;
+    let vacuumed = async {
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut conn)
+            .await?;
+        sqlx::query("VACUUM (SKIP_LOCKED) athens.outbox")
+            .execute(&mut conn)
+            .await
+    }
+    .await;
+    drop(conn.close().await);
+    vacuumed?;
+    Ok(())
+}
+
 /// Records dead letters and, when changes were acknowledged, the time of the acknowledgement, in
 /// the caller's transaction.
 async fn record_ack(
@@ -342,14 +363,29 @@ async fn record_ack(
 }
 
 impl PgSource {
+    /// A transaction for an acknowledgement, in which the writer lease taken through this source
+    /// (if any) was found still held. Fenced so: a writer whose lease lapsed while it hung, and
+    /// that a standby may have replaced, acknowledges nothing, however late it wakes up.
+    async fn fenced_transaction(&self) -> Result<sqlx::Transaction<'static, Postgres>, PgError> {
+        let holder = self.inner.fence.required()?;
+        let mut tx = self.pool().begin().await?;
+        if let Some(holder) = holder
+            && !crate::lease::still_held(&mut tx, self.config().lease_key, holder).await?
+        {
+            self.inner.fence.lost(holder);
+            return Err(PgError::LeaseLost);
+        }
+        Ok(tx)
+    }
+
     /// Records dead letters and the acknowledgement time in one transaction (the logical mode's
-    /// half of an ack; the slot moves separately).
+    /// half of an ack; the slot moves separately), fenced like an outbox acknowledgement.
     pub(crate) async fn record_ack(
         &self,
         acknowledged: bool,
         dead_letters: &[DeadLetter],
     ) -> Result<(), PgError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.fenced_transaction().await?;
         record_ack(&mut tx, acknowledged, dead_letters).await?;
         tx.commit().await?;
         Ok(())

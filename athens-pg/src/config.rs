@@ -99,6 +99,12 @@ pub struct PgConfig {
     /// Key of the advisory lock behind the writer lease. Processes syncing the same database into
     /// the same index must share it.
     pub lease_key: i64,
+    /// How long the writer lease's session may stay idle before the server ends it, freeing the
+    /// lease for a standby (`idle_session_timeout`, PostgreSQL 14 or later). The holder uses its
+    /// session at every step of its work, so only a hung holder (a stopped process, a stuck event
+    /// loop: both keep the connection up) goes idle that long. Zero leaves the server's setting.
+    #[serde(deserialize_with = "duration")]
+    pub lease_timeout: Duration,
     /// `application_name` shown in `pg_stat_activity`.
     pub application_name: String,
 }
@@ -115,6 +121,7 @@ impl Default for PgConfig {
             statement_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             lease_key: DEFAULT_LEASE_KEY,
+            lease_timeout: Duration::from_secs(60),
             application_name: "athens".into(),
         }
     }

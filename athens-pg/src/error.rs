@@ -41,6 +41,10 @@ pub enum PgError {
     /// An ORM error (schema migrations, entity writes).
     #[error(transparent)]
     Orm(#[from] DbErr),
+    /// An acknowledgement found that the writer lease taken through this source is no longer
+    /// held: another writer may have taken over.
+    #[error("the writer lease is no longer held by this process")]
+    LeaseLost,
 }
 
 /// What an error means for the caller.
@@ -61,7 +65,7 @@ impl PgError {
     fn kind(&self) -> Kind {
         match self {
             PgError::Config(_) | PgError::Misconfigured(_) => Kind::Misconfigured,
-            PgError::Invalid(_) => Kind::Invalid,
+            PgError::Invalid(_) | PgError::LeaseLost => Kind::Invalid,
             PgError::Connect {
                 retryable: true, ..
             } => Kind::Unavailable,
@@ -157,6 +161,9 @@ fn sqlstate_kind(code: &str) -> Kind {
 impl From<PgError> for SourceError {
     fn from(error: PgError) -> Self {
         let message = error.operator_message();
+        if let PgError::LeaseLost = error {
+            return SourceError::LeaseLost(message);
+        }
         match error.kind() {
             Kind::Unavailable => SourceError::Unavailable(message),
             Kind::Misconfigured => SourceError::Misconfigured(message),

@@ -5,12 +5,23 @@
 //! so pool recycling can never release the lock behind the holder's back, and a holder that cannot
 //! reach its connection any more reports the lease lost. Server-side TCP keepalives (set by
 //! [`PgConfig`]) bound how long a vanished holder keeps the lock.
+//!
+//! A holder that hangs with its connection up (a stopped process, a stuck event loop) answers TCP
+//! keepalives from its kernel, so those do not free the lock: the session also runs with
+//! `idle_session_timeout = lease_timeout`, which the server enforces by itself. The engine asks
+//! [`is_held`](WriterLease::is_held) at every step (idle or not), which keeps a working holder's
+//! session busy; one that stops asking for `lease_timeout` loses its session and the lock, and a
+//! standby takes over. When the hung holder wakes up, its acknowledgements are refused: an
+//! acknowledgement through the same [`PgSource`](crate::PgSource) checks, in its own
+//! transaction, that this session still holds the lock ([`Fence`]).
 
 use std::fmt;
+use std::sync::{Arc, Mutex as SyncMutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use athens_core::{SourceError, WriterLease};
+use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::{self, Connection, PgConnection};
 use tokio::sync::Mutex;
@@ -25,8 +36,14 @@ pub struct PgLease {
     options: PgConnectOptions,
     key: i64,
     timeout: Duration,
+    /// `idle_session_timeout` of the lease session; zero leaves the server's setting.
+    lease_timeout: Duration,
     /// The dedicated session, once opened; `None` after a failure or a release.
     session: Mutex<Option<PgConnection>>,
+    /// What acknowledgements through the source this lease came from check.
+    fence: Arc<Fence>,
+    /// The session holding the lock, while this handle holds it.
+    mine: SyncMutex<Option<Session>>,
 }
 
 impl fmt::Debug for PgLease {
@@ -37,27 +54,111 @@ impl fmt::Debug for PgLease {
     }
 }
 
+/// A server session, told apart from a later one that reuses its process id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Session {
+    pid: i32,
+    started: DateTime<Utc>,
+}
+
+/// Which session holds the writer lease taken through a source, for that source's
+/// acknowledgements. A source through which no lease was ever taken (tools, tests) is not fenced.
+#[derive(Debug, Default)]
+pub(crate) struct Fence {
+    /// `None`: no lease taken through this source yet; `Some(None)`: taken, now lost or released.
+    holder: SyncMutex<Option<Option<Session>>>,
+}
+
+impl Fence {
+    fn set(&self, holder: Option<Session>) {
+        *self.holder.lock().unwrap_or_else(PoisonError::into_inner) = Some(holder);
+    }
+
+    /// Records that `session` no longer holds the lease (another handle's holder stays).
+    fn release(&self, session: Session) {
+        let mut holder = self.holder.lock().unwrap_or_else(PoisonError::into_inner);
+        if *holder == Some(Some(session)) {
+            *holder = Some(None);
+        }
+    }
+
+    /// The session an acknowledgement must find holding the lock: `Ok(None)` when unfenced,
+    /// an error when the lease is known lost.
+    pub(crate) fn required(&self) -> Result<Option<Session>, PgError> {
+        match *self.holder.lock().unwrap_or_else(PoisonError::into_inner) {
+            None => Ok(None),
+            Some(Some(session)) => Ok(Some(session)),
+            Some(None) => Err(PgError::LeaseLost),
+        }
+    }
+
+    /// Forgets `session` after an acknowledgement found it no longer holding the lock.
+    pub(crate) fn lost(&self, session: Session) {
+        self.release(session);
+    }
+}
+
 /// Whether this session holds the advisory lock `$1` (a bigint key is split into classid and objid,
 /// objsubid 1).
 const HOLDS_LOCK: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks \
      WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1 \
        AND ((classid::bigint << 32) | objid::bigint) = $1)";
 
+/// Whether session (`$2`, started at `$3`) holds the advisory lock `$1`: asked by an
+/// acknowledgement, in its own transaction, on another connection.
+pub(crate) const SESSION_HOLDS_LOCK: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks l \
+     JOIN pg_stat_activity a ON a.pid = l.pid \
+     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+       AND ((l.classid::bigint << 32) | l.objid::bigint) = $1 \
+       AND l.pid = $2 AND a.backend_start = $3)";
+
 impl PgLease {
     /// A handle with its session open (not holding the lease yet). Should the session drop later,
-    /// the next acquire opens a new one.
+    /// the next acquire opens a new one. Acknowledgements are not fenced by it: take the lease with
+    /// [`PgSource::lease`](crate::PgSource::lease) for that.
     pub async fn connect(config: &PgConfig) -> Result<PgLease, PgError> {
-        let options = config.connect_options()?;
-        let conn =
-            tokio::time::timeout(config.connect_timeout, PgConnection::connect_with(&options))
-                .await
-                .map_err(|_| timed_out())??;
-        Ok(PgLease {
-            options,
+        PgLease::fenced(config, Arc::default()).await
+    }
+
+    /// [`connect`](Self::connect), reporting the holder to `fence`.
+    pub(crate) async fn fenced(config: &PgConfig, fence: Arc<Fence>) -> Result<PgLease, PgError> {
+        let mut lease = PgLease {
+            options: config.connect_options()?,
             key: config.lease_key,
             timeout: config.connect_timeout,
-            session: Mutex::new(Some(conn)),
-        })
+            lease_timeout: config.lease_timeout,
+            session: Mutex::new(None),
+            fence,
+            mine: SyncMutex::new(None),
+        };
+        let conn = tokio::time::timeout(config.connect_timeout, lease.open())
+            .await
+            .map_err(|_| timed_out())??;
+        lease.session = Mutex::new(Some(conn));
+        Ok(lease)
+    }
+
+    /// Opens a lease session: idle for longer than the lease timeout, the server ends it.
+    async fn open(&self) -> Result<PgConnection, sqlx::Error> {
+        let mut conn = PgConnection::connect_with(&self.options).await?;
+        if !self.lease_timeout.is_zero() {
+            let millis = self.lease_timeout.as_millis().to_string();
+            let set = sqlx::query("SELECT set_config('idle_session_timeout', $1, false)")
+                .bind(millis)
+                .execute(&mut conn)
+                .await;
+            match set {
+                Ok(_) => {}
+                // Before PostgreSQL 14: only keepalives free the lock of a vanished holder.
+                Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42704") => {
+                    warn!(
+                        "this PostgreSQL has no idle_session_timeout: a hung writer keeps the lease until its connection closes"
+                    );
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(conn)
     }
 
     /// Runs `query` on the session, opening it if needed, within the timeout. Any failure closes the
@@ -70,7 +171,7 @@ impl PgLease {
         let timeout = self.timeout;
         let result = tokio::time::timeout(timeout, async {
             if session.is_none() {
-                *session = Some(PgConnection::connect_with(&self.options).await?);
+                *session = Some(self.open().await?);
             }
             match session.as_mut() {
                 Some(conn) => {
@@ -92,6 +193,39 @@ impl PgLease {
         Ok(result?)
     }
 
+    /// Tells the fence which session holds the lock now.
+    async fn hold(&self, session: &mut Option<PgConnection>) -> Result<(), PgError> {
+        let Some(conn) = session.as_mut() else {
+            self.let_go();
+            return Ok(());
+        };
+        let (pid, started): (i32, DateTime<Utc>) = tokio::time::timeout(
+            self.timeout,
+            sqlx::query_as(
+                "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+            )
+            .fetch_one(conn),
+        )
+        .await
+        .map_err(|_| timed_out())??;
+        let holder = Session { pid, started };
+        self.fence.set(Some(holder));
+        *self.mine.lock().unwrap_or_else(PoisonError::into_inner) = Some(holder);
+        Ok(())
+    }
+
+    /// Tells the fence this handle's session no longer holds the lock.
+    fn let_go(&self) {
+        if let Some(session) = self
+            .mine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            self.fence.release(session);
+        }
+    }
+
     async fn acquire(&self) -> Result<bool, PgError> {
         let mut session = self.session.lock().await;
         if session.is_some()
@@ -106,6 +240,7 @@ impl PgLease {
             .on_session(&mut session, "SELECT pg_try_advisory_lock($1)")
             .await?;
         if acquired {
+            self.hold(&mut session).await?;
             info!(key = self.key, "writer lease acquired");
         }
         Ok(acquired)
@@ -116,17 +251,22 @@ impl PgLease {
         if session.is_none() {
             return Ok(false);
         }
-        match self.on_session(&mut session, HOLDS_LOCK).await {
-            Ok(held) => Ok(held),
+        let held = match self.on_session(&mut session, HOLDS_LOCK).await {
+            Ok(held) => held,
             Err(error) => {
                 warn!(error = %error, key = self.key, "writer lease connection lost");
-                Ok(false)
+                false
             }
+        };
+        if !held {
+            self.let_go();
         }
+        Ok(held)
     }
 
     async fn give_up(&self) -> Result<(), PgError> {
         let mut session = self.session.lock().await;
+        self.let_go();
         if let Some(mut conn) = session.take() {
             let unlocked = tokio::time::timeout(self.timeout, async {
                 sqlx::query("SELECT pg_advisory_unlock_all()")
@@ -144,6 +284,20 @@ impl PgLease {
         }
         Ok(())
     }
+}
+
+/// Whether `holder` still holds lease `key`, asked in the caller's transaction.
+pub(crate) async fn still_held(
+    tx: &mut PgConnection,
+    key: i64,
+    holder: Session,
+) -> Result<bool, PgError> {
+    Ok(sqlx::query_scalar(SESSION_HOLDS_LOCK)
+        .bind(key)
+        .bind(holder.pid)
+        .bind(holder.started)
+        .fetch_one(tx)
+        .await?)
 }
 
 fn timed_out() -> sqlx::Error {

@@ -10,7 +10,7 @@ use tracing::info;
 use crate::changes::Listener;
 use crate::config::PgConfig;
 use crate::error::PgError;
-use crate::lease::PgLease;
+use crate::lease::{Fence, PgLease};
 
 /// Athens' PostgreSQL source: implements [`ChangeSource`](athens_core::ChangeSource) (the outbox)
 /// and [`DocumentSource`](athens_core::DocumentSource) (set-based document reads) over one pool.
@@ -29,6 +29,8 @@ pub(crate) struct Inner {
     pub(crate) db: DatabaseConnection,
     /// The outbox consumer's state: the change listener, when changes were last seen.
     pub(crate) changes: Listener,
+    /// The writer lease taken through this source, which acknowledgements check.
+    pub(crate) fence: Arc<Fence>,
 }
 
 impl fmt::Debug for PgSource {
@@ -60,14 +62,16 @@ impl PgSource {
                 pool,
                 db,
                 changes: Listener::default(),
+                fence: Arc::default(),
             }),
         }
     }
 
     /// A writer lease on this database, on its own connection outside the pool (opened now, so a
-    /// database that refuses it fails here rather than at the first acquire).
+    /// database that refuses it fails here rather than at the first acquire). Once it was taken,
+    /// this source's acknowledgements check, in their own transaction, that it is still held.
     pub async fn lease(&self) -> Result<PgLease, PgError> {
-        PgLease::connect(&self.inner.config).await
+        PgLease::fenced(&self.inner.config, self.inner.fence.clone()).await
     }
 
     /// The configuration this source was opened with.

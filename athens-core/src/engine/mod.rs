@@ -130,6 +130,12 @@ impl SyncEngine {
             if let Some(index) = report.reindexed {
                 live = index;
             }
+            if report.changes == 0 {
+                // A step with changes checked the lease before acknowledging; an idle one did not.
+                // Checking at every step keeps the lease alive while this loop runs, and only then:
+                // a source may let a lease lapse whose holder stopped asking (a hung process).
+                self.check_lease().await?;
+            }
             if backlog_published.is_none_or(|at| at.elapsed() >= BACKLOG_INTERVAL) {
                 self.publish_backlog().await;
                 backlog_published = Some(Instant::now());

@@ -97,6 +97,10 @@ impl SyncEngine {
         let page_size = self.config.chunk_size.get();
         let mut after = None;
         loop {
+            if repair {
+                // Once per page, so a long walk with nothing to repair keeps the lease alive.
+                self.check_lease().await?;
+            }
             let page = retrying("load page", &self.config.retry, &self.shutdown, || {
                 self.documents.load_page(after, page_size)
             })

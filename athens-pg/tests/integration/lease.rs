@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use athens_core::WriterLease;
-use athens_pg::{PgLease, PgSource};
+use athens_core::{Ack, ChangeSource, SourceError, WriterLease};
+use athens_pg::{PgConfig, PgLease, PgSource};
 
-use crate::support::{config, empty, scalar};
+use crate::support::{config, empty, exec, ready, scalar};
 
 async fn eventually_acquires(lease: &PgLease) -> Duration {
     let started = Instant::now();
@@ -105,5 +105,88 @@ async fn leases_on_other_databases_or_keys_do_not_conflict() {
             .try_acquire()
             .await
             .unwrap()
+    );
+}
+
+/// Issue 12, finding 8: a holder that hangs with its connection up (a stopped process still answers
+/// TCP keepalives from its kernel; a stuck event loop too) loses the lease after `lease_timeout`, a
+/// standby takes over, and the hung holder, once awake, acknowledges nothing. A holder that keeps
+/// working keeps the lease.
+#[tokio::test]
+async fn a_hung_holder_loses_the_lease_and_acknowledges_nothing_when_it_wakes() {
+    let lease_timeout = Duration::from_secs(2);
+    let url = ready("lease-hung").await.config().url.expose().to_string();
+    let short = PgConfig {
+        lease_timeout,
+        ..config(&url)
+    };
+    let holder_source = PgSource::connect(&short).await.unwrap();
+    let standby_source = PgSource::connect(&short).await.unwrap();
+    let holder = holder_source.lease().await.unwrap();
+    let standby = standby_source.lease().await.unwrap();
+    assert!(holder.try_acquire().await.unwrap());
+
+    // Working: the holder uses its lease session at every step, for longer than the timeout.
+    let working = Instant::now();
+    while working.elapsed() < lease_timeout * 2 {
+        assert!(holder.is_held().await.unwrap());
+        assert!(
+            !standby.try_acquire().await.unwrap(),
+            "a working holder keeps the lease"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    exec(
+        &holder_source,
+        "INSERT INTO users (name) VALUES ('pending')",
+    )
+    .await;
+    let batch = holder_source.poll(10, Duration::ZERO).await.unwrap();
+    assert_eq!(batch.len(), 1);
+    assert!(
+        holder.is_held().await.unwrap(),
+        "the holder checks its lease before acknowledging…"
+    );
+    // …and hangs right there, its connection up.
+    let waited = eventually_acquires(&standby).await;
+    assert!(
+        waited < lease_timeout + Duration::from_secs(3),
+        "the standby took over after {waited:?}"
+    );
+
+    // The hung holder wakes up and acknowledges what it wrote before it hung.
+    let ack = Ack {
+        changes: batch.iter().map(|record| record.id).collect(),
+        dead_letters: Vec::new(),
+    };
+    let refused = holder_source.ack(&ack).await;
+    assert!(
+        matches!(refused, Err(SourceError::LeaseLost(_))),
+        "a holder whose lease lapsed must not acknowledge: {refused:?}"
+    );
+    assert_eq!(
+        scalar(&holder_source, "SELECT count(*) FROM athens.outbox").await,
+        1,
+        "nothing acknowledged"
+    );
+    assert!(!holder.is_held().await.unwrap());
+    assert!(
+        !holder.try_acquire().await.unwrap(),
+        "and it cannot take the lease back"
+    );
+    assert!(
+        matches!(
+            holder_source.ack(&ack).await,
+            Err(SourceError::LeaseLost(_))
+        ),
+        "nor acknowledge later"
+    );
+
+    standby_source.ack(&ack).await.unwrap();
+    assert_eq!(
+        scalar(&standby_source, "SELECT count(*) FROM athens.outbox").await,
+        0,
+        "the new holder acknowledges"
     );
 }

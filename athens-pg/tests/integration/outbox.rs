@@ -338,3 +338,52 @@ async fn a_large_backlog_is_read_and_measured_quickly() {
         "backlog took {measured:?}"
     );
 }
+
+/// Issue 12, finding 8: the periodic vacuum of the outbox runs without the pool's statement
+/// timeout, so a large outbox is vacuumed even when that takes longer than the timeout.
+#[tokio::test]
+async fn the_periodic_vacuum_outlasts_the_statement_timeout() {
+    let source = ready("outbox-vacuum").await;
+    let url = source.config().url.expose().to_string();
+    exec(
+        &source,
+        "ALTER TABLE athens.outbox SET (autovacuum_enabled = false);
+         INSERT INTO athens.outbox (source_table, op, project_id)
+             SELECT 'projects', 'U', g FROM generate_series(1, 50000) g;
+         DO $$ BEGIN
+             EXECUTE format('ALTER DATABASE %I SET vacuum_cost_delay = %L', current_database(), '1ms');
+             EXECUTE format('ALTER DATABASE %I SET vacuum_cost_limit = 1', current_database());
+         END $$;",
+    )
+    .await;
+    let timeout = Duration::from_secs(1);
+    let consumer = PgSource::connect(&athens_pg::PgConfig {
+        statement_timeout: timeout,
+        ..config(&url)
+    })
+    .await
+    .unwrap();
+    let first: i64 = scalar(&source, "SELECT min(id) FROM athens.outbox").await;
+    for chunk in (first..first + 50_000).collect::<Vec<_>>().chunks(2_000) {
+        let ack = Ack {
+            changes: chunk.iter().map(|id| athens_core::ChangeId(*id)).collect(),
+            dead_letters: Vec::new(),
+        };
+        consumer.ack(&ack).await.unwrap();
+    }
+    let started = Instant::now();
+    let vacuums =
+        "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'athens.outbox'::regclass";
+    while scalar(&source, vacuums).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the outbox was never vacuumed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        started.elapsed() > timeout,
+        "the vacuum took {:?}: not longer than the statement timeout, so this test shows nothing",
+        started.elapsed()
+    );
+}
