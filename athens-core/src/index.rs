@@ -137,7 +137,8 @@ pub trait SearchIndex: Send + Sync {
     /// Deletes a physical index. Deleting one that does not exist is not an error.
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError>;
 
-    /// Applies `ops` to `index`; one outcome per operation, in order.
+    /// Applies `ops` to `index`; one outcome per operation, in order. A write to an index that does
+    /// not exist fails with [`IndexError::NotFound`] and never creates it.
     async fn write(
         &self,
         index: &IndexName,

@@ -103,6 +103,20 @@ struct ItemResult {
     error: Option<Value>,
 }
 
+/// Takes the answer to the trailing update of [`crate::fence`] off `response`: fails with `NotFound`
+/// when the engine refused it for want of the write alias (the index is gone).
+pub(crate) fn without_fence(mut response: BulkResponse) -> Result<BulkResponse, IndexError> {
+    match response.items.pop() {
+        Some(BulkItem::Update(item)) if error_kind(&item) == "index_not_found_exception" => {
+            Err(IndexError::NotFound(describe(&item)))
+        }
+        Some(BulkItem::Update(_)) => Ok(response),
+        _ => Err(IndexError::Invalid(
+            "bulk answer lacks the answer to its trailing update".into(),
+        )),
+    }
+}
+
 /// Turns a bulk answer into one outcome per operation, in order.
 ///
 /// - 2xx → `Applied`; a delete of an absent document (404 without error) → `Applied`, since the engine
@@ -145,12 +159,7 @@ pub(crate) fn outcomes(
 
 fn classify(is_delete: bool, item: &ItemResult) -> Result<WriteOutcome, IndexError> {
     let status = item.status;
-    let kind = item
-        .error
-        .as_ref()
-        .and_then(|error| error.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let kind = error_kind(item);
     if (200..300).contains(&status) || (is_delete && status == 404 && item.error.is_none()) {
         return Ok(WriteOutcome::Applied);
     }
@@ -170,6 +179,15 @@ fn classify(is_delete: bool, item: &ItemResult) -> Result<WriteOutcome, IndexErr
         "refusal not known to be permanent, retrying: {}",
         describe(item)
     )))
+}
+
+/// The error type of an item, empty when it has none.
+fn error_kind(item: &ItemResult) -> &str {
+    item.error
+        .as_ref()
+        .and_then(|error| error.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// `type: reason (caused by: type: reason)`, bounded.
@@ -355,6 +373,30 @@ mod tests {
         assert!(matches!(
             classify_all(&[delete(1)], answer),
             Err(IndexError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn the_trailing_update_is_taken_off_and_fails_the_call_without_its_alias() {
+        let missing = serde_json::json!({"update": {"_id": "athens-fence", "status": 404, "error": error("document_missing_exception", "document missing")}});
+        let answer = serde_json::json!({"errors": true, "items": [
+            {"delete": {"_id": "1", "status": 200, "result": "deleted"}}, missing]});
+        let response = without_fence(serde_json::from_value(answer).unwrap()).unwrap();
+        assert_eq!(
+            outcomes(&[delete(1)], response).unwrap(),
+            vec![WriteOutcome::Applied]
+        );
+        let gone = serde_json::json!({"update": {"_id": "athens-fence", "status": 404, "error": error("index_not_found_exception", "no such index [x-writes-v1] and [require_alias] request flag is [true] and [x-writes-v1] is not an alias")}});
+        let answer = serde_json::json!({"errors": true, "items": [
+            {"delete": {"_id": "1", "status": 404, "error": error("index_not_found_exception", "no such index [x-writes-v1]")}}, gone]});
+        assert!(matches!(
+            without_fence(serde_json::from_value(answer).unwrap()),
+            Err(IndexError::NotFound(reason)) if reason.contains("require_alias")
+        ));
+        let short = serde_json::json!({"errors": false, "items": [{"delete": {"status": 200}}]});
+        assert!(matches!(
+            without_fence(serde_json::from_value(short).unwrap()),
+            Err(IndexError::Invalid(_))
         ));
     }
 

@@ -24,6 +24,7 @@ use crate::client::{
 };
 use crate::config::EsConfig;
 use crate::error::{EsError, Failure};
+use crate::fence;
 use crate::search::EsSearch;
 use crate::wire::StoredProject;
 use crate::{fields, mapping};
@@ -111,9 +112,29 @@ impl EsIndex {
         Ok(())
     }
 
-    /// Sends one bulk request. A 413 (body above `http.max_content_length`) splits the batch in
-    /// halves and sends each; a single operation still too large is refused for good.
+    /// Sends one bulk request through the index's write alias (see [`fence`]). A 413 (body above
+    /// `http.max_content_length`) splits the batch in halves and sends each; a single operation
+    /// still too large is refused for good. An index without its write alias (built by an earlier
+    /// release) gets it, once, if it exists.
     async fn write_chunk(
+        &self,
+        index: &IndexName,
+        ops: &[IndexOp],
+    ) -> Result<Vec<WriteOutcome>, IndexError> {
+        match self.write_fenced(index, ops).await {
+            Err(IndexError::NotFound(reason)) => match fence::add_write_alias(&self.client, index)
+                .await
+            {
+                Ok(()) => self.write_fenced(index, ops).await,
+                Err(failure) if failure.status() == Some(404) => Err(IndexError::NotFound(reason)),
+                Err(failure) => Err(failure.into()),
+            },
+            other => other,
+        }
+    }
+
+    /// [`write_chunk`](Self::write_chunk) without the repair of a missing write alias.
+    async fn write_fenced(
         &self,
         index: &IndexName,
         ops: &[IndexOp],
@@ -121,11 +142,14 @@ impl EsIndex {
         let mut body = Vec::with_capacity(ops.len() * BYTES_PER_OP);
         bulk::encode(ops, &mut body)
             .map_err(|error| IndexError::Invalid(format!("cannot encode documents: {error}")))?;
+        fence::append(&mut body);
         let bytes = body.len();
+        let target = fence::write_alias(self.alias(), &index.0);
         let sent = self
             .client
             .es
-            .bulk(BulkParts::Index(&index.0))
+            .bulk(BulkParts::Index(&target))
+            .require_alias(true)
             .filter_path(BULK_FILTER)
             .header(
                 CONTENT_TYPE,
@@ -137,13 +161,13 @@ impl EsIndex {
         match read::<BulkResponse>(sent).await {
             Ok(response) => {
                 debug!(index = %index, ops = ops.len(), bytes, took_ms = response.took, errors = response.errors, "bulk request answered");
-                bulk::outcomes(ops, response)
+                bulk::outcomes(ops, bulk::without_fence(response)?)
             }
             Err(Failure::Status { status: 413, .. }) if ops.len() > 1 => {
                 let (left, right) = ops.split_at(ops.len() / 2);
                 warn!(index = %index, ops = ops.len(), bytes, "bulk request too large for the engine, splitting it");
-                let mut outcomes = Box::pin(self.write_chunk(index, left)).await?;
-                outcomes.extend(Box::pin(self.write_chunk(index, right)).await?);
+                let mut outcomes = Box::pin(self.write_fenced(index, left)).await?;
+                outcomes.extend(Box::pin(self.write_fenced(index, right)).await?);
                 Ok(outcomes)
             }
             Err(Failure::Status { status: 413, .. }) => Ok(vec![WriteOutcome::Rejected(format!(
@@ -254,12 +278,14 @@ impl SearchIndex for EsIndex {
 
     async fn create_index(&self) -> Result<IndexName, IndexError> {
         let name = mapping::new_index_name(self.alias());
+        let mut body = mapping::index_body(self.client.config());
+        body["aliases"] = json!({ fence::write_alias(self.alias(), &name): {} });
         let sent = self
             .client
             .es
             .indices()
             .create(IndicesCreateParts::Index(&name))
-            .body(mapping::index_body(self.client.config()))
+            .body(body)
             .send()
             .await;
         checked(sent).await?;

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use athens_core::DocumentSource;
 use athens_pg::CaptureMode;
 
@@ -83,6 +83,16 @@ pub async fn teardown(settings: &Settings) -> anyhow::Result<()> {
     source.remove_logical_capture(&settings.capture).await?;
     source.remove_capture().await?;
     println!("change capture removed (your tables are untouched)");
+    // The writers' claim indexes (`<alias>-claim-<writer>`) are Athens' alone; the search index
+    // itself stays and keeps serving.
+    let index = wiring::engine(settings)
+        .await
+        .context("could not remove the writer claim indexes")?;
+    index
+        .drop_claims()
+        .await
+        .context("could not remove the writer claim indexes")?;
+    println!("writer claim indexes of {} removed", index.alias());
     Ok(())
 }
 

@@ -58,7 +58,24 @@ async fn every_subcommand_succeeds_on_both_engines() {
             "SIGTERM exits 0"
         );
 
+        // The writers that ran (reindex, sync) left their claim indexes; teardown removes them.
+        let claims = || async {
+            let url = format!(
+                "{}/_cat/indices/{}-claim-*?h=index",
+                engine.url, world.alias
+            );
+            reqwest::get(url).await.unwrap().text().await.unwrap()
+        };
+        assert!(
+            !claims().await.trim().is_empty(),
+            "{engine}: a writer claimed the index"
+        );
         world.ok(&["teardown"]).unwrap();
+        assert_eq!(
+            claims().await.trim(),
+            "",
+            "{engine}: teardown removes the claim indexes"
+        );
         world.ok(&["teardown"]).unwrap();
         world.cleanup().await;
     }

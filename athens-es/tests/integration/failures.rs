@@ -105,6 +105,83 @@ async fn a_dropped_index_is_not_found() -> anyhow::Result<()> {
     .await
 }
 
+/// Finding 1 of issue 12: a writer still holding the name of an index that a reindex dropped must
+/// not bring it back through the engine's automatic index creation (a delete with an external
+/// version creates the index too), or it acknowledges changes nobody will ever search.
+#[tokio::test]
+async fn a_write_to_a_dropped_index_fails_instead_of_re_creating_it() -> anyhow::Result<()> {
+    on_every_engine("dropped-write", |index, engine| async move {
+        let target = index.create_index().await?;
+        index.drop_index(&target).await?;
+        let delete = IndexOp::Delete {
+            id: ProjectId(2),
+            version: Version(5),
+        };
+        for ops in [
+            vec![upsert(sample_document(1, "late"))],
+            vec![delete.clone()],
+            vec![upsert(sample_document(1, "late")), delete],
+        ] {
+            let written = index.write(&target, &ops).await;
+            anyhow::ensure!(
+                matches!(written, Err(IndexError::NotFound(_))),
+                "a write of {} op(s) to a dropped index must fail, got {written:?}",
+                ops.len()
+            );
+        }
+        let status = reqwest::Client::new()
+            .head(format!("{}/{target}", engine.url))
+            .send()
+            .await?
+            .status();
+        anyhow::ensure!(
+            status == 404,
+            "{target} was re-created (HEAD answered {status})"
+        );
+        anyhow::ensure!(
+            index.indexes().await?.is_empty(),
+            "no index of the alias is left"
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// An index created by an earlier release has no write alias: the first write adds it, since only
+/// an existing index can take an alias.
+#[tokio::test]
+async fn an_index_without_its_write_alias_gets_it_on_the_first_write() -> anyhow::Result<()> {
+    on_every_engine("legacy-write", |index, engine| async move {
+        let target = index.create_index().await?;
+        let http = reqwest::Client::new();
+        let aliases: serde_json::Value = http
+            .get(format!("{}/{target}/_alias", engine.url))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        for alias in aliases[&target.0]["aliases"]
+            .as_object()
+            .map(|aliases| aliases.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            http.delete(format!("{}/{target}/_alias/{alias}", engine.url))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        let outcomes = index
+            .write(&target, &[upsert(sample_document(1, "legacy"))])
+            .await?;
+        anyhow::ensure!(outcomes == vec![WriteOutcome::Applied], "{outcomes:?}");
+        index.refresh(&target).await?;
+        anyhow::ensure!(index.count(&target).await? == 1);
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test]
 async fn an_unreachable_engine_is_unavailable() -> anyhow::Result<()> {
     let refused = EsIndex::connect(&EsConfig {
@@ -167,6 +244,8 @@ async fn whole_request_failures_map_to_error_kinds() -> anyhow::Result<()> {
         error_body(503, "cluster_block_exception"),
         error_body(400, "illegal_argument_exception"),
         error_body(404, "index_not_found_exception"),
+        // The index itself is gone too: giving it its write alias fails.
+        error_body(404, "index_not_found_exception"),
         error_body(401, "security_exception"),
         (200, "not json".into()),
     ])?;
@@ -216,10 +295,13 @@ async fn whole_request_failures_map_to_error_kinds() -> anyhow::Result<()> {
 }
 
 fn created(ids: &[i64]) -> (u16, String) {
-    let items: Vec<_> = ids
+    let mut items: Vec<_> = ids
         .iter()
         .map(|id| json!({"index": {"_id": id.to_string(), "status": 201, "result": "created"}}))
         .collect();
+    // The answer to the trailing update that fences every bulk request to an existing index.
+    items.push(json!({"update": {"_id": "athens-fence", "status": 404,
+        "error": {"type": "document_missing_exception", "reason": "document missing"}}}));
     (
         200,
         json!({"took": 1, "errors": false, "items": items}).to_string(),
@@ -325,7 +407,9 @@ async fn sends_only_headers_every_engine_accepts() -> anyhow::Result<()> {
     }
     let bulk = &received[1];
     anyhow::ensure!(
-        bulk.line.starts_with("POST /athens-projects-v1-x/_bulk"),
+        bulk.line
+            .starts_with("POST /athens-projects-writes-v1-x/_bulk")
+            && bulk.line.contains("require_alias=true"),
         "{}",
         bulk.line
     );
