@@ -62,6 +62,9 @@ pub struct Fleet<'a> {
     jobs_started: u64,
     /// Syncs stay down until a job holds the lease, or this instant passes.
     paused_until: Option<Instant>,
+    /// A killed leader stays down until the other sync took the lease over, or this instant
+    /// passes: otherwise it could come back first and take the lease again itself.
+    held_down: Option<(usize, Instant)>,
     pub starts: u64,
     /// Exit statuses of sync processes that ended without being killed.
     pub own_exits: Vec<Option<i32>>,
@@ -89,6 +92,7 @@ impl<'a> Fleet<'a> {
             job: None,
             jobs_started: 0,
             paused_until: None,
+            held_down: None,
             starts: 0,
             own_exits: Vec::new(),
             ended: Vec::new(),
@@ -167,9 +171,19 @@ impl<'a> Fleet<'a> {
                 self.paused_until = None;
             }
         }
+        if let Some((at, until)) = self.held_down {
+            let other_leads = holder.is_some_and(|holder| {
+                SYNCS.contains(&holder) && holder != self.slots[at].name
+            });
+            if other_leads || Instant::now() >= until {
+                self.held_down = None;
+            }
+        }
         if self.paused_until.is_none() {
             for at in 0..self.slots.len() {
-                if self.slots[at].child.is_none()
+                let held = self.held_down.is_some_and(|(down, _)| down == at);
+                if !held
+                    && self.slots[at].child.is_none()
                     && self.slots[at].last_start.elapsed() >= Duration::from_secs(1)
                 {
                     self.start(at);
@@ -188,6 +202,7 @@ impl<'a> Fleet<'a> {
             .unwrap_or(0);
         if let Some(mut child) = self.slots[at].child.take() {
             signal(&mut child, "KILL").unwrap();
+            self.held_down = Some((at, Instant::now() + Duration::from_secs(8)));
         }
     }
 
