@@ -1,9 +1,10 @@
 //! `status` and `verify`: how far behind the index is, and whether it says what the database says.
 #![allow(clippy::print_stdout)] // command output for the user
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use athens_core::{DocumentSource, IndexName, SearchIndex};
+use athens_core::{ChangeSource, DocumentSource, IndexName, SearchIndex};
 use athens_pg::{CaptureMode, SlotStatus};
 use serde_json::json;
 
@@ -13,8 +14,25 @@ use crate::{shutdown, wiring};
 
 pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()> {
     let source = wiring::database(settings).await?;
-    let changes = wiring::changes(&source, &settings.capture).await?;
-    let backlog = changes.backlog().await?;
+    // The readiness check of `wiring::changes` refuses a capture that stopped (triggers disabled
+    // or dropped): status must report that, not refuse, so it falls back to reading the backlog
+    // unchecked, and fails with the check's message only when that cannot be read either.
+    let (changes, backlog) = match wiring::changes(&source, &settings.capture).await {
+        Ok(changes) => {
+            let backlog = changes.backlog().await?;
+            (changes, backlog)
+        }
+        Err(refused) => {
+            let changes: Arc<dyn ChangeSource> = match settings.capture.mode {
+                CaptureMode::Outbox => source.clone(),
+                CaptureMode::Logical => Arc::new(source.logical(&settings.capture).await?),
+            };
+            match changes.backlog().await {
+                Ok(backlog) => (changes, backlog),
+                Err(_) => return Err(refused),
+            }
+        }
+    };
     let projects = source.count().await?;
     let capture = &settings.capture;
     let slot = match capture.mode {

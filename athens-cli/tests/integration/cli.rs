@@ -47,6 +47,17 @@ async fn every_subcommand_succeeds_on_both_engines() {
             .unwrap();
         let mut sync = world.spawn(&["sync"]).unwrap();
         world.wait_drained(Duration::from_secs(30)).await.unwrap();
+        // A repair writes through the single writer (issue 12, finding 2): beside a running sync
+        // it waits for the lease, then gives up without writing.
+        let repair = world
+            .run(&["verify", "--repair", "--lease-wait-secs", "1"])
+            .unwrap();
+        assert_eq!(repair.status.code(), Some(1), "{engine}");
+        assert!(
+            String::from_utf8_lossy(&repair.stderr).contains("holds the writer lease"),
+            "{engine}: {}",
+            String::from_utf8_lossy(&repair.stderr)
+        );
         assert_eq!(
             world.document(1).await.unwrap().unwrap()["name"],
             "Renamed",

@@ -55,6 +55,10 @@ pub struct EngineConfig {
     pub max_write_age: Duration,
     /// What to do when the live index was built with another mapping version.
     pub on_mapping_change: MappingChange,
+    /// How often the streaming writer checks that the source still captures changes, alarming
+    /// (error log, `athens_capture_healthy` at 0) when not.
+    #[serde(rename = "capture_check_interval_ms", deserialize_with = "millis")]
+    pub capture_check_interval: Duration,
 }
 
 const THOUSAND: NonZeroUsize = non_zero(1000);
@@ -80,6 +84,7 @@ impl Default for EngineConfig {
             keep_previous_index: false,
             max_write_age: Duration::from_secs(30 * 60),
             on_mapping_change: MappingChange::default(),
+            capture_check_interval: Duration::from_secs(60),
         }
     }
 }

@@ -29,8 +29,6 @@ use crate::source::{ChangeSource, DocumentSource, WriterLease};
 
 /// How often the streaming loop publishes the backlog gauges.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
-/// How often the streaming loop checks that the source still captures changes.
-const CAPTURE_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Keeps a [`SearchIndex`] equal to what a [`DocumentSource`] says, driven by a [`ChangeSource`].
 ///
@@ -140,7 +138,7 @@ impl SyncEngine {
                 self.publish_backlog().await;
                 backlog_published = Some(Instant::now());
             }
-            if capture_checked.is_none_or(|at| at.elapsed() >= CAPTURE_CHECK_INTERVAL) {
+            if capture_checked.is_none_or(|at| at.elapsed() >= self.config.capture_check_interval) {
                 self.check_capture().await;
                 capture_checked = Some(Instant::now());
             }

@@ -172,9 +172,8 @@ impl<'a> Fleet<'a> {
             }
         }
         if let Some((at, until)) = self.held_down {
-            let other_leads = holder.is_some_and(|holder| {
-                SYNCS.contains(&holder) && holder != self.slots[at].name
-            });
+            let other_leads = holder
+                .is_some_and(|holder| SYNCS.contains(&holder) && holder != self.slots[at].name);
             if other_leads || Instant::now() >= until {
                 self.held_down = None;
             }
