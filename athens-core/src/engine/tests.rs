@@ -30,6 +30,7 @@ pub(super) fn config() -> EngineConfig {
         keep_previous_index: false,
         max_write_age: Duration::from_secs(60),
         on_mapping_change: MappingChange::Reindex,
+        capture_check_interval: Duration::from_secs(60),
     }
 }
 
