@@ -1,5 +1,6 @@
 //! The API: `athens serve` as a child process, each search at constant rates, open loop, through
-//! Athens and straight to the engine with the body Athens sends for it, side by side.
+//! Athens and straight to the engine with the body Athens sends for it, side by side; then closed
+//! loop, a fixed number of requests in flight, for the throughput each path saturates at.
 //!
 //! The direct bodies come from `athens-es`'s own query builder ([`athens_es::search_body`]); that
 //! both paths ask the same question is still checked: they must report the same number of hits.
@@ -23,6 +24,12 @@ const SETTLE: Duration = Duration::from_secs(2);
 const TINY_RATES: [f64; 1] = [10.0];
 /// The latency a rate must keep at p99 to count.
 const P99_BUDGET_MS: f64 = 50.0;
+/// Requests in flight of the closed-loop runs.
+const CLOSED_CONCURRENCY: usize = 8;
+/// Runs of each path in a closed-loop measurement, alternating, so that drift in the machine's load
+/// (the engine shares its cores) weighs on both alike.
+const CLOSED_ROUNDS: u32 = 5;
+const TINY_CLOSED_ROUNDS: u32 = 2;
 
 /// One search, as a path of the API and as the body Athens sends to the engine.
 struct Search {
@@ -130,6 +137,129 @@ async fn open_loop(
         }
     }
     run
+}
+
+/// What a closed-loop run saw.
+#[derive(Default)]
+struct Closed {
+    latency: Samples,
+    errors: usize,
+    elapsed: Duration,
+}
+
+impl Closed {
+    fn per_second(&self) -> f64 {
+        self.latency.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// `concurrency` workers, each sending its next request when the previous one answered, for
+/// `duration`; adds what they saw to `into`.
+async fn closed_loop(
+    into: &mut Closed,
+    concurrency: usize,
+    duration: Duration,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let request = &request;
+    let workers = (0..concurrency).map(|_| async move {
+        let mut latency = Vec::new();
+        let mut errors = 0;
+        while Instant::now() < deadline {
+            let sent = Instant::now();
+            match request().send().await {
+                Ok(response) if response.status().is_success() => {
+                    if response.bytes().await.is_err() {
+                        errors += 1;
+                    }
+                }
+                _ => errors += 1,
+            }
+            latency.push(sent.elapsed());
+        }
+        (latency, errors)
+    });
+    for (latency, errors) in futures::future::join_all(workers).await {
+        for sample in latency {
+            into.latency.push(sample);
+        }
+        into.errors += errors;
+    }
+    into.elapsed += started.elapsed();
+}
+
+/// Each search closed loop through Athens and direct, in alternating rounds: the throughput each
+/// path saturates at and the latency it has there.
+async fn saturation(bench: &Bench, base: &str, searches: &[Search]) -> anyhow::Result<Table> {
+    let seconds = bench.scale.api_seconds;
+    let rounds = if bench.tiny {
+        TINY_CLOSED_ROUNDS
+    } else {
+        CLOSED_ROUNDS
+    };
+    let slice = Duration::from_secs_f64(seconds) / rounds;
+    let mut table = Table::new(
+        &format!(
+            "API: closed loop, {CLOSED_CONCURRENCY} requests in flight ({seconds:.0} s per path in {rounds} alternating rounds)"
+        ),
+        &[
+            "search",
+            "via Athens req/s",
+            "via Athens p50 ms",
+            "via Athens p99 ms",
+            "engine direct req/s",
+            "engine direct p50 ms",
+            "engine direct p99 ms",
+            "ratio",
+            "p99 overhead ms",
+        ],
+    );
+    let direct_url = format!("{}/{ALIAS}/_search", bench.engine_url);
+    for search in searches {
+        let url = format!("{base}{}", search.path);
+        let via = || bench.http.get(&url);
+        let direct = || bench.http.post(&direct_url).json(&search.body);
+        let paths: [&dyn Fn() -> reqwest::RequestBuilder; 2] = [&via, &direct];
+        let mut seen = [Closed::default(), Closed::default()];
+        for round in 0..rounds as usize {
+            // Via Athens first in even rounds, direct first in odd ones.
+            for path in [round % 2, (round + 1) % 2] {
+                closed_loop(&mut seen[path], CLOSED_CONCURRENCY, slice, paths[path]).await;
+            }
+        }
+        let [mut athens, mut engine] = seen;
+        ensure!(
+            athens.errors == 0 && engine.errors == 0,
+            "{}: {} errors via Athens, {} direct",
+            search.name,
+            athens.errors,
+            engine.errors
+        );
+        println!(
+            "api {} closed loop × {CLOSED_CONCURRENCY}: athens {:.0}/s p99 {:.1} ms, direct {:.0}/s p99 {:.1} ms",
+            search.name,
+            athens.per_second(),
+            athens.latency.ms(0.99),
+            engine.per_second(),
+            engine.latency.ms(0.99)
+        );
+        table.row(vec![
+            search.name.into(),
+            num(athens.per_second(), 0),
+            num(athens.latency.ms(0.5), 1),
+            num(athens.latency.ms(0.99), 1),
+            num(engine.per_second(), 0),
+            num(engine.latency.ms(0.5), 1),
+            num(engine.latency.ms(0.99), 1),
+            ratio(athens.per_second() / engine.per_second()),
+            num(athens.latency.ms(0.99) - engine.latency.ms(0.99), 1),
+        ]);
+    }
+    table.note("closed loop: each of the requests in flight is sent when the previous one answered, so the rate is the most each path serves on this machine, not a latency at a given rate");
+    table.note("ratio: Athens' requests per second as a share of the engine's; the client, Athens, the engine and PostgreSQL share the 2 cores");
+    Ok(table)
 }
 
 /// Runs the section.
@@ -317,8 +447,10 @@ async fn measure(
     limits.note(format!(
         "each run lasts {seconds:.0} s, or longer to send at least {min_requests:.0} requests; the client, Athens, the engine and PostgreSQL share the 2 cores"
     ));
+    let saturated = saturation(bench, base, &searches).await?;
     bench.report.tables.push(fixed);
     bench.report.tables.push(limits);
+    bench.report.tables.push(saturated);
     bench.report.headline(
         "API throughput at p99 ≤ 50 ms via Athens / engine direct (worst search)",
         ratio(worst_ratio),

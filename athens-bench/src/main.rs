@@ -4,20 +4,24 @@
 //!
 //! Sections (`--sections`, all by default, run in this order):
 //! - `raw`: `_bulk` of Athens' own documents, prebuilt NDJSON, bulk size × concurrency, refresh off
-//!   and 1 s; single-document requests; the engine's ceiling on this machine;
+//!   and 1 s, and the same documents through Athens' write path; single-document requests; the
+//!   engine's ceiling on this machine;
 //! - `backfill`: `athens reindex` as a child process: documents per second, CPU per 1k documents of
 //!   PostgreSQL, the engine and Athens, Athens' peak memory;
 //! - `stream`: `athens sync` under an open-loop, constant-rate mix of writes on the five tables:
 //!   highest rate with bounded lag, commit-to-acknowledgement and commit-to-searchable latency,
 //!   fan-out cases;
-//! - `api`: `athens serve` against the engine directly, open loop, per search;
+//! - `api`: `athens serve` against the engine directly, per search: open loop (latency at a rate,
+//!   highest rate within a p99 budget) and closed loop (saturation throughput);
 //! - `source`: write throughput with and without capture (pgbench), WAL per change, idle cost;
 //! - `capture`: the outbox and the logical capture mode side by side (pgbench write throughput,
 //!   commit-to-acknowledgement latency, highest bounded stream rate, idle cost, retained WAL
 //!   while `athens sync` is stopped and its catch-up time); not in the default list: run it with
 //!   `--sections capture --out <file>`;
 //! - `pgsync`: pgsync's initial sync and change latency from the same database into the same
-//!   engine, against Athens in the same run.
+//!   engine, against Athens in the same run;
+//! - `backlog`: an outbox of a million changes and no consumer (a database of its own): poll and
+//!   backlog gauges before and after `ANALYZE`, against `count(*)`, and the first drain.
 //!
 //! `--relevance` runs the relevance benchmark instead (`relevance`, `docs/relevance.md`): Athens'
 //! search against a plain fuzzy query on the Debian corpus; `--write-sample` writes its committed
@@ -27,6 +31,7 @@
 
 mod api;
 mod backfill;
+mod backlog;
 mod capture;
 mod load;
 mod pgsync;
@@ -58,11 +63,11 @@ struct Args {
     /// Projects to seed (users and hashtags scale with them).
     #[arg(long, default_value_t = 100_000)]
     projects: u64,
-    /// Sections to run, comma-separated: raw,backfill,stream,api,source,pgsync.
+    /// Sections to run, comma-separated: raw,backfill,stream,api,source,pgsync,backlog (and capture).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "raw,backfill,stream,api,source,pgsync"
+        default_value = "raw,backfill,stream,api,source,pgsync,backlog"
     )]
     sections: Vec<String>,
     /// Smoke size: 2,000 projects and runs of a second or two, to prove the runner works.
@@ -626,7 +631,7 @@ async fn main() -> anyhow::Result<()> {
     let wants = |name: &str| args.sections.iter().any(|s| s == name);
     for section in &args.sections {
         if ![
-            "raw", "backfill", "stream", "api", "source", "pgsync", "capture",
+            "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog",
         ]
         .contains(&section.as_str())
         {
@@ -634,14 +639,14 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     for name in [
-        "raw", "backfill", "stream", "api", "source", "pgsync", "capture",
+        "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog",
     ] {
         if !wants(name) {
             continue;
         }
         let section_started = Instant::now();
         println!("== {name}");
-        if name != "raw" && name != "backfill" {
+        if !["raw", "backfill", "backlog"].contains(&name) {
             backfill::ensure_index(&mut bench).await?;
         }
         let result = match name {
@@ -651,6 +656,7 @@ async fn main() -> anyhow::Result<()> {
             "api" => api::run(&mut bench).await,
             "source" => source::run(&mut bench).await,
             "capture" => capture::run(&mut bench).await,
+            "backlog" => backlog::run(&mut bench).await,
             _ => pgsync::run(&mut bench).await,
         };
         if let Err(error) = result {

@@ -1,12 +1,16 @@
 //! The engine's ceiling: `_bulk` of Athens' own documents, read from the seeded database and encoded
 //! as NDJSON before the clock starts, into indexes with Athens' mapping; a sweep of bulk size and
-//! concurrency with refresh off (the backfill's setting) and at 1 s (the serving setting); then
-//! one document per request, the ceiling of a stream of single changes.
+//! concurrency with refresh off (the backfill's setting) and at 1 s (the serving setting); at each
+//! point the same documents through Athens' write path ([`EsIndex::write`]), so the adapter's own
+//! cost is read against the ceiling; then one document per request, the ceiling of a stream of
+//! single changes.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use athens_core::{DocumentSource, IndexName, IndexOp, ProjectDocument, SearchIndex, Version};
+use athens_core::{
+    DocumentSource, IndexName, IndexOp, ProjectDocument, SearchIndex, Version, WriteOutcome,
+};
 use athens_es::{EsConfig, EsIndex};
 use athens_pg::{PgConfig, PgSource};
 use futures::{StreamExt, stream};
@@ -14,7 +18,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::Bench;
-use crate::report::{Table, num};
+use crate::report::{Table, num, ratio};
 
 const BULK_SIZES: [usize; 3] = [500, 1000, 5000];
 const CONCURRENCY: [usize; 3] = [1, 2, 4];
@@ -45,20 +49,22 @@ pub async fn documents(db_url: &str, limit: usize) -> anyhow::Result<Vec<Project
     Ok(documents)
 }
 
+/// Every document as an upsert at version 1: what the raw bodies hold and what Athens writes.
+fn upserts(documents: &[ProjectDocument]) -> Vec<IndexOp> {
+    documents
+        .iter()
+        .map(|document| IndexOp::Upsert {
+            document: document.clone(),
+            version: Version(1),
+        })
+        .collect()
+}
+
 /// NDJSON bodies of `bulk_size` documents each, with the action line Athens sends.
 fn bodies(documents: &[ProjectDocument], bulk_size: usize) -> anyhow::Result<Vec<Vec<u8>>> {
     documents
         .chunks(bulk_size)
-        .map(|chunk| {
-            let ops: Vec<IndexOp> = chunk
-                .iter()
-                .map(|document| IndexOp::Upsert {
-                    document: document.clone(),
-                    version: Version(1),
-                })
-                .collect();
-            Ok(athens_es::bulk_body(&ops)?)
-        })
+        .map(|chunk| Ok(athens_es::bulk_body(&upserts(chunk))?))
         .collect()
 }
 
@@ -144,6 +150,30 @@ async fn bulk_rate(
     ))
 }
 
+/// The same upserts through Athens' write path: [`EsIndex::write`] in one call, which encodes them,
+/// splits them into requests of `bulk_size`, keeps `concurrency` in flight and classifies every
+/// item; into a fresh index, refresh off. Documents per second.
+async fn athens_rate(
+    bench: &Bench,
+    ops: &[IndexOp],
+    bulk_size: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let es = connect(bench, bulk_size, concurrency).await?;
+    let index = fresh_index(bench, &es, "-1").await?;
+    let started = Instant::now();
+    let outcomes = es.write(&index, ops).await?;
+    let elapsed = started.elapsed();
+    ensure!(
+        outcomes
+            .iter()
+            .all(|outcome| *outcome == WriteOutcome::Applied),
+        "Athens' write did not apply every document"
+    );
+    check_and_drop(bench, &es, &index, ops.len()).await?;
+    Ok(ops.len() as f64 / elapsed.as_secs_f64())
+}
+
 /// One document per `_bulk` request, `concurrency` requests in flight, for `seconds`; requests per
 /// second. Documents are overwritten in turn, each time with a higher version, like a stream does.
 async fn single_rate(
@@ -185,19 +215,27 @@ async fn single_rate(
     Ok(done.0 as f64 / elapsed.as_secs_f64())
 }
 
+/// A client for the raw indexes, writing `bulk_size` documents per request, `concurrency` in flight.
+async fn connect(bench: &Bench, bulk_size: usize, concurrency: usize) -> anyhow::Result<EsIndex> {
+    EsIndex::connect(&EsConfig {
+        url: bench.engine_url.clone(),
+        alias: RAW_ALIAS.into(),
+        request_timeout_secs: 300,
+        bulk_size,
+        bulk_concurrency: concurrency,
+        ..EsConfig::default()
+    })
+    .await
+    .context("cannot connect to the engine")
+}
+
 /// The documents of the raw runs, read from the seeded database, and a client for the raw indexes.
 async fn prepare(bench: &Bench) -> anyhow::Result<(Vec<ProjectDocument>, EsIndex)> {
     let docs = bench.scale.raw_docs.min(bench.projects as usize);
     let documents = documents(&bench.db_url, docs).await?;
     ensure!(!documents.is_empty(), "no documents to send");
-    let es = EsIndex::connect(&EsConfig {
-        url: bench.engine_url.clone(),
-        alias: RAW_ALIAS.into(),
-        request_timeout_secs: 300,
-        ..EsConfig::default()
-    })
-    .await
-    .context("cannot connect to the engine")?;
+    let defaults = EsConfig::default();
+    let es = connect(bench, defaults.bulk_size, defaults.bulk_concurrency).await?;
     bench.drop_indexes(RAW_ALIAS).await?;
     Ok((documents, es))
 }
@@ -219,8 +257,12 @@ pub async fn ceiling_again(bench: &Bench) -> anyhow::Result<Option<f64>> {
 pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let (documents, es) = prepare(bench).await?;
     let docs = documents.len();
+    let ops = upserts(&documents);
+    let encoding = Instant::now();
     let one = bodies(&documents, docs)?;
-    let bytes = one.iter().map(Vec::len).sum::<usize>() / docs;
+    let encoding = encoding.elapsed();
+    let total_bytes = one.iter().map(Vec::len).sum::<usize>();
+    let bytes = total_bytes / docs;
 
     // Warm-up: the JVM compiles the indexing path before the first measured run.
     let warm = bodies(&documents[..docs.min(10_000)], 1000)?;
@@ -233,11 +275,14 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             "concurrency",
             "docs/s refresh off",
             "docs/s refresh 1 s",
+            "Athens' write path docs/s refresh off",
+            "Athens / raw",
         ],
     );
     // (docs/s, bulk size, concurrency, engine CPU s per 1k docs)
     let mut best_off: (f64, usize, usize, f64) = (0.0, 0, 0, 0.0);
     let mut best_on: f64 = 0.0;
+    let mut worst_athens: f64 = f64::INFINITY;
     let (sizes, concurrencies, singles_in_flight): (&[usize], &[usize], &[usize]) = if bench.tiny {
         (
             &TINY_BULK_SIZES,
@@ -252,9 +297,11 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         for &concurrency in concurrencies {
             let (off, off_cpu) = bulk_rate(bench, &es, &prepared, docs, concurrency, "-1").await?;
             let (on, _) = bulk_rate(bench, &es, &prepared, docs, concurrency, "1s").await?;
+            let athens = athens_rate(bench, &ops, bulk_size, concurrency).await?;
             println!(
-                "raw bulk {bulk_size} × {concurrency}: {off:.0} docs/s refresh off, {on:.0} refresh 1 s"
+                "raw bulk {bulk_size} × {concurrency}: {off:.0} docs/s refresh off, {on:.0} refresh 1 s; Athens' write path {athens:.0}"
             );
+            worst_athens = worst_athens.min(athens / off);
             if off > best_off.0 {
                 best_off = (off, bulk_size, concurrency, off_cpu);
             }
@@ -264,12 +311,20 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
                 concurrency.to_string(),
                 num(off, 0),
                 num(on, 0),
+                num(athens, 0),
+                ratio(athens / off),
             ]);
         }
     }
     table.note(format!(
         "ceiling (best, refresh off): {:.0} docs/s at bulk {} × {} in flight, the engine using {:.3} CPU s per 1k docs; refresh 1 s: {:.0} docs/s",
         best_off.0, best_off.1, best_off.2, best_off.3, best_on
+    ));
+    table.note(format!(
+        "Athens' write path: the same documents through `EsIndex::write` in one call (encoding, splitting into requests of the bulk size, that many in flight, every item's outcome classified); worst point {} of the raw rate; encoding the NDJSON alone, client side: {:.0} docs/s ({:.0} MB/s)",
+        ratio(worst_athens),
+        docs as f64 / encoding.as_secs_f64(),
+        total_bytes as f64 / encoding.as_secs_f64() / 1e6
     ));
     bench.bulk_ceiling = Some(best_off.0);
     bench.bulk_best = Some((best_off.1, best_off.2));
