@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 pub use contract::{
     ContractFailure, ContractResult, FixtureError, SourceFixture, sample_document,
-    search_index_contract, source_contract, writer_fence_contract,
+    search_index_contract, writer_fence_contract,
 };
 pub use memory_index::{IndexFaults, MemoryIndex};
 pub use memory_source::{Fault, MemoryLease, MemorySource, SourceFaults};
@@ -69,14 +69,25 @@ impl SourceFixture for MemorySource {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn memory_source_honours_the_source_contract() {
-        let source = MemorySource::new();
-        source_contract(source.as_ref()).await.unwrap();
+    /// The source clauses over a fresh in-memory source each.
+    mod memory_source {
+        use super::*;
+
+        crate::source_clauses!(|_test, clause| {
+            let source = MemorySource::new();
+            clause(source.as_ref()).await
+        });
+    }
+
+    /// The index clauses over a fresh in-memory index each.
+    mod memory_index {
+        use super::*;
+
+        crate::search_index_clauses!(|_test, clause| { clause(&MemoryIndex::new()).await });
     }
 
     #[tokio::test]
-    async fn memory_index_honours_the_index_contract() {
+    async fn memory_index_honours_the_whole_index_contract_on_one_alias() {
         search_index_contract(&MemoryIndex::new()).await.unwrap();
     }
 

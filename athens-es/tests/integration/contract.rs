@@ -1,6 +1,6 @@
-//! The `SearchIndex` contract suite every implementation passes, on both engines.
+//! The `SearchIndex` contract every implementation passes, one test per clause, on every engine.
 
-use athens_core::testing::{search_index_contract, writer_fence_contract};
+use athens_core::testing::{ContractResult, writer_fence_contract};
 use athens_core::{IndexName, ProjectSearch, SearchIndex};
 use athens_es::{Distribution, EsConfig, EsIndex, MAPPING_VERSION};
 
@@ -31,12 +31,18 @@ async fn runs_against_elasticsearch_and_opensearch() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the contract suite on every engine through an adapter configured by `configure`.
-async fn contract_with(test: &str, configure: fn(EsConfig) -> EsConfig) -> anyhow::Result<()> {
+/// Runs `clause` on every engine, each time on a fresh alias, through an adapter configured by
+/// `configure`.
+async fn contract_with(
+    test: &str,
+    configure: fn(EsConfig) -> EsConfig,
+    clause: impl AsyncFn(&dyn SearchIndex) -> ContractResult,
+) -> anyhow::Result<()> {
+    let clause = &clause;
     on_every_engine(test, |_, engine| async move {
         let alias = athens_testkit::unique_name(test);
         let index = EsIndex::connect(&configure(config(&engine, &alias))).await?;
-        let result = search_index_contract(&index).await;
+        let result = clause(&index).await;
         drop_all(&index).await?;
         result?;
         Ok(())
@@ -44,25 +50,36 @@ async fn contract_with(test: &str, configure: fn(EsConfig) -> EsConfig) -> anyho
     .await
 }
 
-#[tokio::test]
-async fn honours_the_search_index_contract() -> anyhow::Result<()> {
-    // Small bulk requests, so the contract's batch of 250 goes out as several concurrent ones.
-    contract_with("contract-small", |config| EsConfig {
+/// One test per clause of the index contract, each on every engine through an adapter configured
+/// by `$configure`.
+macro_rules! clauses_with {
+    ($configure:expr) => {
+        athens_core::search_index_clauses!(|test, clause| {
+            contract_with(test, $configure, clause).await
+        });
+    };
+}
+
+/// Small bulk requests, so the large batch of 250 goes out as several concurrent ones.
+mod small_bulks {
+    use super::*;
+
+    clauses_with!(|config| EsConfig {
         bulk_size: 40,
         bulk_concurrency: 3,
         ..config
-    })
-    .await
+    });
 }
 
-#[tokio::test]
-async fn honours_the_contract_with_gzip_on_the_wire() -> anyhow::Result<()> {
-    // Compressed bulk bodies must be accepted and compressed answers read, by both engines.
-    contract_with("contract-gzip", |config| EsConfig {
+/// Gzip on the wire: compressed bulk bodies must be accepted and compressed answers read, by every
+/// engine.
+mod gzip {
+    use super::*;
+
+    clauses_with!(|config| EsConfig {
         compression: true,
         ..config
-    })
-    .await
+    });
 }
 
 #[tokio::test]

@@ -1,18 +1,25 @@
-//! The core's source contract, run against PostgreSQL in both capture modes.
+//! The core's source contract, one test per clause, run against PostgreSQL in both capture modes.
 
-use athens_core::testing::source_contract;
-use athens_pg::CaptureMode;
+/// The outbox mode (triggers, outbox table, LISTEN/NOTIFY).
+mod outbox {
+    use athens_pg::CaptureMode;
 
-use crate::support::ready_in;
+    use crate::support::ready_in;
 
-#[tokio::test]
-async fn postgres_source_honours_the_source_contract() {
-    let captured = ready_in("contract", CaptureMode::Outbox).await;
-    source_contract(&captured.fixture()).await.unwrap();
+    athens_core::source_clauses!(|test, clause| {
+        let captured = ready_in(test, CaptureMode::Outbox).await;
+        clause(&captured.fixture()).await
+    });
 }
 
-#[tokio::test]
-async fn logical_source_honours_the_source_contract() {
-    let captured = ready_in("contract-logical", CaptureMode::Logical).await;
-    source_contract(&captured.fixture()).await.unwrap();
+/// The logical mode (a replication slot decoding `pgoutput`).
+mod logical {
+    use athens_pg::CaptureMode;
+
+    use crate::support::ready_in;
+
+    athens_core::source_clauses!(|test, clause| {
+        let captured = ready_in(test, CaptureMode::Logical).await;
+        clause(&captured.fixture()).await
+    });
 }
