@@ -33,7 +33,7 @@ pub struct EngineConfig {
     pub batch_size: NonZeroUsize,
     /// Most documents loaded from the source and written to the index in one request.
     pub chunk_size: NonZeroUsize,
-    /// Index write requests in flight at once during a backfill.
+    /// Index write requests in flight at once, in a backfill and in the stream.
     pub write_concurrency: NonZeroUsize,
     /// How long a poll waits for a change when none is pending.
     #[serde(rename = "poll_wait_ms", deserialize_with = "millis")]

@@ -4,13 +4,14 @@
 mod backfill;
 mod config;
 pub mod metrics;
+mod pipeline;
 mod plan;
 mod stream;
 mod verify;
 mod write;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -116,33 +117,9 @@ impl SyncEngine {
     /// Waits for the lease, then backfills if needed and streams until shutdown or an error.
     async fn lead(&self) -> Result<(), SyncError> {
         self.acquire_lease().await?;
-        let mut live = self.ensure_live_index().await?;
+        let live = self.ensure_live_index().await?;
         info!(index = %live, "streaming changes");
-        let mut backlog_published: Option<Instant> = None;
-        let mut capture_checked: Option<Instant> = None;
-        loop {
-            if self.shutdown.is_cancelled() {
-                return Ok(());
-            }
-            let report = self.step_into(&live, self.config.poll_wait).await?;
-            if let Some(index) = report.reindexed {
-                live = index;
-            }
-            if report.changes == 0 {
-                // A step with changes checked the lease before acknowledging; an idle one did not.
-                // Checking at every step keeps the lease alive while this loop runs, and only then:
-                // a source may let a lease lapse whose holder stopped asking (a hung process).
-                self.check_lease().await?;
-            }
-            if backlog_published.is_none_or(|at| at.elapsed() >= BACKLOG_INTERVAL) {
-                self.publish_backlog().await;
-                backlog_published = Some(Instant::now());
-            }
-            if capture_checked.is_none_or(|at| at.elapsed() >= self.config.capture_check_interval) {
-                self.check_capture().await;
-                capture_checked = Some(Instant::now());
-            }
-        }
+        self.stream(live).await
     }
 
     /// Waits as a standby until this process holds the writer lease (or shutdown).
@@ -241,5 +218,7 @@ impl SyncEngine {
 
 #[cfg(test)]
 mod interleavings;
+#[cfg(test)]
+mod pipelining;
 #[cfg(test)]
 mod tests;

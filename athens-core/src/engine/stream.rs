@@ -1,13 +1,11 @@
-//! Streaming: one batch of changes at a time, from poll to acknowledgement.
+//! Streaming: the entry points of the pipelined stream (one batch, until drained, until
+//! shutdown), what they report, and the writes shared with verify's repairs.
 
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
-
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::SyncEngine;
 use super::metrics;
-use super::plan::ChangePlan;
+use super::pipeline::{Pipeline, Until};
 use super::write::{WriteSummary, retrying};
 use crate::change::{Ack, ChangeRecord, DeadLetter};
 use crate::document::ProjectId;
@@ -15,10 +13,10 @@ use crate::error::SyncError;
 use crate::index::{IndexName, IndexOp};
 use crate::source::Snapshot;
 
-/// What one streaming step did.
+/// What a run of the stream acknowledged.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StepReport {
-    /// Changes taken from the source and acknowledged.
+    /// Changes acknowledged.
     pub changes: usize,
     /// Distinct projects whose documents were rebuilt or deleted.
     pub projects: usize,
@@ -32,100 +30,58 @@ pub struct StepReport {
     pub reindexed: Option<IndexName>,
 }
 
+impl StepReport {
+    /// Adds what `other` acknowledged.
+    pub(super) fn merge(&mut self, other: StepReport) {
+        self.changes += other.changes;
+        self.projects += other.projects;
+        self.applied += other.applied;
+        self.superseded += other.superseded;
+        self.dead_letters += other.dead_letters;
+        if other.reindexed.is_some() {
+            self.reindexed = other.reindexed;
+        }
+    }
+}
+
 impl SyncEngine {
     /// Processes one batch of pending changes against the live index, waiting up to the configured
-    /// poll wait for one to arrive. The caller must hold the writer lease.
+    /// poll wait for one to arrive, until it (and the fan-out of its users and hashtags) is
+    /// acknowledged. The caller must hold the writer lease.
     pub async fn step(&self) -> Result<StepReport, SyncError> {
         let live = self.ensure_live_index().await?;
-        self.step_into(&live, self.config.poll_wait).await
+        let mut pipeline = Pipeline::new(self, live, Until::FirstBatch);
+        pipeline.run().await?;
+        Ok(pipeline.report)
     }
 
-    /// Processes batches until none is pending; returns how many changes were acknowledged. The caller
+    /// Processes changes until none is pending; returns how many were acknowledged. The caller
     /// must hold the writer lease.
     pub async fn drain(&self) -> Result<usize, SyncError> {
-        let mut live = self.ensure_live_index().await?;
-        let mut total = 0;
-        loop {
-            let report = self.step_into(&live, Duration::ZERO).await?;
-            if report.changes == 0 {
-                return Ok(total);
-            }
-            total += report.changes;
-            if let Some(index) = report.reindexed {
-                live = index;
-            }
-        }
+        let live = self.ensure_live_index().await?;
+        let mut pipeline = Pipeline::new(self, live, Until::Drained);
+        pipeline.run().await?;
+        Ok(pipeline.report.changes)
     }
 
-    pub(super) async fn step_into(
-        &self,
-        live: &IndexName,
-        wait: Duration,
-    ) -> Result<StepReport, SyncError> {
-        let records = retrying("poll changes", &self.config.retry, &self.shutdown, || {
-            self.changes.poll(self.config.batch_size.get(), wait)
-        })
-        .await?;
-        if records.is_empty() {
-            return Ok(StepReport::default());
-        }
-        let started = Instant::now();
-        metrics::changes_read(records.len());
-        let plan = ChangePlan::of(&records);
-        let mut report = StepReport {
-            changes: records.len(),
-            ..StepReport::default()
-        };
-        let summary = if plan.truncate {
-            info!(
-                changes = records.len(),
-                "a table was truncated, rebuilding the whole index"
+    /// Streams changes into `live` until shutdown (see [`super::pipeline`]). The caller must hold
+    /// the writer lease.
+    pub(super) async fn stream(&self, live: IndexName) -> Result<(), SyncError> {
+        let mut pipeline = Pipeline::new(self, live, Until::Shutdown);
+        let result = pipeline.run().await;
+        if pipeline.report.changes > 0 {
+            debug!(
+                changes = pipeline.report.changes,
+                projects = pipeline.report.projects,
+                applied = pipeline.report.applied,
+                superseded = pipeline.report.superseded,
+                "stream stopped"
             );
-            let backfill = self.backfill().await?;
-            report.projects = backfill.documents as usize;
-            report.reindexed = Some(backfill.index);
-            report.dead_letters = backfill.dead_letters;
-            WriteSummary {
-                applied: backfill.documents,
-                ..WriteSummary::default()
-            }
-        } else {
-            let projects = self.resolve(&plan).await?;
-            report.projects = projects.len();
-            let ids: Vec<ProjectId> = projects.into_iter().collect();
-            self.rebuild(live, &ids).await?
-        };
-        report.applied = summary.applied;
-        report.superseded = summary.superseded;
-        report.dead_letters += summary.dead_letters.len();
-        self.acknowledge(&records, summary.dead_letters).await?;
-        metrics::acknowledged(&records, started.elapsed());
-        debug!(
-            changes = report.changes,
-            projects = report.projects,
-            applied = report.applied,
-            superseded = report.superseded,
-            "batch acknowledged"
-        );
-        Ok(report)
-    }
-
-    /// The projects a plan touches: those it names, plus those of its users and hashtags now.
-    async fn resolve(&self, plan: &ChangePlan) -> Result<BTreeSet<ProjectId>, SyncError> {
-        let mut projects = plan.projects.clone();
-        if plan.needs_resolution() {
-            let users: Vec<_> = plan.users.iter().copied().collect();
-            let hashtags: Vec<_> = plan.hashtags.iter().copied().collect();
-            let touched = retrying(
-                "resolve changes",
-                &self.config.retry,
-                &self.shutdown,
-                || self.documents.projects_touched(&users, &hashtags),
-            )
-            .await?;
-            projects.extend(touched);
         }
-        Ok(projects)
+        match result {
+            Err(SyncError::Cancelled) => Ok(()),
+            other => other,
+        }
     }
 
     /// Rebuilds the documents of `ids` from the current state and writes them to `target`, chunk by
@@ -148,7 +104,7 @@ impl SyncEngine {
     }
 
     /// Acknowledges `records` and records dead letters, once the lease is confirmed still ours.
-    async fn acknowledge(
+    pub(super) async fn acknowledge(
         &self,
         records: &[ChangeRecord],
         dead_letters: Vec<DeadLetter>,
