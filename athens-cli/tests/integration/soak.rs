@@ -655,7 +655,7 @@ async fn soak(plan: Plan, mode: &str) {
     eprintln!(
         "\nsoak report: {} {} {mode} for {:.0} s at {} operations/s (seed {}, {} restarts)\n\
          operations: {} scheduled, {} applied, {} refused by PostgreSQL for races (deadlock, unique, foreign key), {} failed, {} skipped\n\
-         faults survived: {} SIGKILLs of the leading sync, {} engine {}, {} PostgreSQL {}; sync started {} times, {} ended by itself {:?}\n\
+         faults survived: {} SIGKILLs of the leading sync, {} engine {}, {} PostgreSQL {}; sync started {} times, {} ended by itself {:?}: {:?}\n\
          maintenance: {} reindexes ({} completed), {} repairs ({} reported, {} documents repaired); jobs: {}\n\
          lease hand-overs: {} ({} between the syncs, {} to a job, {} from a job back to a sync)\n\
          faults (at s, kind, lasted s): {}\n\
@@ -689,6 +689,7 @@ async fn soak(plan: Plan, mode: &str) {
         fleet.starts,
         fleet.own_exits.len(),
         fleet.own_exits,
+        fleet.exit_reasons(),
         kinds(Fault::Reindex),
         reindexed,
         kinds(Fault::Repair),

@@ -5,8 +5,9 @@
 //! Each process logs in to PostgreSQL under its own `application_name` (a configuration file of
 //! its own), so the monitor reads the lease holder from `pg_locks`.
 
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,7 +51,7 @@ struct Slot {
     last_start: Instant,
 }
 
-/// The processes, their logs (one file for all) and configuration files.
+/// The processes, their logs (one file for the syncs, one per job) and configuration files.
 pub struct Fleet<'a> {
     world: &'a World,
     database_url: String,
@@ -99,8 +100,9 @@ impl<'a> Fleet<'a> {
         }
     }
 
-    /// A process's command: through the proxies, under its own `application_name`.
-    fn command(&self, name: &str, args: &[&str]) -> std::process::Command {
+    /// A process's command: through the proxies, under its own `application_name`, its logs
+    /// into `log`.
+    fn command(&self, name: &str, args: &[&str], log: &Path) -> std::process::Command {
         let config = self.dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
@@ -110,7 +112,7 @@ impl<'a> Fleet<'a> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.log)
+            .open(log)
             .unwrap();
         let mut command = self.world.athens(args);
         command
@@ -123,7 +125,7 @@ impl<'a> Fleet<'a> {
 
     fn start(&mut self, at: usize) {
         let child = self
-            .command(self.slots[at].name, &["sync"])
+            .command(self.slots[at].name, &["sync"], &self.log)
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -228,7 +230,7 @@ impl<'a> Fleet<'a> {
         };
         let stdout = self.dir.join(format!("{name}.out"));
         let child = self
-            .command(&name, args)
+            .command(&name, args, &self.dir.join(format!("{name}.log")))
             .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
             .spawn()
             .unwrap();
@@ -275,6 +277,18 @@ impl<'a> Fleet<'a> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Why sync processes ended by themselves: the last line each printed (`athens: …`), cut
+    /// before its details, with how often it came.
+    pub fn exit_reasons(&self) -> BTreeMap<String, usize> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut reasons = BTreeMap::new();
+        for line in text.lines().filter(|line| line.starts_with("athens: ")) {
+            let reason: String = line.chars().take(90).collect();
+            *reasons.entry(reason).or_insert(0) += 1;
+        }
+        reasons
     }
 
     pub fn remove_files(&self) {
