@@ -1,6 +1,6 @@
 //! Change capture objects: a transactional outbox filled by statement-level triggers, a dead-letter
 //! table, the version sequence, all in the `athens` schema. Needs no superuser and no replication
-//! slot, so it works on RDS and behind poolers.
+//! slot, so it works on RDS (through a pooler only in session mode: see `session`).
 //!
 //! # Design
 //! - The tables, their keys and the document columns an UPDATE compares come from the one table
@@ -37,6 +37,7 @@
 use sea_orm::sqlx::{self, AssertSqlSafe};
 use tracing::{info, warn};
 
+use crate::config::CaptureMode;
 use crate::error::{PgError, SETUP_HINT};
 use crate::source::PgSource;
 use crate::tables::{SourceTable, name_array, tables};
@@ -79,7 +80,8 @@ CREATE TABLE IF NOT EXISTS athens.consumer (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     last_ack_at timestamptz NOT NULL
 );
-COMMENT ON TABLE athens.consumer IS 'When the consumer last acknowledged changes';
+ALTER TABLE athens.consumer ADD COLUMN IF NOT EXISTS lease_key bigint;
+COMMENT ON TABLE athens.consumer IS 'When the consumer last acknowledged changes, and the lease key of the outbox consumer that did';
 
 DO $$
 BEGIN
@@ -271,6 +273,7 @@ impl PgSource {
     /// contents. Needs the five tables (see [`migrate`](PgSource::migrate) or attach to existing ones) and
     /// the right to create a schema and triggers on them (table owner), not superuser.
     pub async fn install_capture(&self) -> Result<(), PgError> {
+        self.check_version(CaptureMode::Outbox).await?;
         self.check_schema().await?;
         let mut tx = self.pool().begin().await?;
         lock_for_ddl(&mut tx).await?;

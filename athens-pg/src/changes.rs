@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::capture::CHANNEL;
+use crate::consumer;
 use crate::error::PgError;
 use crate::source::PgSource;
 
@@ -222,8 +223,11 @@ impl PgSource {
                 .execute(&mut *tx)
                 .await?;
         }
-        record_ack(&mut tx, !ids.is_empty(), &ack.dead_letters).await?;
+        let lease_key = self.config().lease_key;
+        let previous =
+            record_ack(&mut tx, !ids.is_empty(), &ack.dead_letters, Some(lease_key)).await?;
         tx.commit().await?;
+        consumer::note(previous, lease_key);
         debug!(
             changes = ids.len(),
             dead_letters = ack.dead_letters.len(),
@@ -325,13 +329,15 @@ async fn vacuum(config: &crate::config::PgConfig) -> Result<(), PgError> {
     Ok(())
 }
 
-/// Records dead letters and, when changes were acknowledged, the time of the acknowledgement, in
-/// the caller's transaction.
+/// Records dead letters and, when changes were acknowledged, the time of the acknowledgement and
+/// the consumer's `lease_key` (the outbox mode's; see `consumer`), in the caller's transaction.
+/// Returns the lease key recorded before.
 async fn record_ack(
     tx: &mut sqlx::PgConnection,
     acknowledged: bool,
     dead_letters: &[DeadLetter],
-) -> Result<(), PgError> {
+    lease_key: Option<i64>,
+) -> Result<Option<i64>, PgError> {
     // One row per project, the last reason winning: a statement may not update a row twice.
     let letters: BTreeMap<i64, &str> = dead_letters
         .iter()
@@ -339,12 +345,17 @@ async fn record_ack(
         .collect();
     let projects: Vec<i64> = letters.keys().copied().collect();
     let reasons: Vec<&str> = letters.values().copied().collect();
+    let mut previous = None;
     if acknowledged {
-        sqlx::query(
-            "INSERT INTO athens.consumer (last_ack_at) VALUES (now()) \
-             ON CONFLICT (singleton) DO UPDATE SET last_ack_at = excluded.last_ack_at",
+        previous = sqlx::query_scalar(
+            "WITH previous AS (SELECT lease_key FROM athens.consumer) \
+             INSERT INTO athens.consumer AS c (last_ack_at, lease_key) VALUES (now(), $1) \
+             ON CONFLICT (singleton) DO UPDATE SET last_ack_at = excluded.last_ack_at, \
+               lease_key = coalesce(excluded.lease_key, c.lease_key) \
+             RETURNING (SELECT lease_key FROM previous)",
         )
-        .execute(&mut *tx)
+        .bind(lease_key)
+        .fetch_one(&mut *tx)
         .await?;
     }
     if !projects.is_empty() {
@@ -359,7 +370,7 @@ async fn record_ack(
         .execute(&mut *tx)
         .await?;
     }
-    Ok(())
+    Ok(previous)
 }
 
 impl PgSource {
@@ -386,7 +397,7 @@ impl PgSource {
         dead_letters: &[DeadLetter],
     ) -> Result<(), PgError> {
         let mut tx = self.fenced_transaction().await?;
-        record_ack(&mut tx, acknowledged, dead_letters).await?;
+        record_ack(&mut tx, acknowledged, dead_letters, None).await?;
         tx.commit().await?;
         Ok(())
     }

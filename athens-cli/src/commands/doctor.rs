@@ -94,20 +94,20 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
             checks.push(Check::skipped("capture", "needs the database"));
         }
         Ok(source) => {
-            checks.push(Check::passed(
-                "database",
-                format!("PostgreSQL answers at {}", settings.database.url),
-            ));
+            checks.push(database(settings, &source).await);
             let schema = source.check_schema().await;
             match schema {
                 Ok(()) => checks.push(Check::passed("schema", "the five tables are there")),
                 Err(error) => checks.push(Check::failed("schema", &error.into())),
             }
             let capture = match settings.capture.mode {
-                athens_pg::CaptureMode::Outbox => source
-                    .check_capture()
-                    .await
-                    .map(|()| "triggers, outbox and lease are installed".to_string()),
+                athens_pg::CaptureMode::Outbox => match source.check_capture().await {
+                    Ok(()) => source
+                        .check_consumer()
+                        .await
+                        .map(|()| "triggers, outbox and lease are installed".to_string()),
+                    Err(error) => Err(error),
+                },
                 athens_pg::CaptureMode::Logical => source
                     .check_logical_capture(&settings.capture)
                     .await
@@ -163,6 +163,31 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// Whether PostgreSQL, which answered, is recent enough for the capture mode and gives each
+/// connection a session of its own (no pooler in transaction mode).
+async fn database(settings: &Settings, source: &athens_pg::PgSource) -> Check {
+    let checked = async {
+        let version = source.check_version(settings.capture.mode).await?;
+        source.check_session().await?;
+        Ok::<_, athens_pg::PgError>(version)
+    };
+    match checked.await {
+        Ok(version) => Check::passed(
+            "database",
+            format!(
+                "PostgreSQL answers at {} (version {version}, Athens needs {} or later; a \
+                 session per connection)",
+                settings.database.url,
+                match settings.capture.mode {
+                    athens_pg::CaptureMode::Outbox => athens_pg::MIN_VERSION,
+                    athens_pg::CaptureMode::Logical => athens_pg::MIN_LOGICAL_VERSION,
+                }
+            ),
+        ),
+        Err(error) => Check::failed("database", &error.into()),
+    }
 }
 
 /// Whether the API could listen on `http.addr`; a port held by a running Athens API passes.

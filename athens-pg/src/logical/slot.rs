@@ -18,7 +18,7 @@ use sea_orm::sqlx::{self, AssertSqlSafe, PgPool};
 use tracing::{info, warn};
 
 use crate::capture::{OBJECTS_SQL, drop_triggers_sql, lock_for_ddl};
-use crate::config::CaptureConfig;
+use crate::config::{CaptureConfig, CaptureMode};
 use crate::error::{PgError, SETUP_HINT};
 use crate::logical::pgoutput::{MESSAGE_PREFIX, RESYNC};
 use crate::source::PgSource;
@@ -219,6 +219,7 @@ impl PgSource {
     /// The slot is created after the publication and before any backfill: every change committed
     /// after its consistent point is in its stream, everything before is in a backfill's snapshot.
     pub async fn install_logical_capture(&self, capture: &CaptureConfig) -> Result<(), PgError> {
+        self.check_version(CaptureMode::Logical).await?;
         self.check_schema().await?;
         let publication = &capture.publication;
         capture.validate().map_err(PgError::Config)?;

@@ -8,6 +8,7 @@
 
 mod capture;
 mod contract;
+mod deployment;
 mod documents;
 mod engine;
 mod errors;
