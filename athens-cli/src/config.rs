@@ -83,6 +83,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("ATHENS_SYNC_BATCH_SIZE", "sync.batch_size"),
     ("ATHENS_SYNC_CHUNK_SIZE", "sync.chunk_size"),
     ("ATHENS_SYNC_WRITE_CONCURRENCY", "sync.write_concurrency"),
+    ("ATHENS_SYNC_BACKFILL_READERS", "sync.backfill_readers"),
+    (
+        "ATHENS_SYNC_CHECKPOINT_INTERVAL_MS",
+        "sync.checkpoint_interval_ms",
+    ),
     ("ATHENS_METRICS_EMF", "metrics.emf"),
     ("ATHENS_METRICS_EMF_NAMESPACE", "metrics.emf_namespace"),
     ("ATHENS_METRICS_EMF_STACK", "metrics.emf_stack"),
@@ -327,7 +332,12 @@ mod tests {
 
     #[test]
     fn a_zero_size_is_refused_naming_its_key() {
-        for key in ["batch_size", "chunk_size", "write_concurrency"] {
+        for key in [
+            "batch_size",
+            "chunk_size",
+            "write_concurrency",
+            "backfill_readers",
+        ] {
             let error = sync_section(&format!("[sync]\n{key} = 0\n")).unwrap_err();
             assert_eq!(
                 error.to_string(),

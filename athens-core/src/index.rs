@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::checkpoint::BackfillCheckpoint;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::IndexError;
 use crate::source::Version;
@@ -101,6 +102,9 @@ pub enum WriteOutcome {
 ///   [`publish_as`](Self::publish_as) can succeed: every earlier claim is revoked in the same step.
 ///   A writer that lost its lease and was replaced therefore cannot move the alias away from the
 ///   index its successor writes to (and acknowledges changes from), however late its publish lands.
+/// - **Checkpoints live with their index.** A [`BackfillCheckpoint`] saved for an index survives
+///   the engine's process and goes when the index is dropped; an index behind the alias is never
+///   reported unfinished.
 #[async_trait]
 pub trait SearchIndex: Send + Sync {
     /// The physical index the alias points to, `None` when the alias does not exist yet.
@@ -165,4 +169,24 @@ pub trait SearchIndex: Send + Sync {
 
     /// The number of documents in `index`.
     async fn count(&self, index: &IndexName) -> Result<u64, IndexError>;
+
+    /// Stores how far a backfill into `index` got, durably and with the index: dropping the index
+    /// drops it. Saving again replaces it. The default stores nothing (a failed backfill then
+    /// starts over).
+    async fn save_checkpoint(
+        &self,
+        _index: &IndexName,
+        _checkpoint: &BackfillCheckpoint,
+    ) -> Result<(), IndexError> {
+        Ok(())
+    }
+
+    /// The physical indexes of this alias that hold a backfill checkpoint not yet finished, are not
+    /// behind the alias and were created with the current mapping: backfills that stopped before
+    /// they were done, oldest first.
+    async fn unfinished_backfills(
+        &self,
+    ) -> Result<Vec<(IndexName, BackfillCheckpoint)>, IndexError> {
+        Ok(Vec::new())
+    }
 }

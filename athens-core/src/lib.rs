@@ -12,6 +12,7 @@
 //! of changes with at-least-once delivery and idempotent, versioned writes.
 
 mod change;
+mod checkpoint;
 mod document;
 pub mod engine;
 mod error;
@@ -23,6 +24,7 @@ mod suggest;
 pub mod testing;
 
 pub use change::{Ack, Backlog, Change, ChangeId, ChangeRecord, DeadLetter, Table};
+pub use checkpoint::{BackfillCheckpoint, RangeProgress};
 pub use document::{
     Creator, CreatorLink, Hashtag, HashtagId, HashtagLink, ProjectDocument, ProjectId, ProjectRow,
     UserId, build_documents,

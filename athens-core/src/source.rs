@@ -83,6 +83,31 @@ pub trait DocumentSource: Send + Sync {
         limit: usize,
     ) -> Result<Snapshot, SourceError>;
 
+    /// A keyset page of the projects with ids in `(after, until]` (`until = None`: no upper
+    /// bound), at most `limit`, ascending, for backfills that read disjoint ranges in parallel.
+    /// `missing` is always empty. The default reads [`load_page`](Self::load_page) and drops what
+    /// lies past `until`: correct, but it reads up to a page beyond the range; adapters bound the
+    /// query instead.
+    async fn load_range(
+        &self,
+        after: Option<ProjectId>,
+        until: Option<ProjectId>,
+        limit: usize,
+    ) -> Result<Snapshot, SourceError> {
+        let mut snapshot = self.load_page(after, limit).await?;
+        if let Some(until) = until {
+            snapshot.documents.retain(|document| document.id <= until);
+        }
+        Ok(snapshot)
+    }
+
+    /// The lowest and highest project ids (`None` when there is no project), for splitting a
+    /// backfill into ranges. The default says `None`: such a source is backfilled as one range,
+    /// by one reader.
+    async fn id_bounds(&self) -> Result<Option<(ProjectId, ProjectId)>, SourceError> {
+        Ok(None)
+    }
+
     /// The projects that any of `users` created or that use any of `hashtags`, in the current state.
     async fn projects_touched(
         &self,

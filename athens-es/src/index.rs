@@ -5,7 +5,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 use athens_core::{
-    IndexError, IndexName, IndexOp, ProjectDocument, ProjectId, SearchIndex, WriteOutcome, WriterId,
+    BackfillCheckpoint, IndexError, IndexName, IndexOp, ProjectDocument, ProjectId, SearchIndex,
+    WriteOutcome, WriterId,
 };
 use elasticsearch::http::headers::{CONTENT_TYPE, HeaderValue};
 use elasticsearch::indices::{
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
 use crate::bulk::{self, BulkResponse};
+use crate::checkpoint;
 use crate::claim;
 use crate::client::{
     Client, EngineInfo, alias_holders, checked, indexes_matching, read, update_aliases,
@@ -340,6 +342,20 @@ impl SearchIndex for EsIndex {
         writer: &WriterId,
     ) -> Result<Option<IndexName>, IndexError> {
         claim::publish_as(&self.client, index, writer).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        index: &IndexName,
+        checkpoint: &BackfillCheckpoint,
+    ) -> Result<(), IndexError> {
+        checkpoint::save(&self.client, index, checkpoint).await
+    }
+
+    async fn unfinished_backfills(
+        &self,
+    ) -> Result<Vec<(IndexName, BackfillCheckpoint)>, IndexError> {
+        checkpoint::unfinished(&self.client).await
     }
 
     async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {

@@ -10,12 +10,13 @@
 //! Modules: [`config`](EsConfig) (settings), `client` (transport, auth, TLS, the check of every
 //! answer), `signing` (AWS SigV4 through an in-process signing forwarder), `mapping` (analysis
 //! and mapping), `fields` (the document's field names, shared by mapping, wire and queries), `wire` (the stored document), `bulk` (NDJSON and
-//! per-item outcomes), `claim` (writer fencing), `fence` (no index created by a write), `index` ([`EsIndex`]), `query` (search bodies and cursors), `refine` (sort
+//! per-item outcomes), `checkpoint` (backfill checkpoints in the index's `_meta`), `claim` (writer fencing), `fence` (no index created by a write), `index` ([`EsIndex`]), `query` (search bodies and cursors), `refine` (sort
 //! order and date range), `facets` (facet counts), `did_you_mean` (corrections of queries that match
 //! nothing), `suggest` (as-you-type completions), `search` ([`EsSearch`]), `error` ([`EsError`] and
 //! the mapping of failures to the core's error kinds).
 
 mod bulk;
+mod checkpoint;
 mod claim;
 mod client;
 mod config;

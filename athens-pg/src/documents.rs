@@ -53,7 +53,7 @@ static PROJECTS_BY_ID: LazyLock<String> =
 // 0.3 ms, a backfill quadratic in the table's size).
 static PROJECTS_PAGE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{} WHERE id > $1 ORDER BY projects.id LIMIT $2",
+        "{} WHERE id > $1 AND id <= $2 ORDER BY projects.id LIMIT $3",
         project_columns()
     )
 });
@@ -77,6 +77,7 @@ enum Selection<'a> {
     Ids(&'a [ProjectId]),
     Page {
         after: Option<ProjectId>,
+        until: Option<ProjectId>,
         limit: usize,
     },
 }
@@ -120,9 +121,14 @@ impl PgSource {
                     .collect();
                 (rows, missing)
             }
-            Selection::Page { after, limit } => {
+            Selection::Page {
+                after,
+                until,
+                limit,
+            } => {
                 let rows: Vec<ProjectTuple> = sqlx::query_as(PROJECTS_PAGE.as_str())
                     .bind(after.map_or(i64::MIN, |id| id.0))
+                    .bind(until.map_or(i64::MAX, |id| id.0))
                     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                     .fetch_all(&mut *tx)
                     .await?;
@@ -197,7 +203,40 @@ impl DocumentSource for PgSource {
         after: Option<ProjectId>,
         limit: usize,
     ) -> Result<Snapshot, SourceError> {
-        Ok(self.read(Selection::Page { after, limit }).await?)
+        Ok(self
+            .read(Selection::Page {
+                after,
+                until: None,
+                limit,
+            })
+            .await?)
+    }
+
+    async fn load_range(
+        &self,
+        after: Option<ProjectId>,
+        until: Option<ProjectId>,
+        limit: usize,
+    ) -> Result<Snapshot, SourceError> {
+        Ok(self
+            .read(Selection::Page {
+                after,
+                until,
+                limit,
+            })
+            .await?)
+    }
+
+    async fn id_bounds(&self) -> Result<Option<(ProjectId, ProjectId)>, SourceError> {
+        // Two index probes on the primary key, whatever the table holds.
+        let (lowest, highest): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT min(id)::bigint, max(id)::bigint FROM projects")
+                .fetch_one(self.pool())
+                .await
+                .map_err(PgError::from)?;
+        Ok(lowest
+            .zip(highest)
+            .map(|(lowest, highest)| (ProjectId(lowest), ProjectId(highest))))
     }
 
     async fn projects_touched(

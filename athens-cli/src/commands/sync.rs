@@ -25,12 +25,18 @@ pub async fn reindex(settings: &Settings, args: &ReindexArgs) -> anyhow::Result<
     .await?;
     engine.acquire_lease().await?;
     let total = source.count().await?;
-    let backfill = with_progress(&engine, total, engine.backfill()).await;
+    // Resumes a backfill that a crashed or failed reindex left, if no sync streamed since.
+    let backfill = with_progress(&engine, total, engine.resume_backfill()).await;
     engine.release_lease().await?;
     let report = backfill?;
     println!(
-        "reindexed {} documents into {} in {:.1} s ({:.0} docs/s), {} dead letter(s){}",
+        "reindexed {} documents{} into {} in {:.1} s ({:.0} docs/s), {} dead letter(s){}",
         report.documents,
+        if report.resumed {
+            " (resumed from the checkpoint of an unfinished backfill)"
+        } else {
+            ""
+        },
         report.index,
         report.elapsed.as_secs_f64(),
         report.documents as f64 / report.elapsed.as_secs_f64().max(0.001),

@@ -33,8 +33,14 @@ pub struct EngineConfig {
     pub batch_size: NonZeroUsize,
     /// Most documents loaded from the source and written to the index in one request.
     pub chunk_size: NonZeroUsize,
-    /// Index write requests in flight at once, in a backfill and in the stream.
+    /// Index write requests in flight at once: per reader in a backfill, and in the stream.
     pub write_concurrency: NonZeroUsize,
+    /// Readers of a backfill, each paging through its own ranges of project ids.
+    pub backfill_readers: NonZeroUsize,
+    /// How often a backfill saves its checkpoint (with the index), from which a failed or crashed
+    /// backfill resumes.
+    #[serde(rename = "checkpoint_interval_ms", deserialize_with = "millis")]
+    pub checkpoint_interval: Duration,
     /// How long a poll waits for a change when none is pending.
     #[serde(rename = "poll_wait_ms", deserialize_with = "millis")]
     pub poll_wait: Duration,
@@ -63,6 +69,7 @@ pub struct EngineConfig {
 
 const THOUSAND: NonZeroUsize = non_zero(1000);
 const FOUR: NonZeroUsize = non_zero(4);
+const TWO: NonZeroUsize = non_zero(2);
 
 /// `n` as a [`NonZeroUsize`], for constants: a zero fails the build.
 const fn non_zero(n: usize) -> NonZeroUsize {
@@ -78,6 +85,8 @@ impl Default for EngineConfig {
             batch_size: THOUSAND,
             chunk_size: THOUSAND,
             write_concurrency: FOUR,
+            backfill_readers: TWO,
+            checkpoint_interval: Duration::from_secs(10),
             poll_wait: Duration::from_secs(1),
             standby_interval: Duration::from_secs(2),
             retry: RetryPolicy::default(),

@@ -6,6 +6,7 @@ mod config;
 pub mod metrics;
 mod pipeline;
 mod plan;
+mod ranges;
 mod stream;
 mod verify;
 mod write;
@@ -162,17 +163,20 @@ impl SyncEngine {
             })
             .await?;
             if current {
+                // Streaming acknowledges changes from here on: no unfinished backfill may be
+                // resumed after that (see the backfill module).
+                self.discard_unfinished().await?;
                 return Ok(live);
             }
             if self.config.on_mapping_change == MappingChange::Refuse {
                 return Err(SyncError::MappingChanged(live));
             }
             info!(index = %live, "the live index has another mapping version, rebuilding it with zero downtime");
-            let report = self.backfill().await?;
+            let report = self.resume_backfill().await?;
             return Ok(report.index);
         }
         info!("no index behind the alias yet, backfilling");
-        let report = self.backfill().await?;
+        let report = self.resume_backfill().await?;
         Ok(report.index)
     }
 
@@ -220,5 +224,7 @@ impl SyncEngine {
 mod interleavings;
 #[cfg(test)]
 mod pipelining;
+#[cfg(test)]
+mod resume_tests;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,8 @@ pub(super) fn config() -> EngineConfig {
         batch_size: NonZeroUsize::new(7).unwrap(),
         chunk_size: NonZeroUsize::new(3).unwrap(),
         write_concurrency: NonZeroUsize::new(2).unwrap(),
+        backfill_readers: NonZeroUsize::new(2).unwrap(),
+        checkpoint_interval: Duration::from_millis(1),
         poll_wait: Duration::from_millis(20),
         standby_interval: Duration::from_millis(10),
         retry: RetryPolicy {
@@ -71,7 +73,7 @@ pub(super) fn rig_through(
     }
 }
 
-fn rig() -> Rig {
+pub(super) fn rig() -> Rig {
     rig_on(&MemorySource::new(), &Arc::new(MemoryIndex::new()))
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::memory_source::Fault;
+use crate::checkpoint::BackfillCheckpoint;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::IndexError;
 use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
@@ -38,6 +39,8 @@ struct State {
     claim: Option<WriterId>,
     /// Indexes marked as built with another mapping.
     outdated: BTreeSet<String>,
+    /// Backfill checkpoints, by physical index.
+    checkpoints: BTreeMap<String, BackfillCheckpoint>,
 }
 
 /// An in-memory index.
@@ -233,7 +236,9 @@ impl SearchIndex for MemoryIndex {
     }
 
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.state().indexes.remove(&index.0);
+        let mut state = self.state();
+        state.indexes.remove(&index.0);
+        state.checkpoints.remove(&index.0);
         Ok(())
     }
 
@@ -328,5 +333,34 @@ impl SearchIndex for MemoryIndex {
             .values()
             .filter(|held| held.document.is_some())
             .count() as u64)
+    }
+
+    async fn save_checkpoint(
+        &self,
+        index: &IndexName,
+        checkpoint: &BackfillCheckpoint,
+    ) -> Result<(), IndexError> {
+        let mut state = self.state();
+        if !state.indexes.contains_key(&index.0) {
+            return Err(not_found(index));
+        }
+        state.checkpoints.insert(index.0.clone(), checkpoint.clone());
+        Ok(())
+    }
+
+    async fn unfinished_backfills(
+        &self,
+    ) -> Result<Vec<(IndexName, BackfillCheckpoint)>, IndexError> {
+        let state = self.state();
+        Ok(state
+            .checkpoints
+            .iter()
+            .filter(|(name, checkpoint)| {
+                state.alias.as_ref() != Some(*name)
+                    && !state.outdated.contains(*name)
+                    && !checkpoint.is_finished()
+            })
+            .map(|(name, checkpoint)| (IndexName(name.clone()), checkpoint.clone()))
+            .collect())
     }
 }

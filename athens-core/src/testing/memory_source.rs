@@ -482,6 +482,42 @@ impl DocumentSource for MemorySource {
         })
     }
 
+    async fn load_range(
+        &self,
+        after: Option<ProjectId>,
+        until: Option<ProjectId>,
+        limit: usize,
+    ) -> Result<Snapshot, SourceError> {
+        if self.faults.load.fire() {
+            return Err(unavailable());
+        }
+        let mut tables = self.tables();
+        let version = tables.next_version();
+        let ids: Vec<ProjectId> = tables
+            .projects
+            .keys()
+            .filter(|id| after.is_none_or(|after| **id > after))
+            .take_while(|id| until.is_none_or(|until| **id <= until))
+            .take(limit)
+            .copied()
+            .collect();
+        Ok(Snapshot {
+            version,
+            documents: tables.documents(ids.into_iter()),
+            missing: Vec::new(),
+        })
+    }
+
+    async fn id_bounds(&self) -> Result<Option<(ProjectId, ProjectId)>, SourceError> {
+        let tables = self.tables();
+        Ok(tables
+            .projects
+            .keys()
+            .next()
+            .zip(tables.projects.keys().next_back())
+            .map(|(lowest, highest)| (*lowest, *highest)))
+    }
+
     async fn projects_touched(
         &self,
         users: &[UserId],

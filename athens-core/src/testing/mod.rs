@@ -1,12 +1,14 @@
 //! Test support for Athens and for anyone writing an adapter: in-memory fakes of every port with fault
 //! injection, and the contract suites each implementation must pass. Enabled by the `testing` feature.
 
+mod backfill_contract;
 pub mod contract;
 mod memory_index;
 mod memory_source;
 
 use async_trait::async_trait;
 
+pub use backfill_contract::{checkpoint_contract, range_contract};
 pub use contract::{
     ContractFailure, ContractResult, FixtureError, SourceFixture, sample_document,
     search_index_contract, writer_fence_contract,
@@ -89,6 +91,12 @@ mod tests {
     #[tokio::test]
     async fn memory_index_honours_the_whole_index_contract_on_one_alias() {
         search_index_contract(&MemoryIndex::new()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn memory_fakes_honour_the_backfill_clauses() {
+        range_contract(MemorySource::new().as_ref()).await.unwrap();
+        checkpoint_contract(&MemoryIndex::new()).await.unwrap();
     }
 
     #[tokio::test]

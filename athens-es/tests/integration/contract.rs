@@ -1,6 +1,6 @@
 //! The `SearchIndex` contract every implementation passes, one test per clause, on every engine.
 
-use athens_core::testing::{ContractResult, writer_fence_contract};
+use athens_core::testing::{ContractResult, checkpoint_contract, writer_fence_contract};
 use athens_core::{IndexName, ProjectSearch, SearchIndex};
 use athens_es::{Distribution, EsConfig, EsIndex, MAPPING_VERSION};
 
@@ -173,6 +173,15 @@ async fn mapping_versions_compare_as_numbers_and_an_older_one_is_not_current() -
         }
         let fresh = index.create_index().await?;
         anyhow::ensure!(index.mapping_is_current(&fresh).await?);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn keeps_backfill_checkpoints_with_their_index() -> anyhow::Result<()> {
+    on_every_engine("checkpoint", |index, _| async move {
+        checkpoint_contract(&index).await?;
         Ok(())
     })
     .await

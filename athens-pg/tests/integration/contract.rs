@@ -23,3 +23,13 @@ mod logical {
         clause(&captured.fixture()).await
     });
 }
+
+/// The ranges a parallel backfill reads (`load_range`, `id_bounds`).
+#[tokio::test]
+async fn postgres_source_reads_ranges_of_project_ids() {
+    let captured =
+        crate::support::ready_in("contract-ranges", athens_pg::CaptureMode::Outbox).await;
+    athens_core::testing::range_contract(&captured.fixture())
+        .await
+        .unwrap();
+}

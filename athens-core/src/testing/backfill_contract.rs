@@ -1,0 +1,167 @@
+//! The clauses of the ports that a parallel, resumable backfill relies on: ranges of project ids
+//! read apart ([`DocumentSource::load_range`], [`DocumentSource::id_bounds`]) and checkpoints kept
+//! with their index ([`SearchIndex::save_checkpoint`], [`SearchIndex::unfinished_backfills`]). The
+//! fakes and the real adapters run them like the other contract suites.
+
+use std::fmt;
+
+use super::contract::{ContractFailure, ContractResult, SourceFixture};
+use crate::checkpoint::{BackfillCheckpoint, RangeProgress};
+use crate::document::ProjectId;
+use crate::index::{IndexName, SearchIndex, WriterId};
+
+fn failed(message: String) -> ContractFailure {
+    ContractFailure(message)
+}
+
+fn broke<E: fmt::Display>(step: &'static str) -> impl FnOnce(E) -> ContractFailure {
+    move |error| failed(format!("{step}: {error}"))
+}
+
+fn check(condition: bool, message: impl FnOnce() -> String) -> ContractResult {
+    if condition { Ok(()) } else { Err(failed(message())) }
+}
+
+/// Checks, over a source holding no project, that `id_bounds` spans the projects there are and
+/// that `load_range` pages stay inside their range and together read every project once.
+pub async fn range_contract(fx: &dyn SourceFixture) -> ContractResult {
+    let documents = fx.documents();
+    let mut added = Vec::new();
+    for n in 0..7 {
+        let project = fx
+            .add_project(&format!("Ranged {n}"), &format!("ranged-{n}"))
+            .await
+            .map_err(broke("fixture add_project"))?;
+        added.push(project);
+    }
+    added.sort();
+    let bounds = documents.id_bounds().await.map_err(broke("id_bounds"))?;
+    if let Some((lowest, highest)) = bounds {
+        check(lowest <= added[0] && highest >= added[6], || {
+            format!("id_bounds {bounds:?} must span every project, {added:?}")
+        })?;
+    }
+    let until = added[3];
+    let page = documents
+        .load_range(None, Some(until), 100)
+        .await
+        .map_err(broke("load_range"))?;
+    let first: Vec<ProjectId> = page.documents.iter().map(|d| d.id).collect();
+    check(first == added[..4], || {
+        format!("load_range(None, {until}) must read the projects up to {until} in order: {first:?}")
+    })?;
+    check(page.missing.is_empty(), || {
+        "load_range reports nothing missing".into()
+    })?;
+    let mut rest = Vec::new();
+    let mut after = Some(until);
+    loop {
+        let page = documents
+            .load_range(after, None, 2)
+            .await
+            .map_err(broke("load_range"))?;
+        check(page.documents.len() <= 2, || {
+            "load_range must return at most `limit` documents".into()
+        })?;
+        let Some(last) = page.documents.last().map(|d| d.id) else {
+            break;
+        };
+        rest.extend(page.documents.iter().map(|d| d.id));
+        after = Some(last);
+    }
+    check(rest == added[4..], || {
+        format!("paging the open range after {until} must read the rest once: {rest:?}")
+    })?;
+    let empty = documents
+        .load_range(Some(added[1]), Some(added[1]), 10)
+        .await
+        .map_err(broke("load_range"))?;
+    check(empty.documents.is_empty(), || {
+        "an empty range reads nothing".into()
+    })
+}
+
+/// Checks, on an alias with no index yet, that a checkpoint saved with an index is reported
+/// (replaced by a later save) until it is finished, the index published or dropped.
+pub async fn checkpoint_contract(index: &dyn SearchIndex) -> ContractResult {
+    let found: Vec<(IndexName, BackfillCheckpoint)> = index
+        .unfinished_backfills()
+        .await
+        .map_err(broke("unfinished_backfills"))?;
+    check(found.is_empty(), || {
+        "a fresh alias has no unfinished backfill".into()
+    })?;
+    let target = index.create_index().await.map_err(broke("create_index"))?;
+    let mut checkpoint = BackfillCheckpoint::split(Some((ProjectId(1), ProjectId(1000))), 3);
+    index
+        .save_checkpoint(&target, &checkpoint)
+        .await
+        .map_err(broke("save_checkpoint"))?;
+    checkpoint.ranges[0].done_through = Some(ProjectId(120));
+    checkpoint.ranges[1].finished = true;
+    index
+        .save_checkpoint(&target, &checkpoint)
+        .await
+        .map_err(broke("save_checkpoint"))?;
+    let found = index
+        .unfinished_backfills()
+        .await
+        .map_err(broke("unfinished_backfills"))?;
+    check(found == vec![(target.clone(), checkpoint.clone())], || {
+        format!("the last checkpoint saved must be reported with its index, got {found:?}")
+    })?;
+
+    let finished = BackfillCheckpoint {
+        ranges: checkpoint
+            .ranges
+            .iter()
+            .map(|range| RangeProgress {
+                finished: true,
+                ..*range
+            })
+            .collect(),
+    };
+    index
+        .save_checkpoint(&target, &finished)
+        .await
+        .map_err(broke("save_checkpoint"))?;
+    let found = index
+        .unfinished_backfills()
+        .await
+        .map_err(broke("unfinished_backfills"))?;
+    check(found.is_empty(), || {
+        format!("a finished checkpoint is not unfinished: {found:?}")
+    })?;
+
+    index
+        .save_checkpoint(&target, &checkpoint)
+        .await
+        .map_err(broke("save_checkpoint"))?;
+    let writer = WriterId::random();
+    index.claim(&writer).await.map_err(broke("claim"))?;
+    index
+        .publish_as(&target, &writer)
+        .await
+        .map_err(broke("publish_as"))?;
+    let found = index
+        .unfinished_backfills()
+        .await
+        .map_err(broke("unfinished_backfills"))?;
+    check(found.is_empty(), || {
+        format!("the index behind the alias is never unfinished: {found:?}")
+    })?;
+
+    let other = index.create_index().await.map_err(broke("create_index"))?;
+    index
+        .save_checkpoint(&other, &checkpoint)
+        .await
+        .map_err(broke("save_checkpoint"))?;
+    index.drop_index(&other).await.map_err(broke("drop_index"))?;
+    let found = index
+        .unfinished_backfills()
+        .await
+        .map_err(broke("unfinished_backfills"))?;
+    check(found.is_empty(), || {
+        format!("a dropped index takes its checkpoint with it: {found:?}")
+    })
+}
