@@ -12,6 +12,7 @@ mod pipeline;
 mod poison;
 mod privileges;
 mod relevance;
+mod resume;
 mod security;
 mod soak;
 mod support;
