@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::{World, engines, signal};
 
-const PROJECTS: u64 = 20_000;
+const PROJECTS: u64 = 5_000;
 
 /// Small pages, one write in flight per reader and a checkpoint every 100 ms: a kill after the
 /// first saved progress leaves most of the work undone.
@@ -62,10 +62,7 @@ async fn a_reindex_killed_mid_way_resumes_from_its_checkpoint_and_misses_nothing
 
     let mut reindex = world.athens(&["reindex"]);
     reindex.envs(SLOW_BACKFILL);
-    let mut reindex = reindex
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut reindex = reindex.stdout(std::process::Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     loop {
         let ranges = saved_ranges(&world).await.unwrap();
@@ -119,7 +116,11 @@ async fn a_reindex_killed_mid_way_resumes_from_its_checkpoint_and_misses_nothing
     let mut sync = world.spawn(&["sync"]).unwrap();
     world.wait_drained(Duration::from_secs(120)).await.unwrap();
     world.verify_clean().unwrap();
-    let first = world.document(1).await.unwrap().expect("project 1 is indexed");
+    let first = world
+        .document(1)
+        .await
+        .unwrap()
+        .expect("project 1 is indexed");
     assert_eq!(first["description"], "changed after its page was written");
     assert_eq!(world.document(2).await.unwrap(), None, "project 2 is gone");
     assert_eq!(signal(&mut sync, "TERM").unwrap(), Some(0));

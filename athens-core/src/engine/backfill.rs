@@ -100,9 +100,12 @@ impl SyncEngine {
                 let checkpoint = BackfillCheckpoint::split(bounds, ranges);
                 // Saved before the first page, so that even a backfill that dies at once leaves
                 // an index the next backfill finds (to resume or to drop).
-                retrying("save checkpoint", &self.config.retry, &self.shutdown, || {
-                    self.index.save_checkpoint(&target, &checkpoint)
-                })
+                retrying(
+                    "save checkpoint",
+                    &self.config.retry,
+                    &self.shutdown,
+                    || self.index.save_checkpoint(&target, &checkpoint),
+                )
                 .await?;
                 (target, checkpoint, false)
             }

@@ -189,9 +189,12 @@ impl SyncEngine {
             )
             .await?;
         }
-        retrying("save checkpoint", &self.config.retry, &self.shutdown, || {
-            self.index.save_checkpoint(target, &checkpoint)
-        })
+        retrying(
+            "save checkpoint",
+            &self.config.retry,
+            &self.shutdown,
+            || self.index.save_checkpoint(target, &checkpoint),
+        )
         .await
     }
 

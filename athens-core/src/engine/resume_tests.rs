@@ -129,7 +129,10 @@ fn hanging_rig(source: &Arc<MemorySource>, index: &Arc<MemoryIndex>, writes: i64
 /// Runs `work` until it hangs, then drops it: a crash of the process running it.
 async fn crash_when_hung<T>(work: impl Future<Output = T>) {
     let outcome = tokio::time::timeout(Duration::from_secs(5), work).await;
-    assert!(outcome.is_err(), "the work was meant to hang, not to finish");
+    assert!(
+        outcome.is_err(),
+        "the work was meant to hang, not to finish"
+    );
 }
 
 #[tokio::test]
@@ -158,10 +161,17 @@ async fn a_backfill_whose_process_died_resumes_from_its_checkpoint_and_misses_no
     crash_when_hung(crashed.engine.ensure_live_index()).await;
 
     let unfinished = index.unfinished_backfills().await.unwrap();
-    assert_eq!(unfinished.len(), 1, "the half-built index stays, with its checkpoint");
+    assert_eq!(
+        unfinished.len(),
+        1,
+        "the half-built index stays, with its checkpoint"
+    );
     let (_, checkpoint) = &unfinished[0];
     assert!(
-        checkpoint.ranges.iter().any(|range| range.done_through.is_some()),
+        checkpoint
+            .ranges
+            .iter()
+            .any(|range| range.done_through.is_some()),
         "some pages were written and checkpointed: {checkpoint:?}"
     );
     assert_eq!(index.live_name(), None);
@@ -210,7 +220,11 @@ async fn streaming_or_a_fresh_rebuild_discards_an_unfinished_backfill() {
     source.describe_project(kept[0], "acknowledged into the live index");
     writer.sync().await;
     assert!(index.unfinished_backfills().await.unwrap().is_empty());
-    assert_eq!(index.physical_indexes(), 1, "the unfinished index is dropped");
+    assert_eq!(
+        index.physical_indexes(),
+        1,
+        "the unfinished index is dropped"
+    );
     let report = writer.engine.resume_backfill().await.unwrap();
     assert!(!report.resumed);
     writer.sync().await;

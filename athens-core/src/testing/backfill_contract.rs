@@ -19,7 +19,11 @@ fn broke<E: fmt::Display>(step: &'static str) -> impl FnOnce(E) -> ContractFailu
 }
 
 fn check(condition: bool, message: impl FnOnce() -> String) -> ContractResult {
-    if condition { Ok(()) } else { Err(failed(message())) }
+    if condition {
+        Ok(())
+    } else {
+        Err(failed(message()))
+    }
 }
 
 /// Checks, over a source holding no project, that `id_bounds` spans the projects there are and
@@ -48,7 +52,9 @@ pub async fn range_contract(fx: &dyn SourceFixture) -> ContractResult {
         .map_err(broke("load_range"))?;
     let first: Vec<ProjectId> = page.documents.iter().map(|d| d.id).collect();
     check(first == added[..4], || {
-        format!("load_range(None, {until}) must read the projects up to {until} in order: {first:?}")
+        format!(
+            "load_range(None, {until}) must read the projects up to {until} in order: {first:?}"
+        )
     })?;
     check(page.missing.is_empty(), || {
         "load_range reports nothing missing".into()
@@ -156,7 +162,10 @@ pub async fn checkpoint_contract(index: &dyn SearchIndex) -> ContractResult {
         .save_checkpoint(&other, &checkpoint)
         .await
         .map_err(broke("save_checkpoint"))?;
-    index.drop_index(&other).await.map_err(broke("drop_index"))?;
+    index
+        .drop_index(&other)
+        .await
+        .map_err(broke("drop_index"))?;
     let found = index
         .unfinished_backfills()
         .await

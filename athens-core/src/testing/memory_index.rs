@@ -344,7 +344,9 @@ impl SearchIndex for MemoryIndex {
         if !state.indexes.contains_key(&index.0) {
             return Err(not_found(index));
         }
-        state.checkpoints.insert(index.0.clone(), checkpoint.clone());
+        state
+            .checkpoints
+            .insert(index.0.clone(), checkpoint.clone());
         Ok(())
     }
 
