@@ -223,6 +223,8 @@ impl SyncEngine {
 #[cfg(test)]
 mod interleavings;
 #[cfg(test)]
+mod partition_sim;
+#[cfg(test)]
 mod pipelining;
 #[cfg(test)]
 mod resume_tests;

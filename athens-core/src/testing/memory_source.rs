@@ -90,10 +90,13 @@ impl Tables {
             .iter()
             .filter_map(|id| self.projects.get(id).cloned())
             .collect();
-        let hashtags = self
-            .project_hashtags
+        // Range reads of the link sets (sorted by project first), not scans of every link.
+        let hashtags = wanted
             .iter()
-            .filter(|(project, _)| wanted.contains(project))
+            .flat_map(|project| {
+                self.project_hashtags
+                    .range((*project, HashtagId(i64::MIN))..=(*project, HashtagId(i64::MAX)))
+            })
             .filter_map(|(project, hashtag)| {
                 let (name, created_at) = self.hashtags.get(hashtag)?;
                 Some(HashtagLink {
@@ -106,10 +109,12 @@ impl Tables {
                 })
             })
             .collect();
-        let creators = self
-            .user_projects
+        let creators = wanted
             .iter()
-            .filter(|(project, _)| wanted.contains(project))
+            .flat_map(|project| {
+                self.user_projects
+                    .range((*project, UserId(i64::MIN))..=(*project, UserId(i64::MAX)))
+            })
             .filter_map(|(project, user)| {
                 let (name, created_at) = self.users.get(user)?;
                 Some(CreatorLink {
