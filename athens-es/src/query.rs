@@ -48,7 +48,8 @@ pub(crate) struct SearchPlan {
     pub body: Value,
     /// Hits the caller asked for (the body asks one more, to know whether a next page exists).
     pub size: usize,
-    /// Identifies the search, so that a cursor is only accepted by the search that made it.
+    /// Identifies the search, so that a cursor is only accepted by the search that made it; also
+    /// the search's `preference`, so that all its pages read the same shard copies.
     pub fingerprint: String,
     /// Whether hits are ranked by relevance (free text) or by creation time.
     pub by_relevance: bool,

@@ -135,7 +135,7 @@ async fn search(client: &Client, request: &SearchRequest) -> Result<SearchPage, 
         by_relevance,
         text_words,
     } = query::plan(request, client.config().search_timeout_ms)?;
-    let response = send(client, body).await?;
+    let response = send(client, body, Some(&fingerprint)).await?;
     let total = response.hits.total();
     let facets = facets::read(&request.facets, response.aggregations)?;
     let did_you_mean = if total == 0 && request.text.is_some() && request.cursor.is_none() {
@@ -182,13 +182,24 @@ async fn search(client: &Client, request: &SearchRequest) -> Result<SearchPage, 
 }
 
 /// Posts one `_search` to the alias; partial results are an error.
-async fn send(client: &Client, body: Value) -> Result<SearchResponse, SearchError> {
-    let sent = client
-        .es
-        .search(SearchParts::Index(&[client.alias()]))
-        .body(body)
-        .send()
-        .await;
+///
+/// A search of projects passes its fingerprint as the `preference`: every page of one search then
+/// reads the same copy of each shard. Copies of a shard can score a document differently (their
+/// deleted documents are merged away at different times), and paging by `search_after` over
+/// scores from different copies could repeat or skip hits; with one copy, the scores are those
+/// of one ranking, which the id breaks ties in. Both Elasticsearch (7.10 on) and OpenSearch route
+/// a custom preference string the same way.
+async fn send(
+    client: &Client,
+    body: Value,
+    preference: Option<&str>,
+) -> Result<SearchResponse, SearchError> {
+    let indexes = [client.alias()];
+    let mut search = client.es.search(SearchParts::Index(&indexes)).body(body);
+    if let Some(preference) = preference {
+        search = search.preference(preference);
+    }
+    let sent = search.send().await;
     let response: SearchResponse = read(sent).await?;
     if response.timed_out || response.shards.failed > 0 {
         warn!(
@@ -216,7 +227,7 @@ async fn correction(
         return Ok(None);
     }
     let timeout_ms = client.config().search_timeout_ms;
-    let response = send(client, did_you_mean::body(&words, timeout_ms)).await?;
+    let response = send(client, did_you_mean::body(&words, timeout_ms), None).await?;
     let Some(corrected) = did_you_mean::correction(&words, response.suggest.as_ref()) else {
         return Ok(None);
     };
@@ -230,7 +241,7 @@ async fn correction(
     let mut body = query::plan(&check, timeout_ms)?.body;
     body["size"] = 0.into();
     body.as_object_mut().map(|body| body.remove("highlight"));
-    let found = send(client, body).await?.hits.total();
+    let found = send(client, body, None).await?.hits.total();
     debug!(
         alias = client.alias(),
         found, "did-you-mean correction checked"
@@ -245,7 +256,7 @@ async fn suggestions(
 ) -> Result<Suggestions, SearchError> {
     request.validate()?;
     let body = suggest::body(request, client.config().search_timeout_ms);
-    let response = send(client, body).await?;
+    let response = send(client, body, None).await?;
     suggest::read(request, response.suggest)
 }
 

@@ -4,6 +4,7 @@
 
 mod contract;
 mod failures;
+mod paging;
 mod relevance;
 mod sigv4;
 mod support;
