@@ -1,7 +1,9 @@
 //! [`EsIndex`]: the [`SearchIndex`] port over Elasticsearch or OpenSearch. Physical indexes behind an
 //! alias, versioned bulk writes with per-operation outcomes, atomic alias swaps, reads for verify.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use athens_core::{
@@ -45,6 +47,9 @@ const BYTES_PER_OP: usize = 768;
 #[derive(Clone)]
 pub struct EsIndex {
     client: Client,
+    /// The indexes this process created and has neither published nor dropped: its own builds,
+    /// which its claims leave alone (see the `stray` module).
+    building: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl fmt::Debug for EsIndex {
@@ -62,6 +67,7 @@ impl EsIndex {
     pub async fn connect(config: &EsConfig) -> Result<EsIndex, EsError> {
         Ok(EsIndex {
             client: Client::connect(config).await?,
+            building: Arc::default(),
         })
     }
 
@@ -73,6 +79,28 @@ impl EsIndex {
     /// The alias searches read.
     pub fn alias(&self) -> &str {
         self.client.alias()
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Whether this process created `index` and has neither published nor dropped it.
+    pub(crate) fn is_building(&self, index: &IndexName) -> bool {
+        self.building
+            .lock()
+            .is_ok_and(|building| building.contains(&index.0))
+    }
+
+    /// Records that `index` is built (`true`) or no longer (`false`) by this process.
+    fn set_building(&self, index: &str, building: bool) {
+        if let Ok(mut set) = self.building.lock() {
+            if building {
+                set.insert(index.to_owned());
+            } else {
+                set.remove(index);
+            }
+        }
     }
 
     /// The read side, [`ProjectSearch`](athens_core::ProjectSearch), over the same connection: for
@@ -291,6 +319,7 @@ impl SearchIndex for EsIndex {
             .send()
             .await;
         checked(sent).await?;
+        self.set_building(&name, true);
         info!(index = %name, mapping_version = mapping::MAPPING_VERSION, "index created for a bulk load");
         Ok(IndexName(name))
     }
@@ -320,6 +349,7 @@ impl SearchIndex for EsIndex {
             .collect();
         actions.push(json!({ "add": { "index": index.0, "alias": alias } }));
         update_aliases(&self.client, &actions).await?;
+        self.set_building(&index.0, false);
         let mut previous: Vec<String> = holders
             .into_iter()
             .filter(|holder| *holder != index.0)
@@ -333,7 +363,9 @@ impl SearchIndex for EsIndex {
     }
 
     async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
-        claim::claim(&self.client, writer).await
+        let live = claim::claim(&self.client, writer).await?;
+        self.drop_abandoned_builds().await;
+        Ok(live)
     }
 
     async fn publish_as(
@@ -341,7 +373,9 @@ impl SearchIndex for EsIndex {
         index: &IndexName,
         writer: &WriterId,
     ) -> Result<Option<IndexName>, IndexError> {
-        claim::publish_as(&self.client, index, writer).await
+        let previous = claim::publish_as(&self.client, index, writer).await?;
+        self.set_building(&index.0, false);
+        Ok(previous)
     }
 
     async fn save_checkpoint(
@@ -376,14 +410,18 @@ impl SearchIndex for EsIndex {
             .delete(IndicesDeleteParts::Index(&[&index.0]))
             .send()
             .await;
-        match checked(sent).await {
+        let deleted = match checked(sent).await {
             Ok(_) => {
                 info!(index = %index, "index deleted");
                 Ok(())
             }
             Err(failure) if failure.status() == Some(404) => Ok(()),
             Err(failure) => Err(failure.into()),
+        };
+        if deleted.is_ok() {
+            self.set_building(&index.0, false);
         }
+        deleted
     }
 
     async fn write(

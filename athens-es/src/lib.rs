@@ -10,7 +10,7 @@
 //! Modules: [`config`](EsConfig) (settings), `client` (transport, auth, TLS, the check of every
 //! answer), `signing` (AWS SigV4 through an in-process signing forwarder), `mapping` (analysis
 //! and mapping), `fields` (the document's field names, shared by mapping, wire and queries), `wire` (the stored document), `bulk` (NDJSON and
-//! per-item outcomes), `checkpoint` (backfill checkpoints in the index's `_meta`), `claim` (writer fencing), `fence` (no index created by a write), `index` ([`EsIndex`]), `query` (search bodies and cursors), `refine` (sort
+//! per-item outcomes), `checkpoint` (backfill checkpoints in the index's `_meta`), `claim` (writer fencing), `fence` (no index created by a write), `index` ([`EsIndex`]), `stray` (indexes the alias does not serve), `query` (search bodies and cursors), `refine` (sort
 //! order and date range), `facets` (facet counts), `did_you_mean` (corrections of queries that match
 //! nothing), `suggest` (as-you-type completions), `search` ([`EsSearch`]), `error` ([`EsError`] and
 //! the mapping of failures to the core's error kinds).
@@ -31,6 +31,7 @@ mod query;
 mod refine;
 mod search;
 mod signing;
+mod stray;
 mod suggest;
 mod wire;
 
@@ -42,3 +43,4 @@ pub use index::EsIndex;
 pub use mapping::{MAPPING_VERSION, index_body};
 pub use query::search_body;
 pub use search::EsSearch;
+pub use stray::{StrayIndex, StrayKind};

@@ -7,4 +7,5 @@ mod failures;
 mod paging;
 mod relevance;
 mod sigv4;
+mod strays;
 mod support;
