@@ -45,6 +45,30 @@ pub enum StrayKind {
     Replaced,
 }
 
+impl StrayKind {
+    /// A one-word name: `unpublished` or `replaced`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrayKind::Unpublished => "unpublished",
+            StrayKind::Replaced => "replaced",
+        }
+    }
+
+    /// What it is and what becomes of it, for an operator.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            StrayKind::Unpublished => {
+                "never published: a reindex building it now, or one that crashed or was fenced \
+                 (the next sync or reindex resumes or drops it)"
+            }
+            StrayKind::Replaced => {
+                "replaced by the live index: a previous index kept or not dropped (delete it when \
+                 it is no longer needed)"
+            }
+        }
+    }
+}
+
 /// The indexes among `names` (every physical index of `alias`, oldest first) that `holders` (the
 /// indexes the alias serves) do not hold, classified against the newest holder.
 fn classify(alias: &str, names: Vec<IndexName>, holders: &[String]) -> Vec<StrayIndex> {

@@ -129,6 +129,7 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
         Err(error) => {
             checks.push(Check::failed("engine", &error));
             checks.push(Check::skipped("alias", "needs the engine"));
+            checks.push(Check::skipped("indexes", "needs the engine"));
         }
         Ok(index) => {
             checks.push(Check::passed(
@@ -159,6 +160,25 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
                     ),
                 ),
                 Err(error) => Check::failed("alias", &error.into()),
+            });
+            checks.push(match index.stray_indexes().await {
+                Ok(strays) if strays.is_empty() => {
+                    Check::passed("indexes", "the alias serves every index of Athens")
+                }
+                Ok(strays) => {
+                    let listed: Vec<String> = strays
+                        .iter()
+                        .map(|stray| format!("{} ({})", stray.name, stray.kind.as_str()))
+                        .collect();
+                    Check::passed(
+                        "indexes",
+                        format!(
+                            "not served by the alias: {}; `athens status` says what becomes of each",
+                            listed.join(", ")
+                        ),
+                    )
+                }
+                Err(error) => Check::failed("indexes", &error.into()),
             });
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use athens_core::{ChangeSource, DocumentSource, IndexName, SearchIndex};
+use athens_es::StrayIndex;
 use athens_pg::{CaptureMode, SlotStatus};
 use serde_json::json;
 
@@ -50,9 +51,9 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         .as_ref()
         .and_then(|slot| slot_warning(slot, warn_bytes));
     // The backlog is worth showing even when the engine is down: that is when it grows.
-    let (live, documents, engine_error) = match index_status(settings).await {
-        Ok((live, documents)) => (live, documents, None),
-        Err(error) => (None, None, Some(format!("{error:#}"))),
+    let (live, documents, strays, engine_error) = match index_status(settings).await {
+        Ok((live, documents, strays)) => (live, documents, strays, None),
+        Err(error) => (None, None, Vec::new(), Some(format!("{error:#}"))),
     };
     let lag = backlog.oldest_age.unwrap_or(Duration::ZERO).as_secs_f64();
     if args.json {
@@ -64,6 +65,10 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
             "projects_in_database": projects,
             "documents_in_index": documents,
             "live_index": live.as_ref().map(ToString::to_string),
+            "stray_indexes": strays.iter().map(|stray| json!({
+                "name": stray.name.to_string(),
+                "kind": stray.kind.as_str(),
+            })).collect::<Vec<_>>(),
             "engine_error": engine_error,
             "capture_mode": capture.mode,
             "capture_error": capture_error,
@@ -120,6 +125,13 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
                 println!("documents (index)   no index behind the alias yet: run `athens reindex`")
             }
         }
+        for stray in &strays {
+            println!(
+                "stray index         {}: {}",
+                stray.name,
+                stray.kind.explanation()
+            );
+        }
     }
     if let Some(error) = capture_error {
         anyhow::bail!("change capture is missing or disabled: {error}");
@@ -156,14 +168,18 @@ fn mebibytes(bytes: Option<u64>) -> String {
     )
 }
 
-/// The live index and its document count, `None`s when the alias does not exist yet.
-async fn index_status(settings: &Settings) -> anyhow::Result<(Option<IndexName>, Option<u64>)> {
+/// The live index and its document count (`None`s when the alias does not exist yet), and the
+/// indexes the alias does not serve.
+async fn index_status(
+    settings: &Settings,
+) -> anyhow::Result<(Option<IndexName>, Option<u64>, Vec<StrayIndex>)> {
     let index = wiring::engine(settings).await?;
+    let strays = index.stray_indexes().await?;
     let Some(live) = index.live_index().await? else {
-        return Ok((None, None));
+        return Ok((None, None, strays));
     };
     let count = index.count(&live).await?;
-    Ok((Some(live), Some(count)))
+    Ok((Some(live), Some(count), strays))
 }
 
 pub async fn verify(settings: &Settings, args: &VerifyArgs) -> anyhow::Result<()> {

@@ -74,6 +74,10 @@ async fn sigkill_loses_nothing(mode: &str, projects: u64) {
     let mut sync = world.spawn(&["sync"]).unwrap();
     world.wait_drained(DRAIN).await.unwrap();
     world.verify_clean().unwrap();
+    // The build the first kill abandoned was resumed or dropped: no index is left unserved.
+    let status: serde_json::Value =
+        serde_json::from_str(&world.ok(&["status", "--json"]).unwrap()).unwrap();
+    assert_eq!(status["stray_indexes"], serde_json::json!([]), "{status:#}");
     assert_eq!(signal(&mut sync, "TERM").unwrap(), Some(0));
     world.cleanup().await;
 }
