@@ -7,20 +7,17 @@
 //! after the live one is then an abandoned build, but for the ones this writer is building itself
 //! (claiming again is harmless). The claim is made by the lease holder before it builds anything,
 //! so a running reindex never loses its index to it; a fenced one loses an index it could not
-//! publish anyway. A build of the current mapping that carries a backfill checkpoint in its
-//! `_meta` is left to the backfill, which resumes or discards it.
+//! publish anyway. An unfinished backfill with a checkpoint (see the `checkpoint` module) is left
+//! to the next backfill, which resumes or discards it.
 //!
 //! Indexes created before the live one are previous indexes, kept on purpose
 //! (`keep_previous_index`) or not dropped after a swap: they are listed, never dropped here.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use athens_core::{IndexError, IndexName};
-use elasticsearch::indices::IndicesGetMappingParts;
-use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::client::{alias_holders, read};
+use crate::checkpoint;
+use crate::client::alias_holders;
 use crate::index::EsIndex;
 use crate::mapping;
 
@@ -99,42 +96,17 @@ impl EsIndex {
         Ok(classify(self.alias(), names, &holders))
     }
 
-    /// The indexes of the current mapping version whose mapping carries a `_meta` (a backfill
-    /// checkpoint): the backfill's to resume or discard.
-    async fn resumable(&self) -> Result<BTreeSet<String>, IndexError> {
-        let pattern = mapping::index_pattern(self.alias());
-        let sent = self
-            .client()
-            .es
-            .indices()
-            .get_mapping(IndicesGetMappingParts::Index(&[&pattern]))
-            .allow_no_indices(true)
-            .filter_path(&["*.mappings._meta"])
-            .send()
-            .await;
-        // Without any `_meta` the filter leaves `{}`.
-        let found: BTreeMap<String, Value> = read(sent).await?;
-        Ok(found
-            .into_iter()
-            .filter(|(name, index)| {
-                mapping::mapping_version(self.alias(), name) == Some(mapping::MAPPING_VERSION)
-                    && index["mappings"]["_meta"]
-                        .as_object()
-                        .is_some_and(|meta| !meta.is_empty())
-            })
-            .map(|(name, _)| name)
-            .collect())
-    }
-
     /// Drops the builds that no writer can publish any more: called once a claim took effect.
     /// Failures are logged, never returned: the claim stands, and the next one tries again.
     pub(crate) async fn drop_abandoned_builds(&self) {
         let listed = match self.stray_indexes().await {
             Ok(strays) if strays.is_empty() => return,
-            Ok(strays) => self.resumable().await.map(|resumable| (strays, resumable)),
+            Ok(strays) => checkpoint::unfinished(self.client())
+                .await
+                .map(|unfinished| (strays, unfinished)),
             Err(error) => Err(error),
         };
-        let (strays, resumable) = match listed {
+        let (strays, unfinished) = match listed {
             Ok(listed) => listed,
             Err(error) => {
                 warn!(alias = self.alias(), error = %error, "could not list stray indexes");
@@ -144,7 +116,7 @@ impl EsIndex {
         for stray in strays {
             if stray.kind != StrayKind::Unpublished
                 || self.is_building(&stray.name)
-                || resumable.contains(&stray.name.0)
+                || unfinished.iter().any(|(index, _)| *index == stray.name)
             {
                 continue;
             }

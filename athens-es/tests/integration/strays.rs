@@ -5,9 +5,10 @@
 
 use anyhow::ensure;
 use athens_core::testing::sample_document;
-use athens_core::{IndexError, IndexName, IndexOp, SearchIndex, Version, WriterId};
+use athens_core::{
+    BackfillCheckpoint, IndexError, IndexName, IndexOp, SearchIndex, Version, WriterId,
+};
 use athens_es::{EsIndex, StrayIndex, StrayKind};
-use serde_json::json;
 
 use crate::support::{config, on_every_engine};
 
@@ -28,21 +29,12 @@ async fn claims_drop_abandoned_builds_only() -> anyhow::Result<()> {
         index.publish(&live).await?;
 
         // Two builds of a process that is gone: one crashed before its first checkpoint, one
-        // holds a checkpoint (in its mapping's `_meta`) for the backfill to resume.
+        // holds a checkpoint for the next backfill to resume.
         let gone = EsIndex::connect(&settings).await?;
         let crashed = gone.create_index().await?;
         let checkpointed = gone.create_index().await?;
-        let url = format!(
-            "{}/{}/_mapping",
-            engine.url.trim_end_matches('/'),
-            checkpointed
-        );
-        let put = reqwest::Client::new()
-            .put(&url)
-            .json(&json!({ "_meta": { "athens_backfill": { "ranges": [] } } }))
-            .send()
+        gone.save_checkpoint(&checkpointed, &BackfillCheckpoint::split(None, 1))
             .await?;
-        ensure!(put.status().is_success(), "{}", put.text().await?);
         drop(gone);
 
         ensure!(
