@@ -18,6 +18,10 @@
 //!   commit-to-acknowledgement latency, highest bounded stream rate, idle cost, retained WAL
 //!   while `athens sync` is stopped and its catch-up time); not in the default list: run it with
 //!   `--sections capture --out <file>`;
+//! - `pipeline`: the pipelined stream and fan-out (issue 17) on two builds of `athens` side by side
+//!   (`--before-bin`): fan-out documents/s against the backfill's, commit-to-searchable of
+//!   unrelated updates while a 10,000-project rename drains, Athens' CPU per 1,000 changes at each
+//!   rate step; not in the default list;
 //! - `pgsync`: pgsync's initial sync and change latency from the same database into the same
 //!   engine, against Athens in the same run;
 //! - `backlog`: an outbox of a million changes and no consumer (a database of its own): poll and
@@ -35,6 +39,7 @@ mod backlog;
 mod capture;
 mod load;
 mod pgsync;
+mod pipeline;
 mod procs;
 mod raw;
 mod relevance;
@@ -102,6 +107,9 @@ struct Args {
     /// The `athens` binary (default: next to this one).
     #[arg(long)]
     athens_bin: Option<PathBuf>,
+    /// An earlier `athens` build measured beside this one by the `pipeline` section.
+    #[arg(long)]
+    before_bin: Option<PathBuf>,
     /// Changes per second of the fixed-rate latency run.
     #[arg(long, default_value_t = 100.0)]
     stream_rate: f64,
@@ -632,6 +640,7 @@ async fn main() -> anyhow::Result<()> {
     for section in &args.sections {
         if ![
             "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog",
+            "pipeline",
         ]
         .contains(&section.as_str())
         {
@@ -639,7 +648,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     for name in [
-        "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog",
+        "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog", "pipeline",
     ] {
         if !wants(name) {
             continue;
@@ -657,6 +666,7 @@ async fn main() -> anyhow::Result<()> {
             "source" => source::run(&mut bench).await,
             "capture" => capture::run(&mut bench).await,
             "backlog" => backlog::run(&mut bench).await,
+            "pipeline" => pipeline::run(&mut bench, args.before_bin.clone()).await,
             _ => pgsync::run(&mut bench).await,
         };
         if let Err(error) = result {

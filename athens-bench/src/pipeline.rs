@@ -1,0 +1,296 @@
+//! The pipelined stream and the fan-out that blocks nothing (issue 17), measured on two builds of
+//! `athens` side by side in one run (`--before-bin`: the build to compare with; the build under test
+//! otherwise): fan-out documents/s against the backfill's, commit → searchable of unrelated updates
+//! while a 10,000-project rename drains, and Athens' CPU per 1,000 changes at each rate step.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use sea_orm::sqlx;
+use serde_json::json;
+
+use crate::load::{Generator, MIXED, Plan, UPDATES};
+use crate::report::{Table, num, ratio};
+use crate::stream::{engine, start_sync};
+use crate::{ALIAS, Bench, backfill, procs};
+
+/// Offered rates of the CPU steps, changes per second.
+const RATES: [f64; 4] = [100.0, 200.0, 400.0, 800.0];
+const TINY_RATES: [f64; 2] = [20.0, 40.0];
+/// Rate of the unrelated updates while renames drain.
+const UPDATE_RATE: f64 = 100.0;
+/// Seconds between two renames of the fan-out user while the updates run.
+const RENAME_EVERY: Duration = Duration::from_secs(4);
+
+/// What one build did.
+struct Figures {
+    label: String,
+    backfill: f64,
+    fanout: f64,
+    fanout_searchable: f64,
+    renames: usize,
+    updates_p50: f64,
+    updates_p99: f64,
+    updates_seen: usize,
+    updates_lost: usize,
+    /// (offered rate, committed changes, Athens CPU s per 1,000 changes, machine busy)
+    cpu: Vec<(f64, usize, f64, f64)>,
+}
+
+/// Runs the section on `before` (if given) and on the build under test, in that order.
+pub async fn run(bench: &mut Bench, before: Option<PathBuf>) -> anyhow::Result<()> {
+    let tag = format!("{:x}", chrono::Utc::now().timestamp() % 0xfffff);
+    let (user, linked) = fanout_user(bench, &tag).await?;
+    let under_test = bench.athens.bin.clone();
+    let mut builds = Vec::new();
+    if let Some(before) = before {
+        builds.push(("before".to_owned(), before));
+    }
+    builds.push(("after".to_owned(), under_test.clone()));
+    let mut measured = Vec::new();
+    for (label, bin) in builds {
+        bench.athens.bin = bin.clone();
+        println!("pipeline: {label} ({})", bin.display());
+        let result = measure(bench, &label, user, linked, &tag).await;
+        bench.athens.bin = under_test.clone();
+        measured.push(result?);
+    }
+    report(bench, &measured, linked);
+    Ok(())
+}
+
+/// A user credited with the fan-out's number of projects (spread over the stable ones).
+async fn fanout_user(bench: &Bench, tag: &str) -> anyhow::Result<(i64, u64)> {
+    let stable: i64 = sqlx::query_scalar("SELECT (max(id) * 9 / 10)::bigint FROM projects")
+        .fetch_one(&bench.pool)
+        .await?;
+    let wanted = (bench.scale.fanout_projects as i64).min(stable);
+    let user: i64 = sqlx::query_scalar("INSERT INTO users (name) VALUES ($1) RETURNING id::bigint")
+        .bind(format!("Pipeline {tag}"))
+        .fetch_one(&bench.pool)
+        .await?;
+    let step = (stable / wanted).max(1);
+    let linked = sqlx::query(
+        "INSERT INTO user_projects (project_id, user_id) \
+         SELECT id, $1 FROM projects WHERE id <= $2 AND id % $3 = 1 ORDER BY id LIMIT $4",
+    )
+    .bind(user)
+    .bind(stable)
+    .bind(step)
+    .bind(wanted)
+    .execute(&bench.pool)
+    .await?
+    .rows_affected();
+    Ok((user, linked))
+}
+
+async fn rename(bench: &Bench, user: i64, name: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(user)
+        .execute(&bench.pool)
+        .await?;
+    Ok(())
+}
+
+async fn measure(
+    bench: &mut Bench,
+    label: &str,
+    user: i64,
+    linked: u64,
+    tag: &str,
+) -> anyhow::Result<Figures> {
+    let backfill = backfill::measure(bench, &[]).await?;
+    println!(
+        "  backfill: {} documents in {:.1} s, {:.0} docs/s",
+        backfill.documents,
+        backfill.seconds,
+        backfill.rate()
+    );
+    let sync = start_sync(bench).await?;
+    let result = streaming(bench, &sync, label, user, linked, tag).await;
+    sync.stop().await?;
+    let mut figures = result?;
+    figures.backfill = backfill.rate();
+    Ok(figures)
+}
+
+async fn streaming(
+    bench: &Bench,
+    sync: &procs::Running,
+    label: &str,
+    user: i64,
+    linked: u64,
+    tag: &str,
+) -> anyhow::Result<Figures> {
+    let engine = engine(bench);
+    let by_user = json!({ "term": { "creators.id": user } });
+
+    // One rename on a quiet stream: documents per second until acknowledged.
+    let marker = format!("mk{tag}{label}fanout");
+    let since = Instant::now();
+    rename(bench, user, &format!("Renamed {marker}")).await?;
+    bench.wait_drained(Duration::from_secs(600)).await?;
+    let acked = since.elapsed().as_secs_f64();
+    let renamed =
+        json!({ "bool": { "filter": [by_user, { "match": { "creators.name": marker } }] } });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while engine.count(ALIAS, renamed.clone()).await? < linked {
+        ensure!(
+            Instant::now() < deadline,
+            "the rename never became searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let searchable = since.elapsed().as_secs_f64();
+    println!(
+        "  fan-out: {linked} documents acknowledged in {acked:.2} s ({:.0} docs/s), searchable in {searchable:.2} s",
+        linked as f64 / acked
+    );
+
+    // Unrelated updates at 100/s while the user is renamed every few seconds.
+    let generator = Generator::new(bench.pool.clone(), &format!("{tag}{label}")).await?;
+    let plan = Plan {
+        rate: UPDATE_RATE,
+        seconds: bench.scale.stream_seconds / 2.0,
+        mix: UPDATES,
+        searchable_in: vec![ALIAS.into()],
+        track_acks: true,
+        drain: Duration::from_secs(30),
+    };
+    let renamer = {
+        let pool = bench.pool.clone();
+        let seconds = plan.seconds;
+        let label = label.to_owned();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut renames = 0;
+            while started.elapsed().as_secs_f64() + RENAME_EVERY.as_secs_f64() < seconds {
+                tokio::time::sleep(RENAME_EVERY / 2).await;
+                sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+                    .bind(format!("Renamed {label} {renames}"))
+                    .bind(user)
+                    .execute(&pool)
+                    .await?;
+                renames += 1;
+                tokio::time::sleep(RENAME_EVERY / 2).await;
+            }
+            anyhow::Ok(renames)
+        })
+    };
+    let outcome = generator.run(&plan, &engine).await?;
+    let renames = renamer.await??;
+    let (mut updates, lost) = outcome.searchable_latency(0);
+    println!(
+        "  updates at {UPDATE_RATE}/s during {renames} renames: searchable p50 {:.0} ms p99 {:.0} ms ({} seen, {lost} lost)",
+        updates.ms(0.5),
+        updates.ms(0.99),
+        updates.len()
+    );
+    bench.wait_drained(Duration::from_secs(120)).await?;
+
+    // Athens' CPU per 1,000 changes at each rate.
+    let rates: &[f64] = if bench.tiny { &TINY_RATES } else { &RATES };
+    let mut cpu = Vec::new();
+    for &rate in rates {
+        let plan = crate::stream::step_plan(bench, rate);
+        let plan = Plan { mix: MIXED, ..plan };
+        let ticks = procs::machine_ticks();
+        let athens = sync.cpu();
+        let outcome = generator.run(&plan, &engine).await?;
+        bench.wait_drained(Duration::from_secs(120)).await?;
+        let used = sync.cpu() - athens;
+        let busy = procs::machine_busy(ticks, procs::machine_ticks());
+        let changes = outcome.committed();
+        let per_k = used / changes.max(1) as f64 * 1000.0;
+        println!(
+            "  {rate}/s: {changes} changes, Athens {used:.2} CPU s ({per_k:.3} per 1k changes), machine {:.0}% busy",
+            busy * 100.0
+        );
+        cpu.push((rate, changes, per_k, busy));
+    }
+    Ok(Figures {
+        label: label.to_owned(),
+        backfill: 0.0,
+        fanout: linked as f64 / acked,
+        fanout_searchable: searchable,
+        renames,
+        updates_p50: updates.ms(0.5),
+        updates_p99: updates.ms(0.99),
+        updates_seen: updates.len(),
+        updates_lost: lost,
+        cpu,
+    })
+}
+
+fn report(bench: &mut Bench, measured: &[Figures], linked: u64) {
+    let mut header = vec!["figure".to_owned()];
+    header.extend(measured.iter().map(|f| f.label.clone()));
+    header.push("target".into());
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut table = Table::new(
+        "Stream pipeline (issue 17): two builds side by side in one run",
+        &header,
+    );
+    let mut row = |figure: String, cell: &dyn Fn(&Figures) -> String, target: &str| {
+        let mut cells = vec![figure];
+        cells.extend(measured.iter().map(cell));
+        cells.push(target.into());
+        table.row(cells);
+    };
+    row(
+        "backfill (`athens reindex`), docs/s".into(),
+        &|f| num(f.backfill, 0),
+        "reference",
+    );
+    row(
+        format!("fan-out: rename of a user with {linked} projects, docs/s until acknowledged"),
+        &|f| num(f.fanout, 0),
+        "reference",
+    );
+    row(
+        "fan-out docs/s ÷ backfill docs/s".into(),
+        &|f| ratio(f.fanout / f.backfill),
+        "≥ 0.8×",
+    );
+    row(
+        "fan-out until searchable, s".into(),
+        &|f| num(f.fanout_searchable, 2),
+        "absolute",
+    );
+    row(
+        format!(
+            "commit → searchable of unrelated updates at {UPDATE_RATE:.0}/s while the user is renamed every {} s, p50 / p99 ms",
+            RENAME_EVERY.as_secs()
+        ),
+        &|f| format!("{} / {}", num(f.updates_p50, 0), num(f.updates_p99, 0)),
+        "p99 < 1500 ms (refresh 1 s + 500 ms)",
+    );
+    row(
+        "renames during the updates; updates seen / never seen".into(),
+        &|f| format!("{}; {} / {}", f.renames, f.updates_seen, f.updates_lost),
+        "–",
+    );
+    let steps = measured.first().map_or(0, |f| f.cpu.len());
+    for step in 0..steps {
+        let rate = measured[0].cpu[step].0;
+        row(
+            format!(
+                "Athens CPU s per 1,000 changes at {rate:.0} changes/s (changes committed; machine busy)"
+            ),
+            &|f| {
+                f.cpu.get(step).map_or_else(
+                    || "n/a".into(),
+                    |(_, changes, per_k, busy)| {
+                        format!("{} ({changes}; {:.0}%)", num(*per_k, 3), busy * 100.0)
+                    },
+                )
+            },
+            if rate >= 400.0 { "≤ 0.1" } else { "reported" },
+        );
+    }
+    table.note("builds measured one after the other against the same database and engine, each with its own `athens reindex` (backfill), a rename on a quiet stream (fan-out), 100 project updates/s for half the stream run while the user is renamed every few seconds, and the mixed load at each rate step (`step_seconds` each, then drained)");
+    table.note("Athens CPU: the `athens sync` process (`/proc/<pid>/stat`) over the step and its drain, divided by the changes committed in the step");
+    bench.report.tables.push(table);
+}
