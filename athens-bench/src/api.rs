@@ -391,39 +391,32 @@ async fn measure(
         ]);
 
         // Each path climbs the steps until its p99 breaks the budget (or a request fails).
-        let (mut best_athens, mut best_direct) = (0.0_f64, 0.0_f64);
-        let (mut athens_on, mut direct_on) = (true, true);
+        let paths: [(&str, &dyn Fn() -> reqwest::RequestBuilder); 2] =
+            [("via Athens", &via), ("direct", &direct)];
+        let mut best = [0.0_f64; 2];
+        let mut climbing = [true; 2];
         for &rate in rates {
-            if athens_on {
-                let mut run = open_loop(&bench.http, rate, run_seconds(rate), via).await;
+            for (path, (label, request)) in paths.iter().enumerate() {
+                if !climbing[path] {
+                    continue;
+                }
+                let mut run = open_loop(&bench.http, rate, run_seconds(rate), request).await;
                 tokio::time::sleep(settle).await;
-                athens_on = run.errors == 0 && run.latency.ms(0.99) <= P99_BUDGET_MS;
-                if athens_on {
-                    best_athens = rate;
+                climbing[path] = run.errors == 0 && run.latency.ms(0.99) <= P99_BUDGET_MS;
+                if climbing[path] {
+                    best[path] = rate;
                 }
                 println!(
-                    "api {} via Athens at {rate}/s: p99 {:.1} ms",
+                    "api {} {label} at {rate}/s: p99 {:.1} ms",
                     search.name,
                     run.latency.ms(0.99)
                 );
             }
-            if direct_on {
-                let mut run = open_loop(&bench.http, rate, run_seconds(rate), direct).await;
-                tokio::time::sleep(settle).await;
-                direct_on = run.errors == 0 && run.latency.ms(0.99) <= P99_BUDGET_MS;
-                if direct_on {
-                    best_direct = rate;
-                }
-                println!(
-                    "api {} direct at {rate}/s: p99 {:.1} ms",
-                    search.name,
-                    run.latency.ms(0.99)
-                );
-            }
-            if !athens_on && !direct_on {
+            if !climbing.contains(&true) {
                 break;
             }
         }
+        let [best_athens, best_direct] = best;
         let limit_ratio = if best_direct > 0.0 {
             best_athens / best_direct
         } else {

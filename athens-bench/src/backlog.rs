@@ -42,9 +42,11 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A row of the table: what was timed, how long it took, what it found.
+/// A row of the table, printed too: what was timed, how long it took, what it found.
 fn row(table: &mut Table, what: String, elapsed: Duration, result: String) {
-    table.row(vec![what, num(elapsed.as_secs_f64() * 1e3, 1), result]);
+    let ms = num(elapsed.as_secs_f64() * 1e3, 1);
+    println!("backlog: {what}: {ms} ms, {result}");
+    table.row(vec![what, ms, result]);
 }
 
 async fn measure(source: &PgSource, changes: u64, drained: usize) -> anyhow::Result<Table> {
@@ -63,10 +65,6 @@ async fn measure(source: &PgSource, changes: u64, drained: usize) -> anyhow::Res
     .execute(source.pool())
     .await?;
     let filled = started.elapsed();
-    println!(
-        "outbox filled with {changes} changes in {:.1} s",
-        filled.as_secs_f64()
-    );
     row(
         &mut table,
         "fill the outbox (one INSERT … generate_series)".into(),
@@ -85,13 +83,6 @@ async fn measure(source: &PgSource, changes: u64, drained: usize) -> anyhow::Res
         let started = Instant::now();
         let backlog = source.backlog().await?;
         let gauged = started.elapsed();
-        println!(
-            "{label}: poll of {} in {:.1} ms; backlog() in {:.1} ms reports {} pending",
-            batch.len(),
-            polled.as_secs_f64() * 1e3,
-            gauged.as_secs_f64() * 1e3,
-            backlog.pending
-        );
         row(
             &mut table,
             format!("poll of {BATCH}, {label}"),
@@ -135,10 +126,6 @@ async fn measure(source: &PgSource, changes: u64, drained: usize) -> anyhow::Res
             .await?;
     }
     let drain = started.elapsed();
-    println!(
-        "poll+ack of the first {done} changes: {:.1} s",
-        drain.as_secs_f64()
-    );
     row(
         &mut table,
         format!("poll + ack of the first {done} changes, {BATCH} per batch"),

@@ -72,6 +72,16 @@ async fn take_all(source: &dyn ChangeSource) -> ContractResult<Vec<ChangeRecord>
     Ok(records)
 }
 
+/// What the source captured of `action` (a fixture step named `step`), acknowledged.
+async fn captured(
+    changes: &dyn ChangeSource,
+    step: &'static str,
+    action: impl Future<Output = Result<(), FixtureError>>,
+) -> ContractResult<Vec<ChangeRecord>> {
+    action.await.map_err(fixture(step))?;
+    take_all(changes).await
+}
+
 fn has(records: &[ChangeRecord], change: Change) -> bool {
     records.iter().any(|record| record.change == change)
 }
@@ -200,10 +210,7 @@ pub async fn a_rename_is_captured_and_resolves_to_projects(
     let changes = fx.changes();
     let Linked { ada, rust, project } = linked(fx).await?;
     take_all(changes).await?;
-    fx.rename_user(ada, "Ada King")
-        .await
-        .map_err(fixture("rename_user"))?;
-    let renamed = take_all(changes).await?;
+    let renamed = captured(changes, "rename_user", fx.rename_user(ada, "Ada King")).await?;
     ensure!(
         has(&renamed, Change::User { user: ada }),
         "a rename must be captured, got {renamed:?}"
@@ -231,10 +238,7 @@ pub async fn an_update_that_changes_nothing_is_not_captured(
         .await
         .map_err(fixture("rename_user"))?;
     take_all(changes).await?;
-    fx.rename_user(ada, "Ada King")
-        .await
-        .map_err(fixture("rename_user"))?;
-    let unchanged = take_all(changes).await?;
+    let unchanged = captured(changes, "rename_user", fx.rename_user(ada, "Ada King")).await?;
     let only_the_row = unchanged
         .iter()
         .all(|record| record.change == Change::User { user: ada });
@@ -251,10 +255,7 @@ pub async fn cascaded_deletes_and_unlinks_are_captured(fx: &dyn SourceFixture) -
     let changes = fx.changes();
     let Linked { ada, rust, project } = linked(fx).await?;
     take_all(changes).await?;
-    fx.delete_hashtag(rust)
-        .await
-        .map_err(fixture("delete_hashtag"))?;
-    let deleted = take_all(changes).await?;
+    let deleted = captured(changes, "delete_hashtag", fx.delete_hashtag(rust)).await?;
     ensure!(
         has(
             &deleted,
@@ -265,10 +266,7 @@ pub async fn cascaded_deletes_and_unlinks_are_captured(fx: &dyn SourceFixture) -
         ),
         "deleting a hashtag must capture its cascaded links, got {deleted:?}"
     );
-    fx.uncredit(project, ada)
-        .await
-        .map_err(fixture("uncredit"))?;
-    let uncredited = take_all(changes).await?;
+    let uncredited = captured(changes, "uncredit", fx.uncredit(project, ada)).await?;
     ensure!(
         has(&uncredited, Change::UserProject { project, user: ada }),
         "unlinking a creator must be captured, got {uncredited:?}"
@@ -389,10 +387,7 @@ pub async fn a_truncate_is_captured(fx: &dyn SourceFixture) -> ContractResult {
     let changes = fx.changes();
     linked(fx).await?;
     take_all(changes).await?;
-    fx.truncate(Table::Users)
-        .await
-        .map_err(fixture("truncate"))?;
-    let truncated = take_all(changes).await?;
+    let truncated = captured(changes, "truncate", fx.truncate(Table::Users)).await?;
     ensure!(
         has(
             &truncated,
