@@ -22,6 +22,8 @@
 //!   (`--before-bin`): fan-out documents/s against the backfill's, commit-to-searchable of
 //!   unrelated updates while a 10,000-project rename drains, Athens' CPU per 1,000 changes at each
 //!   rate step; not in the default list;
+//! - `outbox`: the outbox as a queue under stress: poll cost while a long snapshot is open, and the
+//!   drain of a large backlog after an outage; not in the default list (`--sections outbox`);
 //! - `pgsync`: pgsync's initial sync and change latency from the same database into the same
 //!   engine, against Athens in the same run;
 //! - `backlog`: an outbox of a million changes and no consumer (a database of its own): poll and
@@ -38,6 +40,7 @@ mod backfill;
 mod backlog;
 mod capture;
 mod load;
+mod outbox;
 mod pgsync;
 mod pipeline;
 mod procs;
@@ -110,6 +113,10 @@ struct Args {
     /// An earlier `athens` build measured beside this one by the `pipeline` section.
     #[arg(long)]
     before_bin: Option<PathBuf>,
+    /// Parts of the `outbox` section, comma-separated: `poll` (poll cost under a long snapshot),
+    /// `drain` (backlog drain after an outage).
+    #[arg(long, value_delimiter = ',', default_value = "poll,drain")]
+    outbox_parts: Vec<String>,
     /// Changes per second of the fixed-rate latency run.
     #[arg(long, default_value_t = 100.0)]
     stream_rate: f64,
@@ -640,7 +647,7 @@ async fn main() -> anyhow::Result<()> {
     for section in &args.sections {
         if ![
             "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog",
-            "pipeline",
+            "pipeline", "outbox",
         ]
         .contains(&section.as_str())
         {
@@ -649,6 +656,7 @@ async fn main() -> anyhow::Result<()> {
     }
     for name in [
         "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog", "pipeline",
+        "outbox",
     ] {
         if !wants(name) {
             continue;
@@ -667,6 +675,7 @@ async fn main() -> anyhow::Result<()> {
             "capture" => capture::run(&mut bench).await,
             "backlog" => backlog::run(&mut bench).await,
             "pipeline" => pipeline::run(&mut bench, args.before_bin.clone()).await,
+            "outbox" => outbox::run(&mut bench, &args.outbox_parts).await,
             _ => pgsync::run(&mut bench).await,
         };
         if let Err(error) = result {

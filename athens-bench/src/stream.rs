@@ -31,7 +31,7 @@ pub(crate) fn bounded(outcome: &Outcome) -> bool {
 }
 
 /// Documents the live index has indexed or deleted so far (`_stats/indexing`, primaries).
-async fn indexed(bench: &Bench) -> f64 {
+pub(crate) async fn indexed(bench: &Bench) -> f64 {
     let stats = bench
         .engine(
             reqwest::Method::GET,

@@ -108,9 +108,15 @@ DECLARE
     found_one boolean;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RETURN pg_relation_size(rel) > 0;
+        found_one := pg_relation_size(rel) > 0;
+    ELSE
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', rel) INTO found_one;
     END IF;
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', rel) INTO found_one;
+    IF found_one THEN
+        -- The outbox id comes next: its transaction must hold a transaction id first, as every
+        -- other capture's does (polls rely on it, see athens-pg's cursor).
+        PERFORM pg_current_xact_id();
+    END IF;
     RETURN found_one;
 END $fn$;
 COMMENT ON FUNCTION athens.had_rows(regclass) IS 'Whether a table about to be truncated holds rows: truncating an empty table needs no rebuild';

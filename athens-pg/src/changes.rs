@@ -25,6 +25,7 @@ use tracing::{debug, warn};
 
 use crate::capture::CHANNEL;
 use crate::consumer;
+use crate::cursor::{Cursor, Seen};
 use crate::error::PgError;
 use crate::source::PgSource;
 
@@ -62,6 +63,8 @@ pub(crate) struct Listener {
     vacuuming: AtomicBool,
     /// When a poll last returned changes.
     last_seen: Mutex<Option<Instant>>,
+    /// Where polls start scanning the outbox.
+    cursor: Cursor,
 }
 
 impl Listener {
@@ -160,17 +163,56 @@ fn decode(row: OutboxRow) -> Result<ChangeRecord, PgError> {
 }
 
 impl PgSource {
-    /// The oldest pending changes, at most `max`.
+    /// The oldest pending changes, at most `max`, read from the cursor's floor on (see
+    /// [`crate::cursor`]).
     async fn fetch(&self, max: usize) -> Result<Vec<ChangeRecord>, PgError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let rows: Vec<OutboxRow> = sqlx::query_as(
-            "SELECT id, source_table, op = 'T', project_id, user_id, hashtag_id, recorded_at \
-             FROM athens.outbox ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter().map(decode).collect()
+        loop {
+            let floor = self.inner.changes.cursor.floor();
+            // The horizon and the rows in one statement: one snapshot.
+            let rows: Vec<(
+                i64,
+                i64,
+                Option<i64>,
+                Option<String>,
+                Option<bool>,
+                Option<i64>,
+                Option<i64>,
+                Option<i64>,
+                Option<DateTime<Utc>>,
+            )> = sqlx::query_as(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
+                            'athens.outbox'::regclass::oid::bigint, \
+                            o.id, o.source_table, o.op = 'T', o.project_id, o.user_id, \
+                            o.hashtag_id, o.recorded_at \
+                     FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
+                         SELECT * FROM athens.outbox WHERE id >= $2 ORDER BY id LIMIT $1) AS o \
+                     ON true ORDER BY o.id",
+            )
+            .bind(limit)
+            .bind(floor.0)
+            .fetch_all(self.pool())
+            .await?;
+            let Some(&(xmin, table, ..)) = rows.first() else {
+                return Ok(Vec::new());
+            };
+            let records: Vec<OutboxRow> = rows
+                .into_iter()
+                .filter_map(
+                    |(_, _, id, source_table, truncated, project, user, hashtag, at)| {
+                        Some((id?, source_table?, truncated?, project, user, hashtag, at?))
+                    },
+                )
+                .collect();
+            let seen = Seen {
+                table,
+                xmin,
+                first: records.first().map(|row| row.0),
+            };
+            if self.inner.changes.cursor.saw(floor, seen) {
+                return records.into_iter().map(decode).collect();
+            }
+        }
     }
 
     /// Tells writers that a consumer waits for up to `wait` (plus a second): their triggers notify
@@ -217,17 +259,33 @@ impl PgSource {
         }
         let ids: Vec<i64> = ack.changes.iter().map(|id| id.0).collect();
         let mut tx = self.fenced_transaction().await?;
+        let mut candidate = None;
         if !ids.is_empty() {
+            // The sequence's last value before this transaction takes an id, then its id: a
+            // candidate floor for polls (see `crate::cursor`).
+            let (table, last): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT 'athens.outbox'::regclass::oid::bigint, \
+                 pg_sequence_last_value(pg_get_serial_sequence('athens.outbox', 'id')::regclass)",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM athens.outbox WHERE id = ANY($1)")
                 .bind(&ids)
                 .execute(&mut *tx)
                 .await?;
+            let xid: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+                .fetch_one(&mut *tx)
+                .await?;
+            candidate = Some((table, last, xid));
         }
         let lease_key = self.config().lease_key;
         let previous =
             record_ack(&mut tx, !ids.is_empty(), &ack.dead_letters, Some(lease_key)).await?;
         tx.commit().await?;
         consumer::note(previous, lease_key);
+        if let Some((table, last, xid)) = candidate {
+            self.inner.changes.cursor.acknowledged(table, last, xid);
+        }
         debug!(
             changes = ids.len(),
             dead_letters = ack.dead_letters.len(),
@@ -281,16 +339,18 @@ impl PgSource {
         );
         let (capped, oldest_age, dead_letters, estimate, span, last_ack_at): Row = sqlx::query_as(
             "SELECT \
-                   (SELECT count(*) FROM (SELECT 1 FROM athens.outbox LIMIT $1) AS capped), \
+                   (SELECT count(*) FROM (SELECT 1 FROM athens.outbox WHERE id >= $2 LIMIT $1) \
+                      AS capped), \
                    (SELECT extract(epoch FROM clock_timestamp() - recorded_at)::float8 \
-                      FROM athens.outbox ORDER BY id LIMIT 1), \
+                      FROM athens.outbox WHERE id >= $2 ORDER BY id LIMIT 1), \
                    (SELECT count(*) FROM athens.dead_letters), \
                    (SELECT reltuples::float8 FROM pg_class \
                       WHERE oid = 'athens.outbox'::regclass), \
-                   (SELECT max(id) - min(id) + 1 FROM athens.outbox), \
+                   (SELECT max(id) - min(id) + 1 FROM athens.outbox WHERE id >= $2), \
                    (SELECT last_ack_at FROM athens.consumer)",
         )
         .bind(EXACT_COUNT_LIMIT)
+        .bind(self.inner.changes.cursor.floor().0)
         .fetch_one(self.pool())
         .await?;
         let span = span.unwrap_or(capped);

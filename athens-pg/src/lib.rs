@@ -40,6 +40,7 @@ mod changes;
 mod config;
 mod connect;
 mod consumer;
+mod cursor;
 mod documents;
 pub mod entity;
 mod error;

@@ -97,3 +97,57 @@ async fn equal_to_postgres(test: &str, mode: CaptureMode) {
     assert_eq!(backlog.pending, 0);
     engine.release_lease().await.unwrap();
 }
+
+/// Issue 12, finding 8: truncating an empty link table does not rebuild the index; truncating it
+/// once it holds rows does (outbox mode, through the engine).
+#[tokio::test]
+async fn truncating_an_empty_link_table_does_not_rebuild_the_index() {
+    let captured = ready_in("engine-truncate-empty", CaptureMode::Outbox).await;
+    let source = captured.source.clone();
+    source
+        .seed(
+            &athens_pg::SeedOptions {
+                projects: 50,
+                users: 10,
+                hashtags: 10,
+                seed: 3,
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let source = Arc::new(source);
+    let index = Arc::new(MemoryIndex::new());
+    let engine = SyncEngine::new(
+        captured.changes.clone(),
+        source.clone(),
+        index.clone(),
+        Arc::new(source.lease().await.unwrap()),
+        quick_engine(),
+        CancellationToken::new(),
+    );
+    engine.acquire_lease().await.unwrap();
+    engine.drain().await.unwrap();
+    exec(&source, "DELETE FROM project_hashtags").await;
+    engine.drain().await.unwrap();
+    let live = index.live_name();
+    assert!(live.is_some());
+
+    exec(&source, "TRUNCATE project_hashtags").await;
+    exec(&source, "UPDATE projects SET name = 'after' WHERE id = 1").await;
+    engine.drain().await.unwrap();
+    assert_eq!(index.live_name(), live, "no rebuild: nothing was truncated");
+    assert_eq!(index.live_documents(), expected(&source).await);
+
+    exec(
+        &source,
+        "INSERT INTO project_hashtags (project_id, hashtag_id) VALUES (1, 1)",
+    )
+    .await;
+    engine.drain().await.unwrap();
+    exec(&source, "TRUNCATE project_hashtags").await;
+    engine.drain().await.unwrap();
+    assert_ne!(index.live_name(), live, "a table with a row: rebuilt");
+    assert_eq!(index.live_documents(), expected(&source).await);
+    engine.release_lease().await.unwrap();
+}

@@ -387,3 +387,64 @@ async fn the_periodic_vacuum_outlasts_the_statement_timeout() {
         started.elapsed()
     );
 }
+
+/// Polls start at a floor past acknowledged rows (so that a long snapshot, which keeps their dead
+/// entries, costs nothing: `athens-pg/src/cursor.rs`). The floor never passes an id whose
+/// transaction may still commit, however many batches are acknowledged meanwhile.
+#[tokio::test]
+async fn the_poll_floor_never_passes_a_transaction_still_open() {
+    let source = ready("outbox-floor").await;
+    exec(
+        &source,
+        "INSERT INTO projects (id, name, slug) VALUES (1, 'p', 'p');
+         INSERT INTO hashtags (id, name) VALUES (1, 'h');
+         INSERT INTO project_hashtags (project_id, hashtag_id) VALUES (1, 1)",
+    )
+    .await;
+    take_all(&source).await;
+    let url = source.config().url.expose().to_string();
+    let mut early = PgConnection::connect(&url).await.unwrap();
+    let mut truncating = PgConnection::connect(&url).await.unwrap();
+    for statement in ["BEGIN", "INSERT INTO users (id, name) VALUES (1, 'early')"] {
+        sqlx::query(statement).execute(&mut early).await.unwrap();
+    }
+    for statement in ["BEGIN", "TRUNCATE project_hashtags"] {
+        sqlx::query(statement)
+            .execute(&mut truncating)
+            .await
+            .unwrap();
+    }
+    for round in 0..5 {
+        exec(
+            &source,
+            &format!(
+                "INSERT INTO users (id, name) VALUES ({}, 'later')",
+                10 + round
+            ),
+        )
+        .await;
+        assert_eq!(take_all(&source).await.len(), 1);
+    }
+    sqlx::query("COMMIT").execute(&mut early).await.unwrap();
+    sqlx::query("COMMIT")
+        .execute(&mut truncating)
+        .await
+        .unwrap();
+    let late = drain(&source).await;
+    assert_eq!(
+        late,
+        vec![
+            athens_core::Change::Truncate {
+                table: athens_core::Table::ProjectHashtags
+            },
+            user(1)
+        ],
+        "both late commits are read, though later ids were acknowledged in five batches"
+    );
+
+    // A reinstalled outbox hands out ids from 1 again: the floor starts over.
+    source.remove_capture().await.unwrap();
+    source.install_capture().await.unwrap();
+    exec(&source, "INSERT INTO users (id, name) VALUES (2, 'after')").await;
+    assert_eq!(drain(&source).await, vec![user(2)]);
+}
