@@ -102,6 +102,20 @@ impl Drop for Listener {
     }
 }
 
+/// A poll's row: the snapshot's xmin and the outbox's oid, then an outbox row (all NULL when the
+/// outbox has none at or above the floor).
+type PolledRow = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<bool>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<DateTime<Utc>>,
+);
+
 /// When a `poll` waiting up to `wait` from now gives up: a day from now when `wait` is too large
 /// to add to the clock.
 pub(crate) fn poll_deadline(wait: Duration) -> Instant {
@@ -170,17 +184,7 @@ impl PgSource {
         loop {
             let floor = self.inner.changes.cursor.floor();
             // The horizon and the rows in one statement: one snapshot.
-            let rows: Vec<(
-                i64,
-                i64,
-                Option<i64>,
-                Option<String>,
-                Option<bool>,
-                Option<i64>,
-                Option<i64>,
-                Option<i64>,
-                Option<DateTime<Utc>>,
-            )> = sqlx::query_as(
+            let rows: Vec<PolledRow> = sqlx::query_as(
                 "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
                             'athens.outbox'::regclass::oid::bigint, \
                             o.id, o.source_table, o.op = 'T', o.project_id, o.user_id, \
