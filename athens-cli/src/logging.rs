@@ -1,9 +1,7 @@
-//! Logs through `tracing` (human-readable or JSON, on stderr) and the metrics recorder whose
-//! Prometheus rendering the API serves at `/metrics`.
+//! Logs through `tracing`: human-readable or JSON, on stderr.
 
 use std::io::IsTerminal;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -13,8 +11,8 @@ use crate::config::LogSettings;
 /// raise them.
 const QUIET: &str = "sqlx=warn,sea_orm_migration=warn";
 
-/// Installs the log subscriber and the metrics recorder; returns the handle that renders metrics.
-pub fn init(settings: &LogSettings) -> Option<PrometheusHandle> {
+/// Installs the log subscriber.
+pub fn init(settings: &LogSettings) {
     // PostgreSQL's notices ("… does not exist, skipping") and the migrator's chatter are noise at info.
     let directives = format!("{QUIET},{}", settings.filter);
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -26,7 +24,4 @@ pub fn init(settings: &LogSettings) -> Option<PrometheusHandle> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    athens_http::install_metrics_recorder()
-        .map_err(|error| tracing::warn!(%error, "metrics disabled"))
-        .ok()
 }

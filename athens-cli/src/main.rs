@@ -7,6 +7,7 @@ mod config;
 mod emf;
 mod logging;
 mod progress;
+mod recorder;
 mod shutdown;
 mod wiring;
 
@@ -30,7 +31,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let metrics = logging::init(&settings.log);
+    logging::init(&settings.log);
+    let metrics = recorder::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

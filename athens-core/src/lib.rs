@@ -6,7 +6,9 @@
 //! - [`DocumentSource`]: current documents, read with a version that orders them;
 //! - [`WriterLease`]: one writer at a time;
 //! - [`SearchIndex`]: versioned writes into physical indexes behind an alias;
-//! - [`ProjectSearch`]: the read side the API serves.
+//! - [`ProjectSearch`]: the read side the API serves;
+//! - [`SourceLookup`]: what the API asks the source beside the index (readiness, whether a user
+//!   exists).
 //!
 //! [`SyncEngine`] drives the first four: a zero-downtime backfill into a fresh index, then streaming
 //! of changes with at-least-once delivery and idempotent, versioned writes.
@@ -39,7 +41,7 @@ pub use search::{
     MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS, MAX_PAGE_SIZE, MAX_TEXT_CHARS,
     ProjectSearch, SearchHit, SearchPage, SearchRequest, SortOrder, normalize_hashtag,
 };
-pub use source::{ChangeSource, DocumentSource, Snapshot, Version, WriterLease};
+pub use source::{ChangeSource, DocumentSource, Snapshot, SourceLookup, Version, WriterLease};
 pub use suggest::{
     DEFAULT_SUGGESTIONS, MAX_SUGGESTIONS, ProjectSuggestion, SuggestRequest, Suggestions,
     UserSuggestion,

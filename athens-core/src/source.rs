@@ -1,5 +1,6 @@
 //! The source-side ports: where changes come from ([`ChangeSource`]), where documents are built from
-//! ([`DocumentSource`]) and who may write to the index ([`WriterLease`]).
+//! ([`DocumentSource`]), who may write to the index ([`WriterLease`]), and what the API looks up
+//! beside the index ([`SourceLookup`]).
 
 use std::time::Duration;
 
@@ -114,19 +115,27 @@ pub trait DocumentSource: Send + Sync {
         users: &[UserId],
         hashtags: &[HashtagId],
     ) -> Result<Vec<ProjectId>, SourceError>;
+}
+
+/// What the API and the operator's commands ask the source of truth beside the sync: whether it
+/// answers, whether a user exists (which the index cannot tell when the user has no project), and
+/// how many projects it holds.
+///
+/// # Contract
+/// - [`ping`](Self::ping) stays cheap whatever the tables hold: readiness probes call it every few
+///   seconds on every API server. It fails when the source cannot serve reads (unreachable, tables
+///   missing or not readable).
+/// - [`user_exists`](Self::user_exists) and [`count`](Self::count) read the current state.
+#[async_trait]
+pub trait SourceLookup: Send + Sync {
+    /// Answers when the source can serve reads, with a round trip that reads no rows.
+    async fn ping(&self) -> Result<(), SourceError>;
 
     /// Whether a user with this id exists now.
     async fn user_exists(&self, user: UserId) -> Result<bool, SourceError>;
 
-    /// The number of projects in the source.
+    /// The number of projects in the source, for progress and status displays.
     async fn count(&self) -> Result<u64, SourceError>;
-
-    /// Answers when the source can serve reads: for readiness probes, which every API server runs
-    /// every few seconds, so it must stay cheap whatever the tables hold. The default counts the
-    /// projects; implementations should override it with a round trip that reads no rows.
-    async fn ping(&self) -> Result<(), SourceError> {
-        self.count().await.map(|_| ())
-    }
 }
 
 /// The right to write to the index: at most one process holds it at a time, others wait as standbys.

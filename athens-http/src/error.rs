@@ -19,7 +19,7 @@ use crate::routes::parameter_rule;
 pub(crate) enum Dependency {
     /// The search engine behind [`athens_core::ProjectSearch`].
     Index,
-    /// The database behind [`athens_core::DocumentSource`].
+    /// The database behind [`athens_core::SourceLookup`].
     Database,
 }
 

@@ -16,7 +16,9 @@
 //! problems naming the offending parameter.
 //!
 //! The crate knows no database or search engine: it serves any [`athens_core::ProjectSearch`] and
-//! [`athens_core::DocumentSource`] given in an [`AppState`]:
+//! [`athens_core::SourceLookup`] given in an [`AppState`]. It records metrics through the `metrics`
+//! facade and installs no recorder: the program does, and hands its rendering to
+//! [`AppState::with_metrics`].
 //!
 //! ```no_run
 //! # async fn run(state: athens_http::AppState) -> std::io::Result<()> {
@@ -43,11 +45,11 @@ pub use dto::{
     CreatorFacet, FacetName, Facets, HashtagFacet, HashtagMatch, Health, Project, ProjectCreator,
     ProjectHashtag, ProjectHit, ProjectPage, SortBy,
 };
-pub use metrics::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS, UNMATCHED_ROUTE, install_metrics_recorder};
+pub use metrics::{HISTOGRAM_BUCKETS, HTTP_REQUEST_SECONDS, HTTP_REQUESTS, UNMATCHED_ROUTE};
 pub use middleware::REQUEST_ID_HEADER;
 pub use problem::{InvalidParam, PROBLEM_CONTENT_TYPE, Problem};
 pub use server::{DOCS_PATH, SPEC_PATH, api, app, serve, serve_on, spec_json};
-pub use state::AppState;
+pub use state::{AppState, RenderMetrics};
 pub use suggestion::{SuggestedProject, SuggestedUser, SuggestionList};
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
-//! Request metrics, recorded through the `metrics` facade, and `/metrics`, which renders everything
-//! the process's Prometheus recorder holds: the API's metrics and the sync engine's `athens_sync_*`.
+//! Request metrics, recorded through the `metrics` facade, and `/metrics`, which serves the
+//! rendering the embedding program hands over (everything its recorder holds, the sync engine's
+//! metrics included).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::{Method, StatusCode};
 use poem::web::Data;
 use poem::{IntoResponse, Response, handler};
@@ -19,36 +18,14 @@ pub const HTTP_REQUEST_SECONDS: &str = "athens_http_request_duration_seconds";
 /// The `route` label of requests that matched no route (or were refused before routing).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// Histogram buckets of request latency, in seconds.
+/// Buckets of the request latency histogram, in seconds.
 const HTTP_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-/// Histogram buckets of the sync engine's latencies, in seconds.
-const SYNC_BUCKETS: &[f64] = &[
-    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-];
 
-static INSTALLED: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
-
-/// Installs a Prometheus recorder as the process's `metrics` recorder, with histogram buckets for
-/// the API's and the sync engine's latencies, and returns its handle for [`AppState::new`].
-///
-/// Idempotent: later calls return the same handle. Fails when another recorder was installed by
-/// other means.
-pub fn install_metrics_recorder() -> Result<PrometheusHandle, BuildError> {
-    let mut installed = INSTALLED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(handle) = installed.as_ref() {
-        return Ok(handle.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Prefix("athens_http_".into()), HTTP_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Prefix("athens_sync_".into()), SYNC_BUCKETS)?
-        .install_recorder()?;
-    *installed = Some(handle.clone());
-    Ok(handle)
-}
+/// The API's histograms and their buckets (in seconds), for the recorder the embedding program
+/// installs: the API records through the `metrics` facade and installs no recorder itself.
+pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[(HTTP_REQUEST_SECONDS, HTTP_BUCKETS)];
 
 /// Records one served request.
 pub(crate) fn record_request(route: &str, method: &Method, status: StatusCode, elapsed: Duration) {
@@ -66,8 +43,7 @@ pub(crate) fn record_request(route: &str, method: &Method, status: StatusCode, e
 #[handler]
 pub(crate) fn render(state: Data<&AppState>) -> Response {
     match &state.metrics {
-        Some(handle) => handle
-            .render()
+        Some(render) => render()
             .with_content_type("text/plain; version=0.0.4; charset=utf-8")
             .into_response(),
         None => ApiError::RouteNotFound.into_response(),

@@ -1,4 +1,4 @@
-//! [`DocumentSource`] over the five tables: each read is one REPEATABLE READ transaction whose first
+//! [`DocumentSource`] and [`SourceLookup`] over the five tables: each read is one REPEATABLE READ transaction whose first
 //! statement takes the next version from `athens.version`, then three set-based queries (projects,
 //! hashtag links, creator links) assembled by [`build_documents`].
 //!
@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use athens_core::{
     Creator, CreatorLink, DocumentSource, Hashtag, HashtagId, HashtagLink, ProjectId, ProjectRow,
-    Snapshot, SourceError, Table, UserId, Version, build_documents,
+    Snapshot, SourceError, SourceLookup, Table, UserId, Version, build_documents,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::{self, PgConnection};
@@ -264,7 +264,10 @@ impl DocumentSource for PgSource {
         .map_err(PgError::from)?;
         Ok(ids.into_iter().map(ProjectId).collect())
     }
+}
 
+#[async_trait]
+impl SourceLookup for PgSource {
     async fn user_exists(&self, user: UserId) -> Result<bool, SourceError> {
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
             .bind(user.0)

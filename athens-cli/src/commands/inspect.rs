@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use athens_core::{ChangeSource, DocumentSource, IndexName, SearchIndex};
+use athens_core::{ChangeSource, IndexName, SearchIndex, SourceLookup};
 use athens_es::StrayIndex;
 use athens_pg::{CaptureMode, SlotStatus};
 use serde_json::json;

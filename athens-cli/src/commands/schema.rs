@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use athens_core::DocumentSource;
+use athens_core::SourceLookup;
 use athens_pg::CaptureMode;
 
 use crate::cli::{GrantRuntimeArgs, SeedArgs};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use athens_core::{DocumentSource, ProjectSearch, SearchIndex};
+use athens_core::{ProjectSearch, SearchIndex, SourceLookup};
 use athens_es::EsIndex;
 use athens_pg::PgSource;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -88,8 +88,11 @@ async fn api(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let search: Arc<dyn ProjectSearch> = Arc::new(index.searcher());
-    let documents: Arc<dyn DocumentSource> = source.clone();
-    let state = athens_http::AppState::new(search, documents, metrics);
+    let lookup: Arc<dyn SourceLookup> = source.clone();
+    let mut state = athens_http::AppState::new(search, lookup);
+    if let Some(handle) = metrics {
+        state = state.with_metrics(move || handle.render());
+    }
     let result = athens_http::serve_on(
         listener,
         state,

@@ -1,7 +1,7 @@
 //! `reindex` and `sync`: the writer side.
 #![allow(clippy::print_stdout)] // command output for the user
 
-use athens_core::{DocumentSource, SyncEngine};
+use athens_core::{SourceLookup, SyncEngine};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 

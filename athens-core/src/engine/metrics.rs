@@ -30,6 +30,19 @@ pub const CAPTURE_HEALTHY: &str = "athens_capture_healthy";
 /// Documents written by the running or last backfill.
 pub const BACKFILL_DOCUMENTS: &str = "athens_backfill_documents_total";
 
+/// Buckets of the engine's latency histograms, in seconds: from a fast batch to a slow backfill
+/// page or a change that waited for a restart.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// The engine's histograms and their buckets (in seconds), for the recorder the embedding program
+/// installs: without buckets a Prometheus recorder renders histograms as summaries.
+pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
+    (CHANGE_LATENCY, LATENCY_BUCKETS),
+    (BATCH_SECONDS, LATENCY_BUCKETS),
+];
+
 pub(crate) fn changes_read(count: usize) {
     metrics::counter!(CHANGES_READ).increment(count as u64);
 }

@@ -215,14 +215,6 @@ impl DocumentSource for PartitionDocuments {
         touched.retain(|id| partition_of(*id, self.partitions) == self.partition);
         Ok(touched)
     }
-
-    async fn user_exists(&self, user: UserId) -> Result<bool, SourceError> {
-        self.source.user_exists(user).await
-    }
-
-    async fn count(&self) -> Result<u64, SourceError> {
-        self.source.count().await
-    }
 }
 
 /// The index with a bulk's latency proportional to its size, and documents written counted.

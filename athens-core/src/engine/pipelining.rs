@@ -121,12 +121,6 @@ impl DocumentSource for Slow {
         tokio::time::sleep(ROUND_TRIP).await;
         self.source.projects_touched(users, hashtags).await
     }
-    async fn user_exists(&self, user: UserId) -> Result<bool, SourceError> {
-        self.source.user_exists(user).await
-    }
-    async fn count(&self) -> Result<u64, SourceError> {
-        self.source.count().await
-    }
 }
 
 #[async_trait]

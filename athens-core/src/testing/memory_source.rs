@@ -16,7 +16,7 @@ use crate::document::{
     UserId, build_documents,
 };
 use crate::error::SourceError;
-use crate::source::{ChangeSource, DocumentSource, Snapshot, Version, WriterLease};
+use crate::source::{ChangeSource, DocumentSource, Snapshot, SourceLookup, Version, WriterLease};
 
 /// Counts down injected failures: each call that finds it positive fails and decrements it.
 #[derive(Debug, Default)]
@@ -543,6 +543,13 @@ impl DocumentSource for MemorySource {
                 .map(|(project, _)| *project),
         );
         Ok(touched.into_iter().collect())
+    }
+}
+
+#[async_trait]
+impl SourceLookup for MemorySource {
+    async fn ping(&self) -> Result<(), SourceError> {
+        Ok(())
     }
 
     async fn user_exists(&self, user: UserId) -> Result<bool, SourceError> {

@@ -18,7 +18,7 @@ pub use memory_source::{Fault, MemoryLease, MemorySource, SourceFaults};
 
 use crate::change::Table;
 use crate::document::{HashtagId, ProjectId, UserId};
-use crate::source::{ChangeSource, DocumentSource};
+use crate::source::{ChangeSource, DocumentSource, SourceLookup};
 
 #[async_trait]
 impl SourceFixture for MemorySource {
@@ -26,6 +26,9 @@ impl SourceFixture for MemorySource {
         self
     }
     fn documents(&self) -> &dyn DocumentSource {
+        self
+    }
+    fn lookup(&self) -> &dyn SourceLookup {
         self
     }
     async fn add_user(&self, name: &str) -> Result<UserId, FixtureError> {

@@ -34,7 +34,7 @@ impl HealthApi {
     /// to probe every few seconds: one row-less query and one alias lookup.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyzResponse {
-        let (database, index) = tokio::join!(state.source.ping(), state.search.ready());
+        let (database, index) = tokio::join!(state.lookup.ping(), state.search.ready());
         let mut failed = Vec::new();
         if let Err(error) = database {
             tracing::warn!(error = %error, "readiness: database check failed");

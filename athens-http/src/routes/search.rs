@@ -154,7 +154,7 @@ impl ProjectsApi {
         // user who created nothing look the same: only the database tells them apart, so it is
         // asked then (and only then, which keeps it off the common path).
         if page.total == 0 {
-            match state.source.user_exists(user).await {
+            match state.lookup.user_exists(user).await {
                 Ok(true) => {}
                 Ok(false) => return ApiError::UserNotFound(user).into(),
                 Err(error) => return ApiError::from(error).into(),

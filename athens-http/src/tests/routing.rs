@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use athens_core::{
-    DocumentSource, HashtagId, ProjectId, ProjectSearch, SearchError, SearchPage, SearchRequest,
-    Snapshot, SourceError, SuggestRequest, Suggestions, UserId,
+    ProjectSearch, SearchError, SearchPage, SearchRequest, SourceError, SourceLookup,
+    SuggestRequest, Suggestions, UserId,
 };
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use poem::Endpoint;
 use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
@@ -52,18 +52,8 @@ impl ProjectSearch for Unreachable {
 }
 
 #[async_trait]
-impl DocumentSource for Unreachable {
-    async fn load(&self, _: &[ProjectId]) -> Result<Snapshot, SourceError> {
-        Err(self.source_called())
-    }
-    async fn load_page(&self, _: Option<ProjectId>, _: usize) -> Result<Snapshot, SourceError> {
-        Err(self.source_called())
-    }
-    async fn projects_touched(
-        &self,
-        _: &[UserId],
-        _: &[HashtagId],
-    ) -> Result<Vec<ProjectId>, SourceError> {
+impl SourceLookup for Unreachable {
+    async fn ping(&self) -> Result<(), SourceError> {
         Err(self.source_called())
     }
     async fn user_exists(&self, _: UserId) -> Result<bool, SourceError> {
@@ -81,8 +71,7 @@ struct Harness<E> {
 
 fn harness(config: &HttpConfig) -> Harness<impl Endpoint + use<>> {
     let ports = Arc::new(Unreachable::default());
-    let metrics = PrometheusBuilder::new().build_recorder().handle();
-    let state = AppState::new(ports.clone(), ports.clone(), metrics);
+    let state = AppState::new(ports.clone(), ports.clone()).with_metrics(String::new);
     Harness {
         client: TestClient::new(app(state, config)),
         ports,
@@ -408,10 +397,17 @@ async fn responses_are_compressed_on_request() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
-    let handle = crate::install_metrics_recorder().unwrap();
+    // The process's recorder, as a program embedding the API installs it.
+    let mut recorder = PrometheusBuilder::new();
+    for (histogram, buckets) in crate::HISTOGRAM_BUCKETS {
+        recorder = recorder
+            .set_buckets_for_metric(Matcher::Full((*histogram).into()), buckets)
+            .unwrap();
+    }
+    let handle = recorder.install_recorder().unwrap();
     let ports = Arc::new(Unreachable::default());
     let client = TestClient::new(app(
-        AppState::new(ports.clone(), ports, handle),
+        AppState::new(ports.clone(), ports).with_metrics(move || handle.render()),
         &HttpConfig::default(),
     ));
     client
@@ -459,7 +455,7 @@ async fn serves_over_tcp_until_shutdown() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let ports = Arc::new(Unreachable::default());
-    let state = AppState::new(ports.clone(), ports, None);
+    let state = AppState::new(ports.clone(), ports);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -492,7 +488,7 @@ async fn serves_over_tcp_until_shutdown() {
 async fn metrics_answer_404_without_a_recorder() {
     let ports = Arc::new(Unreachable::default());
     let client = TestClient::new(app(
-        AppState::new(ports.clone(), ports, None),
+        AppState::new(ports.clone(), ports),
         &HttpConfig::default(),
     ));
     client

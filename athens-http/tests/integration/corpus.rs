@@ -1,18 +1,21 @@
 //! A fixed corpus, written the way production writes it: rows inserted in PostgreSQL (athens-pg's
 //! migration, then SQL), documents read back through athens-pg's `DocumentSource`, written to a
 //! fresh index with athens-es's `SearchIndex::write` and published behind a fresh alias. Then the
-//! application, over athens-es's `ProjectSearch` and athens-pg's `DocumentSource`, behind a
+//! application, over athens-es's `ProjectSearch` and athens-pg's `SourceLookup`, behind a
 //! `TestClient`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, ensure};
-use athens_core::{DocumentSource, IndexOp, ProjectSearch, SearchIndex, UserId, WriteOutcome};
+use athens_core::{
+    DocumentSource, IndexOp, ProjectSearch, SearchIndex, SourceLookup, UserId, WriteOutcome,
+};
 use athens_es::{EsConfig, EsIndex};
-use athens_http::{AppState, HttpConfig, app, install_metrics_recorder};
+use athens_http::{AppState, HISTOGRAM_BUCKETS, HttpConfig, app};
 use athens_pg::{PgConfig, PgSource};
 use athens_testkit::TestEngine;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::http::{HeaderMap, StatusCode};
 use poem::test::TestClient;
 use poem::{EndpointExt, Response, endpoint::BoxEndpoint};
@@ -244,10 +247,26 @@ where
     Ok(())
 }
 
+/// The process's metrics recorder, installed once with the API's histogram buckets, as a program
+/// embedding the API installs it.
+#[allow(clippy::expect_used)] // a helper of tests, which fail if it cannot
+fn recorder() -> &'static PrometheusHandle {
+    static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+    RECORDER.get_or_init(|| {
+        let mut recorder = PrometheusBuilder::new();
+        for (histogram, buckets) in HISTOGRAM_BUCKETS {
+            recorder = recorder
+                .set_buckets_for_metric(Matcher::Full((*histogram).into()), buckets)
+                .expect("valid buckets");
+        }
+        recorder.install_recorder().expect("the only recorder")
+    })
+}
+
 /// The application over `search` and `database`.
-pub fn client(search: Arc<dyn ProjectSearch>, source: Arc<dyn DocumentSource>) -> Client {
-    let metrics = install_metrics_recorder().ok();
-    let state = AppState::new(search, source, metrics);
+pub fn client(search: Arc<dyn ProjectSearch>, source: Arc<dyn SourceLookup>) -> Client {
+    let metrics = recorder();
+    let state = AppState::new(search, source).with_metrics(|| metrics.render());
     TestClient::new(app(state, &HttpConfig::default()).boxed())
 }
 

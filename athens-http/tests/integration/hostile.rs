@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use athens_core::{DocumentSource, ProjectSearch};
+use athens_core::{ProjectSearch, SourceLookup};
 use athens_es::EsSearch;
 use athens_http::{AppState, HttpConfig, serve_on};
 use poem::http::StatusCode;
@@ -241,13 +241,13 @@ async fn pathological_queries_are_plain_text_bounded_or_refused() -> anyhow::Res
 /// Serves the application on a fresh local port until the returned sender is dropped or fired.
 async fn serve(
     search: Arc<dyn ProjectSearch>,
-    source: Arc<dyn DocumentSource>,
+    source: Arc<dyn SourceLookup>,
     config: HttpConfig,
 ) -> (SocketAddr, oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState::new(search, source, None);
+    let state = AppState::new(search, source);
     tokio::spawn(async move {
         serve_on(listener, state, &config, async {
             stopped.await.ok();

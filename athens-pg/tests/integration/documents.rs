@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use athens_core::{DocumentSource, HashtagId, ProjectId, UserId, Version};
+use athens_core::{DocumentSource, HashtagId, ProjectId, SourceLookup, UserId, Version};
 use athens_pg::PgSource;
 
 use crate::support::{config, exec, ready};

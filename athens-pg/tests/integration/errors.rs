@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use athens_core::{ChangeSource, DocumentSource, ProjectId, SourceError};
+use athens_core::{ChangeSource, DocumentSource, ProjectId, SourceError, SourceLookup};
 use athens_pg::{PgConfig, PgError, PgSource};
 
 use crate::support::{config, empty};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use athens_core::{ChangeSource, DocumentSource, ProjectId, SourceError};
+use athens_core::{ChangeSource, DocumentSource, ProjectId, SourceError, SourceLookup};
 
 use crate::support::{drain, empty, exec, project, ready, scalar, user};
 

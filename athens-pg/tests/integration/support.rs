@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use athens_core::testing::{FixtureError, SourceFixture};
 use athens_core::{
     Ack, Change, ChangeRecord, ChangeSource, DocumentSource, EngineConfig, HashtagId, ProjectId,
-    RetryPolicy, Table, UserId,
+    RetryPolicy, SourceLookup, Table, UserId,
 };
 use athens_pg::{CaptureConfig, CaptureMode, PgConfig, PgSource};
 use sea_orm::sqlx::{self, AssertSqlSafe, Connection};
@@ -259,6 +259,9 @@ impl SourceFixture for SqlFixture {
         self.logical
     }
     fn documents(&self) -> &dyn DocumentSource {
+        &self.source
+    }
+    fn lookup(&self) -> &dyn SourceLookup {
         &self.source
     }
     async fn add_user(&self, name: &str) -> Result<UserId, FixtureError> {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use super::{ContractFailure, ContractResult, broke};
 use crate::change::{Ack, Change, ChangeRecord, Table};
 use crate::document::{HashtagId, ProjectId, UserId};
-use crate::source::{ChangeSource, DocumentSource};
+use crate::source::{ChangeSource, DocumentSource, SourceLookup};
 
 /// Boxed error of a fixture step.
 pub type FixtureError = Box<dyn Error + Send + Sync>;
@@ -27,6 +27,8 @@ pub trait SourceFixture: Send + Sync {
     fn changes(&self) -> &dyn ChangeSource;
     /// The document reader under test.
     fn documents(&self) -> &dyn DocumentSource;
+    /// The lookups under test.
+    fn lookup(&self) -> &dyn SourceLookup;
     /// Inserts a user.
     async fn add_user(&self, name: &str) -> Result<UserId, FixtureError>;
     /// Renames a user.
@@ -288,14 +290,14 @@ pub async fn cascaded_deletes_and_unlinks_are_captured(fx: &dyn SourceFixture) -
 
 /// `user_exists` tells existing users from unknown ones.
 pub async fn user_exists_tells_known_from_unknown(fx: &dyn SourceFixture) -> ContractResult {
-    let documents = fx.documents();
+    let lookup = fx.lookup();
     let Linked { ada, .. } = linked(fx).await?;
     ensure!(
-        documents
+        lookup
             .user_exists(ada)
             .await
             .map_err(broke("user_exists"))?
-            && !documents
+            && !lookup
                 .user_exists(UserId(i64::from(i32::MAX)))
                 .await
                 .map_err(broke("user_exists"))?,
@@ -336,7 +338,7 @@ pub async fn pages_list_every_project_once(fx: &dyn SourceFixture) -> ContractRe
         paged == created,
         "keyset pages must list every project once in id order, got {paged:?}"
     );
-    let count = documents.count().await.map_err(broke("count"))?;
+    let count = fx.lookup().count().await.map_err(broke("count"))?;
     ensure!(
         count == created.len() as u64,
         "count must be {}",
