@@ -10,9 +10,9 @@ use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::error::{ParseParamError, ParsePathError};
 
-use crate::middleware::RequestContext;
+use crate::context::RequestContext;
+use crate::parameters::parameter_rule;
 use crate::problem::{InvalidParam, Problem, ProblemKind, problem_response};
-use crate::routes::parameter_rule;
 
 /// A dependency of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,7 +303,7 @@ pub(crate) mod kinds {
     use athens_core::UserId;
 
     use super::{ApiError, Dependency, Problem, ProblemKind};
-    use crate::routes::parameter_rule;
+    use crate::parameters::parameter_rule;
 
     fn example(error: ApiError) -> Problem {
         Problem {

@@ -29,11 +29,13 @@
 
 mod config;
 mod connection;
+mod context;
 mod dto;
 mod error;
 mod metrics;
 mod middleware;
 mod page;
+mod parameters;
 mod problem;
 mod routes;
 mod server;

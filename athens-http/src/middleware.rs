@@ -13,38 +13,13 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::config::HttpConfig;
+use crate::context::RequestContext;
 use crate::error::{ApiError, Limit};
 use crate::metrics::{UNMATCHED_ROUTE, record_request};
 
 /// The header that carries the request id, in both directions.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 const MAX_REQUEST_ID_LEN: usize = 128;
-
-tokio::task_local! {
-    static CONTEXT: RequestContext;
-}
-
-/// What code deep in a request needs without threading it through: set by [`Observe`] for the
-/// whole of the request's task.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestContext {
-    id: Arc<str>,
-    retry_after_secs: u32,
-}
-
-impl RequestContext {
-    /// The current request's id, when called inside a request.
-    pub(crate) fn current_id() -> Option<String> {
-        CONTEXT.try_with(|context| context.id.to_string()).ok()
-    }
-
-    /// The `Retry-After` seconds configured for this server (1 outside a request).
-    pub(crate) fn retry_after_secs() -> u32 {
-        CONTEXT
-            .try_with(|context| context.retry_after_secs)
-            .unwrap_or(1)
-    }
-}
 
 /// The incoming request id when it is sane (1 to 128 characters among ASCII letters, digits and
 /// `-_.:`), else a fresh UUID.
@@ -139,10 +114,7 @@ impl<E: Endpoint> Endpoint for Observe<E> {
             method = %method,
             path = %request.uri().path(),
         );
-        let context = RequestContext {
-            id: id.clone(),
-            retry_after_secs: self.retry_after_secs,
-        };
+        let context = RequestContext::new(id.clone(), self.retry_after_secs);
         let served = async {
             let mut response = match self.inner.call(request).await {
                 Ok(output) => output.into_response(),
@@ -163,7 +135,7 @@ impl<E: Endpoint> Endpoint for Observe<E> {
             }
             response
         };
-        Ok(CONTEXT.scope(context, served.instrument(span)).await)
+        Ok(context.scope(served.instrument(span)).await)
     }
 }
 
@@ -180,7 +152,7 @@ impl<E> Guard<E> {
     pub(crate) fn new(inner: E, config: &HttpConfig) -> Self {
         Self {
             inner,
-            permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(config.max_concurrency.get())),
             config: config.clone(),
         }
     }
@@ -294,7 +266,7 @@ mod tests {
     #[tokio::test]
     async fn requests_beyond_the_concurrency_limit_are_refused_at_once() {
         let config = HttpConfig {
-            max_concurrency: 1,
+            max_concurrency: std::num::NonZeroUsize::MIN,
             ..HttpConfig::default()
         };
         let release = Arc::new(Notify::new());
