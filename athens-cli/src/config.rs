@@ -355,6 +355,13 @@ mod tests {
                 .starts_with("sync.write_concurrency must be at least 1"),
             "{error}"
         );
+        for key in ["max_concurrency", "idle_timeout_ms"] {
+            let error = sync_section(&format!("[http]\n{key} = 0\n")).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("http.{key} must be at least 1 (in TOML source string)")
+            );
+        }
         let error = sync_section("[sync]\nbatch_size = -1\n").unwrap_err();
         assert!(
             error.to_string().starts_with("invalid configuration"),

@@ -1,5 +1,6 @@
 //! The API server's settings: one serde struct the CLI layers from defaults, a file and the environment.
 
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Most API requests served at once; beyond it requests are answered `503` with `Retry-After`
     /// at once instead of queueing. `/healthz` and `/metrics` are exempt.
-    pub max_concurrency: usize,
+    pub max_concurrency: NonZeroUsize,
     /// Largest total size of a request's header names and values, in bytes (`431` beyond it).
     pub max_header_bytes: usize,
     /// Longest request target (path and query), in bytes (`414` beyond it).
@@ -32,11 +33,16 @@ pub struct HttpConfig {
     /// byte at a time is a load balancer's to stop). Keep it above `request_timeout_ms`, and
     /// above the idle timeout of a load balancer in front (60 s on AWS ALB), so the balancer is
     /// the one that closes idle keep-alive connections.
-    pub idle_timeout_ms: u64,
+    pub idle_timeout_ms: NonZeroU64,
     /// Seconds a client is told to wait (`Retry-After`) when the service is busy or a dependency
     /// is unavailable.
     pub retry_after_secs: u32,
 }
+
+/// Default of [`HttpConfig::max_concurrency`] (a zero would fail the build).
+const MAX_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(512).unwrap();
+/// Default of [`HttpConfig::idle_timeout_ms`].
+const IDLE_TIMEOUT_MS: NonZeroU64 = NonZeroU64::new(75_000).unwrap();
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -44,12 +50,12 @@ impl Default for HttpConfig {
             addr: "0.0.0.0:8080".into(),
             cors_origins: Vec::new(),
             request_timeout_ms: 10_000,
-            max_concurrency: 512,
+            max_concurrency: MAX_CONCURRENCY,
             max_header_bytes: 16 * 1024,
             max_uri_bytes: 8 * 1024,
             max_body_bytes: 16 * 1024,
             shutdown_grace_ms: 10_000,
-            idle_timeout_ms: 75_000,
+            idle_timeout_ms: IDLE_TIMEOUT_MS,
             retry_after_secs: 1,
         }
     }
@@ -66,9 +72,9 @@ impl HttpConfig {
         Duration::from_millis(self.shutdown_grace_ms)
     }
 
-    /// [`idle_timeout_ms`](Self::idle_timeout_ms) as a duration (at least a millisecond).
+    /// [`idle_timeout_ms`](Self::idle_timeout_ms) as a duration.
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_ms.max(1))
+        Duration::from_millis(self.idle_timeout_ms.get())
     }
 }
 
@@ -83,6 +89,16 @@ mod tests {
         assert_eq!(config.addr, "0.0.0.0:8080");
         assert!(config.cors_origins.is_empty());
         assert_eq!(config.request_timeout(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_zero_limit_is_refused() {
+        for field in ["max_concurrency", "idle_timeout_ms"] {
+            let error = serde_json::from_str::<HttpConfig>(&format!(r#"{{"{field}": 0}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("nonzero"), "{field}: {error}");
+        }
     }
 
     #[test]

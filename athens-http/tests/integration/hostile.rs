@@ -292,7 +292,7 @@ async fn stalled_connections_and_oversized_requests_starve_no_one() -> anyhow::R
     let engine = athens_testkit::engines().await?.remove(0);
     let index = index(&database, &engine_config(&engine, test)).await?;
     let config = HttpConfig {
-        idle_timeout_ms: 2_000,
+        idle_timeout_ms: 2_000.try_into().unwrap(),
         ..HttpConfig::default()
     };
     let (addr, stop) = serve(Arc::new(index.searcher()), database.source(), config).await;
@@ -438,7 +438,7 @@ async fn beyond_the_concurrency_limit_requests_get_503_with_retry_after() -> any
     config.alias = index.alias().to_string();
     let search = Arc::new(EsSearch::connect(&config).await?);
     let http = HttpConfig {
-        max_concurrency: 4,
+        max_concurrency: 4.try_into().unwrap(),
         request_timeout_ms: 3_000,
         retry_after_secs: 7,
         ..HttpConfig::default()
