@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
+use super::test_support::{Call, Hooked, IndexHooks};
 use super::tests::{Rig, rig_through};
-use crate::document::{ProjectDocument, ProjectId};
-use crate::error::{IndexError, SyncError};
-use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
+use crate::error::SyncError;
 use crate::testing::{MemoryIndex, MemorySource};
 
 /// A pause point: armed by the test, it stops the next call that reaches it, tells the test, and
@@ -37,85 +36,35 @@ impl Gate {
 }
 
 /// The in-memory index with pause points before a publish and after a write.
+/// Publishes pause at `before_publish`, writes at `after_write` once they landed.
+#[derive(Default)]
 struct Paused {
-    inner: Arc<MemoryIndex>,
     before_publish: Gate,
     after_write: Gate,
 }
 
 #[async_trait]
-impl SearchIndex for Paused {
-    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
-        self.inner.live_index().await
+impl IndexHooks for Paused {
+    const CHECKPOINTS: bool = false;
+
+    async fn before(&self, call: Call) {
+        if matches!(call, Call::Publish | Call::PublishAs) {
+            self.before_publish.pass().await;
+        }
     }
-    async fn create_index(&self) -> Result<IndexName, IndexError> {
-        self.inner.create_index().await
-    }
-    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.finish_bulk_load(index).await
-    }
-    async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
-        self.before_publish.pass().await;
-        self.inner.publish(index).await
-    }
-    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
-        self.inner.claim(writer).await
-    }
-    async fn publish_as(
-        &self,
-        index: &IndexName,
-        writer: &WriterId,
-    ) -> Result<Option<IndexName>, IndexError> {
-        self.before_publish.pass().await;
-        self.inner.publish_as(index, writer).await
-    }
-    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
-        self.inner.mapping_is_current(index).await
-    }
-    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.drop_index(index).await
-    }
-    async fn write(
-        &self,
-        index: &IndexName,
-        ops: &[IndexOp],
-    ) -> Result<Vec<WriteOutcome>, IndexError> {
-        let outcomes = self.inner.write(index, ops).await;
-        self.after_write.pass().await;
-        outcomes
-    }
-    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.refresh(index).await
-    }
-    async fn get(
-        &self,
-        index: &IndexName,
-        ids: &[ProjectId],
-    ) -> Result<Vec<ProjectDocument>, IndexError> {
-        self.inner.get(index, ids).await
-    }
-    async fn ids_page(
-        &self,
-        index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Vec<ProjectId>, IndexError> {
-        self.inner.ids_page(index, after, limit).await
-    }
-    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
-        self.inner.count(index).await
+
+    async fn after(&self, call: Call) {
+        if matches!(call, Call::Write { .. }) {
+            self.after_write.pass().await;
+        }
     }
 }
 
 /// Two processes (each with its own lease handle and engine) over one source and one index.
-fn two_writers() -> (Arc<Paused>, Arc<Rig>, Arc<Rig>) {
+fn two_writers() -> (Arc<Hooked<Paused>>, Arc<Rig>, Arc<Rig>) {
     let source = MemorySource::new();
     let index = Arc::new(MemoryIndex::new());
-    let paused = Arc::new(Paused {
-        inner: index.clone(),
-        before_publish: Gate::default(),
-        after_write: Gate::default(),
-    });
+    let paused = Hooked::new(&index, Paused::default());
     let first = Arc::new(rig_through(&source, &index, paused.clone()));
     let second = Arc::new(rig_through(&source, &index, paused.clone()));
     (paused, first, second)
@@ -131,7 +80,7 @@ async fn a_reindex_that_lost_its_lease_cannot_publish_over_the_new_writers_index
     reindexer.lead().await;
     reindexer.sync().await;
 
-    let (arrived, release) = paused.before_publish.arm();
+    let (arrived, release) = paused.hooks.before_publish.arm();
     let reindex = {
         let reindexer = reindexer.clone();
         tokio::spawn(async move { reindexer.engine.backfill().await })
@@ -177,7 +126,7 @@ async fn a_writer_that_lost_its_lease_does_not_retry_an_old_state() {
 
     old.source.describe_project(projects[1], "old state");
     old.index.faults.retry_items.arm(1);
-    let (arrived, release) = paused.after_write.arm();
+    let (arrived, release) = paused.hooks.after_write.arm();
     let retrying = {
         let old = old.clone();
         tokio::spawn(async move { old.engine.drain().await })

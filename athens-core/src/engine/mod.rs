@@ -229,4 +229,6 @@ mod pipelining;
 #[cfg(test)]
 mod resume_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

@@ -23,12 +23,11 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::test_support::{Call, Hooked, IndexHooks};
 use super::{EngineConfig, RetryPolicy, SyncEngine};
 use crate::change::{Ack, Backlog, Change, ChangeId, ChangeRecord};
-use crate::checkpoint::BackfillCheckpoint;
-use crate::document::{HashtagId, ProjectDocument, ProjectId, UserId};
-use crate::error::{IndexError, SourceError};
-use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
+use crate::document::{HashtagId, ProjectId, UserId};
+use crate::error::SourceError;
 use crate::source::{ChangeSource, DocumentSource, Snapshot, WriterLease};
 use crate::testing::{MemoryIndex, MemorySource};
 
@@ -218,87 +217,25 @@ impl DocumentSource for PartitionDocuments {
 }
 
 /// The index with a bulk's latency proportional to its size, and documents written counted.
+#[derive(Default)]
 struct SlowIndex {
-    inner: Arc<MemoryIndex>,
     written: AtomicU64,
 }
 
 #[async_trait]
-impl SearchIndex for SlowIndex {
-    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
-        tokio::time::sleep(ROUND_TRIP).await;
-        self.inner.live_index().await
-    }
-    async fn create_index(&self) -> Result<IndexName, IndexError> {
-        self.inner.create_index().await
-    }
-    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.finish_bulk_load(index).await
-    }
-    async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
-        self.inner.publish(index).await
-    }
-    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
-        tokio::time::sleep(ROUND_TRIP).await;
-        self.inner.claim(writer).await
-    }
-    async fn publish_as(
-        &self,
-        index: &IndexName,
-        writer: &WriterId,
-    ) -> Result<Option<IndexName>, IndexError> {
-        self.inner.publish_as(index, writer).await
-    }
-    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
-        tokio::time::sleep(ROUND_TRIP).await;
-        self.inner.mapping_is_current(index).await
-    }
-    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.drop_index(index).await
-    }
-    async fn write(
-        &self,
-        index: &IndexName,
-        ops: &[IndexOp],
-    ) -> Result<Vec<WriteOutcome>, IndexError> {
-        let bulk = BULK_PER_THOUSAND.mul_f64(ops.len() as f64 / 1000.0);
-        tokio::time::sleep(ROUND_TRIP + bulk).await;
-        self.written.fetch_add(ops.len() as u64, Ordering::Relaxed);
-        self.inner.write(index, ops).await
-    }
-    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.refresh(index).await
-    }
-    async fn get(
-        &self,
-        index: &IndexName,
-        ids: &[ProjectId],
-    ) -> Result<Vec<ProjectDocument>, IndexError> {
-        self.inner.get(index, ids).await
-    }
-    async fn ids_page(
-        &self,
-        index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Vec<ProjectId>, IndexError> {
-        self.inner.ids_page(index, after, limit).await
-    }
-    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
-        self.inner.count(index).await
-    }
-    async fn save_checkpoint(
-        &self,
-        index: &IndexName,
-        checkpoint: &BackfillCheckpoint,
-    ) -> Result<(), IndexError> {
-        self.inner.save_checkpoint(index, checkpoint).await
-    }
-    async fn unfinished_backfills(
-        &self,
-    ) -> Result<Vec<(IndexName, BackfillCheckpoint)>, IndexError> {
-        tokio::time::sleep(ROUND_TRIP).await;
-        self.inner.unfinished_backfills().await
+impl IndexHooks for SlowIndex {
+    async fn before(&self, call: Call) {
+        match call {
+            Call::LiveIndex | Call::Claim | Call::MappingIsCurrent | Call::UnfinishedBackfills => {
+                tokio::time::sleep(ROUND_TRIP).await;
+            }
+            Call::Write { ops } => {
+                let bulk = BULK_PER_THOUSAND.mul_f64(ops as f64 / 1000.0);
+                tokio::time::sleep(ROUND_TRIP + bulk).await;
+                self.written.fetch_add(ops as u64, Ordering::Relaxed);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -393,10 +330,7 @@ async fn simulate(workload: Workload, partitions: usize) -> Run {
     let (source, index) = prepared(workload).await;
     let shared = Partitions::new(partitions);
     shared.route(&source).await;
-    let slow = Arc::new(SlowIndex {
-        inner: index.clone(),
-        written: AtomicU64::new(0),
-    });
+    let slow = Hooked::new(&index, SlowIndex::default());
     let shutdown = CancellationToken::new();
     let mut owners = 0u64;
     let mut tasks = Vec::new();
@@ -458,7 +392,7 @@ async fn simulate(workload: Workload, partitions: usize) -> Run {
     );
     Run {
         elapsed,
-        documents: slow.written.load(Ordering::Relaxed),
+        documents: slow.hooks.written.load(Ordering::Relaxed),
     }
 }
 

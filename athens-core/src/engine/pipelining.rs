@@ -12,12 +12,12 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::test_support::{Call, Hooked, IndexHooks};
 use super::tests::config;
 use super::{EngineConfig, SyncEngine};
 use crate::change::{Ack, Backlog, Change, ChangeId, ChangeRecord};
-use crate::document::{HashtagId, ProjectDocument, ProjectId, UserId};
-use crate::error::{IndexError, SourceError};
-use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
+use crate::document::{HashtagId, ProjectId, UserId};
+use crate::error::SourceError;
 use crate::source::{ChangeSource, DocumentSource, Snapshot, WriterLease};
 use crate::testing::{MemoryIndex, MemoryLease, MemorySource};
 
@@ -123,64 +123,17 @@ impl DocumentSource for Slow {
     }
 }
 
+/// Bulk writes of the slow index: 60 ms per 1,000 documents plus a round trip.
+struct SlowWrites;
+
 #[async_trait]
-impl SearchIndex for Slow {
-    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
-        self.index.live_index().await
-    }
-    async fn create_index(&self) -> Result<IndexName, IndexError> {
-        self.index.create_index().await
-    }
-    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.index.finish_bulk_load(index).await
-    }
-    async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
-        self.index.publish(index).await
-    }
-    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
-        self.index.claim(writer).await
-    }
-    async fn publish_as(
-        &self,
-        index: &IndexName,
-        writer: &WriterId,
-    ) -> Result<Option<IndexName>, IndexError> {
-        self.index.publish_as(index, writer).await
-    }
-    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
-        self.index.mapping_is_current(index).await
-    }
-    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.index.drop_index(index).await
-    }
-    async fn write(
-        &self,
-        index: &IndexName,
-        ops: &[IndexOp],
-    ) -> Result<Vec<WriteOutcome>, IndexError> {
-        tokio::time::sleep(cost(ops.len(), 60)).await;
-        self.index.write(index, ops).await
-    }
-    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.index.refresh(index).await
-    }
-    async fn get(
-        &self,
-        index: &IndexName,
-        ids: &[ProjectId],
-    ) -> Result<Vec<ProjectDocument>, IndexError> {
-        self.index.get(index, ids).await
-    }
-    async fn ids_page(
-        &self,
-        index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Vec<ProjectId>, IndexError> {
-        self.index.ids_page(index, after, limit).await
-    }
-    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
-        self.index.count(index).await
+impl IndexHooks for SlowWrites {
+    const CHECKPOINTS: bool = false;
+
+    async fn before(&self, call: Call) {
+        if let Call::Write { ops } = call {
+            tokio::time::sleep(cost(ops, 60)).await;
+        }
     }
 }
 
@@ -207,7 +160,7 @@ fn process(slow: &Arc<Slow>) -> Process {
     let engine = SyncEngine::new(
         slow.clone(),
         slow.clone(),
-        slow.clone(),
+        Hooked::new(&slow.index, SlowWrites),
         lease.clone(),
         shipped(),
         CancellationToken::new(),

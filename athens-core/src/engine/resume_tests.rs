@@ -8,92 +8,26 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::test_support::{Call, Hooked, IndexHooks};
 use super::tests::{Rig, rig, rig_through};
-use crate::checkpoint::BackfillCheckpoint;
-use crate::document::{ProjectDocument, ProjectId};
-use crate::error::IndexError;
-use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
+use crate::document::ProjectId;
+use crate::index::SearchIndex;
 use crate::testing::{MemoryIndex, MemorySource};
 
-/// The in-memory index, whose writes hang forever once `writes_left` is used up: the process
-/// stops there, and dropping its future is a crash (nothing after the hang runs).
+/// Writes that hang forever once `writes_left` is used up: the process stops there, and dropping
+/// its future is a crash (nothing after the hang runs).
 struct Hanging {
-    inner: Arc<MemoryIndex>,
     writes_left: AtomicI64,
 }
 
 #[async_trait]
-impl SearchIndex for Hanging {
-    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
-        self.inner.live_index().await
-    }
-    async fn create_index(&self) -> Result<IndexName, IndexError> {
-        self.inner.create_index().await
-    }
-    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.finish_bulk_load(index).await
-    }
-    async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
-        self.inner.publish(index).await
-    }
-    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
-        self.inner.claim(writer).await
-    }
-    async fn publish_as(
-        &self,
-        index: &IndexName,
-        writer: &WriterId,
-    ) -> Result<Option<IndexName>, IndexError> {
-        self.inner.publish_as(index, writer).await
-    }
-    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
-        self.inner.mapping_is_current(index).await
-    }
-    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.drop_index(index).await
-    }
-    async fn write(
-        &self,
-        index: &IndexName,
-        ops: &[IndexOp],
-    ) -> Result<Vec<WriteOutcome>, IndexError> {
-        if self.writes_left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+impl IndexHooks for Hanging {
+    async fn before(&self, call: Call) {
+        if matches!(call, Call::Write { .. })
+            && self.writes_left.fetch_sub(1, Ordering::SeqCst) <= 0
+        {
             std::future::pending::<()>().await;
         }
-        self.inner.write(index, ops).await
-    }
-    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.refresh(index).await
-    }
-    async fn get(
-        &self,
-        index: &IndexName,
-        ids: &[ProjectId],
-    ) -> Result<Vec<ProjectDocument>, IndexError> {
-        self.inner.get(index, ids).await
-    }
-    async fn ids_page(
-        &self,
-        index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Vec<ProjectId>, IndexError> {
-        self.inner.ids_page(index, after, limit).await
-    }
-    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
-        self.inner.count(index).await
-    }
-    async fn save_checkpoint(
-        &self,
-        index: &IndexName,
-        checkpoint: &BackfillCheckpoint,
-    ) -> Result<(), IndexError> {
-        self.inner.save_checkpoint(index, checkpoint).await
-    }
-    async fn unfinished_backfills(
-        &self,
-    ) -> Result<Vec<(IndexName, BackfillCheckpoint)>, IndexError> {
-        self.inner.unfinished_backfills().await
     }
 }
 
@@ -119,10 +53,12 @@ fn seed_many(rig: &Rig, count: usize) -> Vec<ProjectId> {
 
 /// A rig whose writes hang after `writes` of them, over `source` and `index`.
 fn hanging_rig(source: &Arc<MemorySource>, index: &Arc<MemoryIndex>, writes: i64) -> Rig {
-    let hanging = Arc::new(Hanging {
-        inner: index.clone(),
-        writes_left: AtomicI64::new(writes),
-    });
+    let hanging = Hooked::new(
+        index,
+        Hanging {
+            writes_left: AtomicI64::new(writes),
+        },
+    );
     rig_through(source, index, hanging)
 }
 

@@ -1,0 +1,159 @@
+//! A shared fixture of the engine tests: the in-memory index wrapped so a test can act around its
+//! calls (inject latency, hang, pause at a gate, count) without forwarding every port method itself.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::checkpoint::BackfillCheckpoint;
+use crate::document::{ProjectDocument, ProjectId};
+use crate::error::IndexError;
+use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
+use crate::testing::MemoryIndex;
+
+/// Which port method the engine called (a write with how many operations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Call {
+    LiveIndex,
+    CreateIndex,
+    FinishBulkLoad,
+    Publish,
+    Claim,
+    PublishAs,
+    MappingIsCurrent,
+    DropIndex,
+    Write { ops: usize },
+    Refresh,
+    Get,
+    IdsPage,
+    Count,
+    SaveCheckpoint,
+    UnfinishedBackfills,
+}
+
+/// What a test does around the calls of a [`Hooked`] index; every hook defaults to nothing.
+#[async_trait]
+pub(super) trait IndexHooks: Send + Sync {
+    /// Whether backfill checkpoints reach the in-memory index; without, the port's defaults apply
+    /// (nothing stored, nothing unfinished).
+    const CHECKPOINTS: bool = true;
+
+    /// Runs before the in-memory index is called.
+    async fn before(&self, _call: Call) {}
+
+    /// Runs after the in-memory index answered, before the engine sees the answer.
+    async fn after(&self, _call: Call) {}
+}
+
+/// The in-memory index with `hooks` run around each call.
+pub(super) struct Hooked<H> {
+    pub(super) inner: Arc<MemoryIndex>,
+    pub(super) hooks: H,
+}
+
+impl<H: IndexHooks> Hooked<H> {
+    /// `index` behind `hooks`.
+    pub(super) fn new(index: &Arc<MemoryIndex>, hooks: H) -> Arc<Hooked<H>> {
+        Arc::new(Hooked {
+            inner: index.clone(),
+            hooks,
+        })
+    }
+
+    async fn around<T>(&self, call: Call, work: impl Future<Output = T>) -> T {
+        self.hooks.before(call).await;
+        let answer = work.await;
+        self.hooks.after(call).await;
+        answer
+    }
+}
+
+#[async_trait]
+impl<H: IndexHooks> SearchIndex for Hooked<H> {
+    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
+        self.around(Call::LiveIndex, self.inner.live_index()).await
+    }
+    async fn create_index(&self) -> Result<IndexName, IndexError> {
+        self.around(Call::CreateIndex, self.inner.create_index())
+            .await
+    }
+    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
+        self.around(Call::FinishBulkLoad, self.inner.finish_bulk_load(index))
+            .await
+    }
+    async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
+        self.around(Call::Publish, self.inner.publish(index)).await
+    }
+    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
+        self.around(Call::Claim, self.inner.claim(writer)).await
+    }
+    async fn publish_as(
+        &self,
+        index: &IndexName,
+        writer: &WriterId,
+    ) -> Result<Option<IndexName>, IndexError> {
+        self.around(Call::PublishAs, self.inner.publish_as(index, writer))
+            .await
+    }
+    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
+        self.around(Call::MappingIsCurrent, self.inner.mapping_is_current(index))
+            .await
+    }
+    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
+        self.around(Call::DropIndex, self.inner.drop_index(index))
+            .await
+    }
+    async fn write(
+        &self,
+        index: &IndexName,
+        ops: &[IndexOp],
+    ) -> Result<Vec<WriteOutcome>, IndexError> {
+        let call = Call::Write { ops: ops.len() };
+        self.around(call, self.inner.write(index, ops)).await
+    }
+    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
+        self.around(Call::Refresh, self.inner.refresh(index)).await
+    }
+    async fn get(
+        &self,
+        index: &IndexName,
+        ids: &[ProjectId],
+    ) -> Result<Vec<ProjectDocument>, IndexError> {
+        self.around(Call::Get, self.inner.get(index, ids)).await
+    }
+    async fn ids_page(
+        &self,
+        index: &IndexName,
+        after: Option<ProjectId>,
+        limit: usize,
+    ) -> Result<Vec<ProjectId>, IndexError> {
+        self.around(Call::IdsPage, self.inner.ids_page(index, after, limit))
+            .await
+    }
+    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
+        self.around(Call::Count, self.inner.count(index)).await
+    }
+    async fn save_checkpoint(
+        &self,
+        index: &IndexName,
+        checkpoint: &BackfillCheckpoint,
+    ) -> Result<(), IndexError> {
+        if !H::CHECKPOINTS {
+            return Ok(());
+        }
+        self.around(
+            Call::SaveCheckpoint,
+            self.inner.save_checkpoint(index, checkpoint),
+        )
+        .await
+    }
+    async fn unfinished_backfills(
+        &self,
+    ) -> Result<Vec<(IndexName, BackfillCheckpoint)>, IndexError> {
+        if !H::CHECKPOINTS {
+            return Ok(Vec::new());
+        }
+        self.around(Call::UnfinishedBackfills, self.inner.unfinished_backfills())
+            .await
+    }
+}
