@@ -78,6 +78,8 @@ pub struct ProjectDocument {
     pub description: String,
     /// When the project was created.
     pub created_at: DateTime<Utc>,
+    /// When the project's row last changed (its hashtags and creators aside).
+    pub updated_at: DateTime<Utc>,
     /// Hashtags used by the project, sorted by id.
     pub hashtags: Vec<Hashtag>,
     /// Users who created the project, sorted by id.
@@ -97,6 +99,8 @@ pub struct ProjectRow {
     pub description: Option<String>,
     /// `projects.created_at`.
     pub created_at: DateTime<Utc>,
+    /// `projects.updated_at`.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A hashtag joined to one project (`project_hashtags` ⋈ `hashtags`).
@@ -135,6 +139,7 @@ pub fn build_documents(
                 slug: row.slug,
                 description: row.description.unwrap_or_default(),
                 created_at: row.created_at,
+                updated_at: row.updated_at,
                 hashtags: Vec::new(),
                 creators: Vec::new(),
             };
@@ -178,6 +183,7 @@ mod tests {
             slug: format!("project-{id}"),
             description: None,
             created_at: at(id),
+            updated_at: at(id + 1),
         }
     }
 

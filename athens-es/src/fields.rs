@@ -28,6 +28,8 @@ names! {
     DESCRIPTION = "description";
     /// When the project (or a hashtag, or a creator) was created.
     CREATED_AT = "created_at";
+    /// When the project's row last changed.
+    UPDATED_AT = "updated_at";
     /// The project's hashtags: `id`, `name`, `created_at`.
     HASHTAGS = "hashtags";
     /// The users who created the project: `id`, `name`, `created_at`.

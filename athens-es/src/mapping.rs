@@ -32,7 +32,7 @@ use crate::config::EsConfig;
 use crate::fields;
 
 /// Version of the mapping below, part of every physical index name.
-pub const MAPPING_VERSION: u32 = 3;
+pub const MAPPING_VERSION: u32 = 4;
 
 /// The longest start of a whole slug or name indexed for as-you-type matching; longer input is cut
 /// to it.
@@ -278,6 +278,7 @@ fn mapping() -> Value {
                 }
             },
             fields::CREATED_AT: date,
+            fields::UPDATED_AT: date,
             fields::HASHTAGS: {
                 "properties": {
                     fields::ID: { "type": "long" },

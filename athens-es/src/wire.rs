@@ -20,6 +20,10 @@ pub(crate) struct IndexedProject<'a> {
     slug: Cow<'a, str>,
     description: Cow<'a, str>,
     created_at: DateTime<Utc>,
+    /// Absent from documents written under mapping version 3 or older: they read it as
+    /// `created_at`, so a search served from such an index during a rebuild still answers.
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
     hashtags: Vec<IndexedHashtag<'a>>,
     creators: Vec<IndexedCreator<'a>>,
     /// Completion inputs, derived from the fields above when writing; never read back.
@@ -49,6 +53,7 @@ impl<'a> From<&'a ProjectDocument> for IndexedProject<'a> {
             slug: Cow::Borrowed(&document.slug),
             description: Cow::Borrowed(&document.description),
             created_at: document.created_at,
+            updated_at: Some(document.updated_at),
             hashtags: document
                 .hashtags
                 .iter()
@@ -80,6 +85,7 @@ impl From<IndexedProject<'_>> for ProjectDocument {
             slug: indexed.slug.into_owned(),
             description: indexed.description.into_owned(),
             created_at: indexed.created_at,
+            updated_at: indexed.updated_at.unwrap_or(indexed.created_at),
             hashtags: indexed
                 .hashtags
                 .into_iter()
@@ -130,6 +136,7 @@ mod tests {
         assert_eq!(round_trip(&document), document);
         let json = serde_json::to_value(IndexedProject::from(&document)).unwrap();
         assert_eq!(json["created_at"], "2023-11-14T22:13:20.123498Z");
+        assert_eq!(json["updated_at"], "2023-11-14T22:15:00.654363Z");
         assert_eq!(json["hashtags"][0]["name"], "Rust");
         assert_eq!(json["creators"][0]["id"], 7);
         assert_eq!(json["suggest"]["hashtag"][0]["input"], "rust");
@@ -231,6 +238,11 @@ mod tests {
             r#"{"id":3,"name":"a\u00e9","slug":"s","description":"","created_at":"2020-01-01T00:00:00Z","hashtags":[],"creators":[]}"#,
         )
         .unwrap();
-        assert_eq!(ProjectDocument::from(stored).name, "aé");
+        let document = ProjectDocument::from(stored);
+        assert_eq!(document.name, "aé");
+        assert_eq!(
+            document.updated_at, document.created_at,
+            "a document stored before `updated_at` existed"
+        );
     }
 }

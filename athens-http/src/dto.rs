@@ -235,6 +235,9 @@ pub struct Project {
     pub description: String,
     /// When the project was created.
     pub created_at: DateTime<Utc>,
+    /// When the project's row last changed (its name, slug or description; not its hashtags or
+    /// creators).
+    pub updated_at: DateTime<Utc>,
     /// Hashtags the project uses, by id.
     pub hashtags: Vec<ProjectHashtag>,
     /// Users who created the project, by id.
@@ -255,6 +258,7 @@ impl Example for Project {
             slug: "athens-search-sync".into(),
             description: "Keeps Elasticsearch in sync with PostgreSQL".into(),
             created_at: example_time(),
+            updated_at: example_time(),
             hashtags: vec![ProjectHashtag::example()],
             creators: vec![ProjectCreator::example()],
         }
@@ -269,6 +273,7 @@ impl From<ProjectDocument> for Project {
             slug: document.slug,
             description: document.description,
             created_at: document.created_at,
+            updated_at: document.updated_at,
             hashtags: document.hashtags.into_iter().map(Into::into).collect(),
             creators: document.creators.into_iter().map(Into::into).collect(),
         }

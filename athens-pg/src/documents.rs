@@ -13,11 +13,11 @@
 //! Ids are read as `bigint` (`id::bigint`), so the queries work whether a database Athens attaches to
 //! uses `integer` or `bigint` keys.
 //!
-//! A database Athens attaches to may hold what our migration forbids: a NULL name, slug or
-//! `created_at`. Such a row must neither fail the read (the batch would be retried forever and the
+//! A database Athens attaches to may hold what our migration forbids: a NULL name, slug,
+//! `created_at` or `updated_at`. Such a row must neither fail the read (the batch would be retried forever and the
 //! pipeline would stall) nor be skipped (its document would silently go missing): names and slugs
-//! read as `''` and a NULL `created_at` as the epoch (`1970-01-01T00:00:00Z`), like a NULL
-//! description reads as `''`; so does a `created_at` outside years 1 to 9999 (`infinity`,
+//! read as `''` and a NULL timestamp as the epoch (`1970-01-01T00:00:00Z`), like a NULL
+//! description reads as `''`; so does a timestamp outside years 1 to 9999 (`infinity`,
 //! `-infinity`, year 20000: PostgreSQL stores them, the client's date type and the engines' date
 //! format do not); a link row without a project touches no project.
 
@@ -35,7 +35,14 @@ use crate::error::PgError;
 use crate::source::PgSource;
 use crate::tables::table;
 
-type ProjectTuple = (i64, String, String, Option<String>, DateTime<Utc>);
+type ProjectTuple = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
 type LinkTuple = (i64, i64, String, DateTime<Utc>);
 
 /// The projects' select list: id and document columns (see [`tables`](crate::tables)).
@@ -82,13 +89,16 @@ enum Selection<'a> {
     },
 }
 
-fn project_row((id, name, slug, description, created_at): ProjectTuple) -> ProjectRow {
+fn project_row(
+    (id, name, slug, description, created_at, updated_at): ProjectTuple,
+) -> ProjectRow {
     ProjectRow {
         id: ProjectId(id),
         name,
         slug,
         description,
         created_at,
+        updated_at,
     }
 }
 

@@ -83,6 +83,9 @@ pub mod projects {
         pub description: Option<String>,
         /// Creation time, `now()` by default.
         pub created_at: DateTimeWithTimeZone,
+        /// Last change of the row: `now()` by default on insert, set to `now()` by the
+        /// `projects_updated_at` trigger on every update that changes the row.
+        pub updated_at: DateTimeWithTimeZone,
     }
 
     /// No relation is navigated through sea-orm.

@@ -7,6 +7,12 @@
 //! parents, and a reverse index on each link table's second key (`user_projects(user_id)`,
 //! `project_hashtags(hashtag_id)`) for the cascades and for resolving a user or hashtag to projects.
 //!
+//! `projects.updated_at timestamptz NOT NULL DEFAULT now()` is kept by the database, not by Athens
+//! or the applications: the DEFAULT sets it on insert (a loader may give its own value), and the
+//! `projects_updated_at` trigger (`BEFORE UPDATE`, only when the row changed) sets it to `now()` on
+//! update. Athens only reads the tables, and every application writing them would otherwise have to
+//! remember it; the capture triggers (`AFTER`, statement level) see the value the trigger set.
+//!
 //! Every statement uses `IF NOT EXISTS`, so migrating a database whose tables were created by hand
 //! adds only the missing pieces. Migrations are tracked in `athens_migrations`.
 
@@ -93,7 +99,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateSourceTables)]
+        vec![Box::new(CreateSourceTables), Box::new(AddProjectsUpdatedAt)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -302,6 +308,47 @@ impl MigrationTrait for CreateSourceTables {
                 .drop_table(Table::drop().table(table).if_exists().to_owned())
                 .await?;
         }
+        Ok(())
+    }
+}
+
+/// Adds `projects.updated_at` and the trigger keeping it (see the module doc).
+struct AddProjectsUpdatedAt;
+
+impl MigrationName for AddProjectsUpdatedAt {
+    fn name(&self) -> &str {
+        "m20261129_000002_add_projects_updated_at"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddProjectsUpdatedAt {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Existing rows take the time of the migration: their last change is unknown.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "ALTER TABLE projects ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL \
+                   DEFAULT now();
+                 CREATE OR REPLACE FUNCTION projects_set_updated_at() RETURNS trigger \
+                   LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+                 DROP TRIGGER IF EXISTS projects_updated_at ON projects;
+                 CREATE TRIGGER projects_updated_at BEFORE UPDATE ON projects FOR EACH ROW \
+                   WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION projects_set_updated_at();",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "DROP TRIGGER IF EXISTS projects_updated_at ON projects;
+                 DROP FUNCTION IF EXISTS projects_set_updated_at();
+                 ALTER TABLE IF EXISTS projects DROP COLUMN IF EXISTS updated_at;",
+            )
+            .await?;
         Ok(())
     }
 }

@@ -58,6 +58,7 @@ pub fn sample_document(id: i64, slug: &str) -> ProjectDocument {
         slug: slug.into(),
         description: format!("Keeps {slug} in sync, fuzzy and relational"),
         created_at: at(1_700_000_000_123_456 + id),
+        updated_at: at(1_700_000_100_654_321 + id),
         hashtags: vec![
             Hashtag {
                 id: HashtagId(1),

@@ -262,6 +262,7 @@ impl MemorySource {
     pub fn add_project(&self, name: &str, slug: &str, description: &str) -> ProjectId {
         self.commit(|t| {
             let id = ProjectId(t.next_row());
+            let now = Utc::now();
             t.projects.insert(
                 id,
                 ProjectRow {
@@ -269,7 +270,8 @@ impl MemorySource {
                     name: name.into(),
                     slug: slug.into(),
                     description: Some(description.into()),
-                    created_at: Utc::now(),
+                    created_at: now,
+                    updated_at: now,
                 },
             );
             t.record(Change::Project { project: id });
@@ -282,6 +284,7 @@ impl MemorySource {
         self.commit(|t| {
             if let Some(project) = t.projects.get_mut(&id) {
                 project.description = Some(description.into());
+                project.updated_at = Utc::now();
                 t.record(Change::Project { project: id });
             }
         });

@@ -198,6 +198,7 @@ fn corpus() -> Vec<ProjectDocument> {
                 slug: slug.into(),
                 description: description.into(),
                 created_at: at(id),
+                updated_at: at(id),
                 hashtags: HASHTAGS
                     .iter()
                     .filter(|(tag, _)| hashtags.contains(tag))

@@ -9,7 +9,7 @@ use crate::support::{drain, empty, exec, project, ready, scalar, user};
 #[tokio::test]
 async fn migrate_and_capture_are_idempotent_and_teardown_keeps_the_tables() {
     let (source, _) = empty("setup-idempotent").await;
-    assert_eq!(source.migrate().await.unwrap(), 1);
+    assert_eq!(source.migrate().await.unwrap(), 2);
     assert_eq!(source.migrate().await.unwrap(), 0);
     source.check_schema().await.unwrap();
     source.install_capture().await.unwrap();
@@ -77,7 +77,7 @@ const PLAIN_SQL: &str = "
         created_at timestamptz NOT NULL DEFAULT now());
     CREATE TABLE projects (id bigserial PRIMARY KEY, name text NOT NULL, slug text NOT NULL UNIQUE,
         description text, created_at timestamptz NOT NULL DEFAULT now(),
-        updated_at timestamptz NOT NULL DEFAULT now());
+        updated_at timestamptz NOT NULL DEFAULT now(), views integer NOT NULL DEFAULT 0);
     CREATE TABLE project_hashtags (
         hashtag_id integer NOT NULL REFERENCES hashtags ON DELETE CASCADE,
         project_id bigint NOT NULL REFERENCES projects ON DELETE CASCADE,
@@ -107,7 +107,7 @@ async fn attaches_to_tables_created_by_plain_sql() {
     assert_eq!(drain(&source).await.len(), 5);
     exec(
         &source,
-        "UPDATE projects SET updated_at = now() + interval '1 hour'",
+        "UPDATE projects SET views = views + 1",
     )
     .await;
     exec(&source, "UPDATE users SET email = 'ada@lovelace.dev'").await;
@@ -131,7 +131,7 @@ async fn attaches_to_tables_created_by_plain_sql() {
 
     assert_eq!(
         source.migrate().await.unwrap(),
-        1,
+        2,
         "migrating an attached database adds only what is missing"
     );
     source.check_schema().await.unwrap();
