@@ -89,9 +89,7 @@ enum Selection<'a> {
     },
 }
 
-fn project_row(
-    (id, name, slug, description, created_at, updated_at): ProjectTuple,
-) -> ProjectRow {
+fn project_row((id, name, slug, description, created_at, updated_at): ProjectTuple) -> ProjectRow {
     ProjectRow {
         id: ProjectId(id),
         name,

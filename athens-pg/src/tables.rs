@@ -236,7 +236,14 @@ mod tests {
         let projects = table(Table::Projects);
         assert_eq!(
             projects.column_names(),
-            ["id", "name", "slug", "description", "created_at", "updated_at"]
+            [
+                "id",
+                "name",
+                "slug",
+                "description",
+                "created_at",
+                "updated_at"
+            ]
         );
         let list = projects.select_list("p");
         assert!(

@@ -105,11 +105,7 @@ async fn attaches_to_tables_created_by_plain_sql() {
     )
     .await;
     assert_eq!(drain(&source).await.len(), 5);
-    exec(
-        &source,
-        "UPDATE projects SET views = views + 1",
-    )
-    .await;
+    exec(&source, "UPDATE projects SET views = views + 1").await;
     exec(&source, "UPDATE users SET email = 'ada@lovelace.dev'").await;
     assert_eq!(
         drain(&source).await,
