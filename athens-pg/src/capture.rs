@@ -387,8 +387,8 @@ mod tests {
         let sql = capture_statement(table(Table::Projects), "update");
         assert!(sql.contains("FULL JOIN athens_old AS o ON o.id = n.id"));
         assert!(sql.contains(
-            "(n.name, n.slug, n.description, n.created_at) IS DISTINCT FROM \
-             (o.name, o.slug, o.description, o.created_at)"
+            "(n.name, n.slug, n.description, n.created_at, n.updated_at) IS DISTINCT FROM \
+             (o.name, o.slug, o.description, o.created_at, o.updated_at)"
         ));
     }
 

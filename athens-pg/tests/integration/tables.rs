@@ -83,10 +83,31 @@ async fn updates_of_exactly_the_entity_columns_are_captured() {
         }
         exec(
             &source,
-            &format!(
-                "ALTER TABLE {0} ADD COLUMN unread text; UPDATE {0} SET unread = 'x' WHERE id = 1",
-                spec.table
-            ),
+            &format!("ALTER TABLE {} ADD COLUMN unread text", spec.table),
+        )
+        .await;
+        if spec.table == "projects" {
+            // The `projects_updated_at` trigger stamps `updated_at`, a document column, on any
+            // change of the row: such an update changes the document.
+            exec(
+                &source,
+                "UPDATE projects SET unread = 'stamped' WHERE id = 1",
+            )
+            .await;
+            assert_eq!(
+                drain(&source).await,
+                vec![change],
+                "the trigger's updated_at is captured"
+            );
+            exec(
+                &source,
+                "ALTER TABLE projects DISABLE TRIGGER projects_updated_at",
+            )
+            .await;
+        }
+        exec(
+            &source,
+            &format!("UPDATE {} SET unread = 'x' WHERE id = 1", spec.table),
         )
         .await;
         assert_eq!(
