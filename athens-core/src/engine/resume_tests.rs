@@ -62,6 +62,17 @@ fn hanging_rig(source: &Arc<MemorySource>, index: &Arc<MemoryIndex>, writes: i64
     rig_through(source, index, hanging)
 }
 
+/// `reindexer` takes the lease from `writer`, dies half-way through a backfill that leaves one
+/// unfinished index, and `writer` leads again.
+async fn reindex_dies_half_way(writer: &Rig, reindexer: &Rig, index: &MemoryIndex) {
+    writer.lease.expire();
+    reindexer.lead().await;
+    crash_when_hung(reindexer.engine.backfill()).await;
+    assert_eq!(index.unfinished_backfills().await.unwrap().len(), 1);
+    reindexer.lease.expire();
+    writer.lead().await;
+}
+
 /// Runs `work` until it hangs, then drops it: a crash of the process running it.
 async fn crash_when_hung<T>(work: impl Future<Output = T>) {
     let outcome = tokio::time::timeout(Duration::from_secs(5), work).await;
@@ -147,12 +158,7 @@ async fn streaming_or_a_fresh_rebuild_discards_an_unfinished_backfill() {
     // A reindex dies half-way; the writer then streams a change into the live index and
     // acknowledges it: the half-built index, read before that change, must never be published.
     let reindexer = hanging_rig(&source, &index, 4);
-    writer.lease.expire();
-    reindexer.lead().await;
-    crash_when_hung(reindexer.engine.backfill()).await;
-    assert_eq!(index.unfinished_backfills().await.unwrap().len(), 1);
-    reindexer.lease.expire();
-    writer.lead().await;
+    reindex_dies_half_way(&writer, &reindexer, &index).await;
     source.describe_project(kept[0], "acknowledged into the live index");
     writer.sync().await;
     assert!(index.unfinished_backfills().await.unwrap().is_empty());
@@ -167,12 +173,7 @@ async fn streaming_or_a_fresh_rebuild_discards_an_unfinished_backfill() {
     writer.assert_converged();
 
     // A fresh backfill (the rebuild after a truncate) never resumes either.
-    writer.lease.expire();
-    reindexer.lead().await;
-    crash_when_hung(reindexer.engine.backfill()).await;
-    assert_eq!(index.unfinished_backfills().await.unwrap().len(), 1);
-    reindexer.lease.expire();
-    writer.lead().await;
+    reindex_dies_half_way(&writer, &reindexer, &index).await;
     let report = writer.engine.backfill().await.unwrap();
     assert!(!report.resumed);
     assert_eq!(index.physical_indexes(), 1);

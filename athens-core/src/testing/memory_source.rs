@@ -471,23 +471,7 @@ impl DocumentSource for MemorySource {
         after: Option<ProjectId>,
         limit: usize,
     ) -> Result<Snapshot, SourceError> {
-        if self.faults.load.fire() {
-            return Err(unavailable());
-        }
-        let mut tables = self.tables();
-        let version = tables.next_version();
-        let ids: Vec<ProjectId> = tables
-            .projects
-            .keys()
-            .filter(|id| after.is_none_or(|after| **id > after))
-            .take(limit)
-            .copied()
-            .collect();
-        Ok(Snapshot {
-            version,
-            documents: tables.documents(ids.into_iter()),
-            missing: Vec::new(),
-        })
+        self.load_range(after, None, limit).await
     }
 
     async fn load_range(
