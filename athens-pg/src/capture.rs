@@ -120,6 +120,14 @@ BEGIN
     RETURN found_one;
 END $fn$;
 COMMENT ON FUNCTION athens.had_rows(regclass) IS 'Whether a table about to be truncated holds rows: truncating an empty table needs no rebuild';
+
+-- The outbox sequence's last value, for the poll floor (athens-pg's cursor): a definer's function,
+-- so the runtime role needs no grant on the sequence itself (upgrades keep its documented grants).
+CREATE OR REPLACE FUNCTION athens.outbox_last_id() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT pg_sequence_last_value(pg_get_serial_sequence('athens.outbox', 'id')::regclass)
+$fn$;
+COMMENT ON FUNCTION athens.outbox_last_id() IS 'The outbox id sequence''s last value (NULL before its first id), for the poll floor';
 "#;
 
 /// Drops the outbox triggers from the five tables, wherever they are.

@@ -269,7 +269,7 @@ impl PgSource {
             // candidate floor for polls (see `crate::cursor`).
             let (table, last): (i64, Option<i64>) = sqlx::query_as(
                 "SELECT 'athens.outbox'::regclass::oid::bigint, \
-                 pg_sequence_last_value(pg_get_serial_sequence('athens.outbox', 'id')::regclass)",
+                 athens.outbox_last_id()",
             )
             .fetch_one(&mut *tx)
             .await?;
