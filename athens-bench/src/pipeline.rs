@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::load::{Generator, MIXED, Plan, UPDATES};
 use crate::report::{Table, num, ratio};
-use crate::stream::{engine, start_sync};
+use crate::stream::{engine, fanout_user, start_sync};
 use crate::{ALIAS, Bench, backfill, procs};
 
 /// Offered rates of the CPU steps, changes per second.
@@ -41,7 +41,7 @@ struct Figures {
 /// Runs the section on `before` (if given) and on the build under test, in that order.
 pub async fn run(bench: &mut Bench, before: Option<PathBuf>) -> anyhow::Result<()> {
     let tag = format!("{:x}", chrono::Utc::now().timestamp() % 0xfffff);
-    let (user, linked) = fanout_user(bench, &tag).await?;
+    let (user, linked) = fanout_user(bench, &format!("Pipeline {tag}")).await?;
     let under_test = bench.athens.bin.clone();
     let mut builds = Vec::new();
     if let Some(before) = before {
@@ -58,31 +58,6 @@ pub async fn run(bench: &mut Bench, before: Option<PathBuf>) -> anyhow::Result<(
     }
     report(bench, &measured, linked);
     Ok(())
-}
-
-/// A user credited with the fan-out's number of projects (spread over the stable ones).
-async fn fanout_user(bench: &Bench, tag: &str) -> anyhow::Result<(i64, u64)> {
-    let stable: i64 = sqlx::query_scalar("SELECT (max(id) * 9 / 10)::bigint FROM projects")
-        .fetch_one(&bench.pool)
-        .await?;
-    let wanted = (bench.scale.fanout_projects as i64).min(stable);
-    let user: i64 = sqlx::query_scalar("INSERT INTO users (name) VALUES ($1) RETURNING id::bigint")
-        .bind(format!("Pipeline {tag}"))
-        .fetch_one(&bench.pool)
-        .await?;
-    let step = (stable / wanted).max(1);
-    let linked = sqlx::query(
-        "INSERT INTO user_projects (project_id, user_id) \
-         SELECT id, $1 FROM projects WHERE id <= $2 AND id % $3 = 1 ORDER BY id LIMIT $4",
-    )
-    .bind(user)
-    .bind(stable)
-    .bind(step)
-    .bind(wanted)
-    .execute(&bench.pool)
-    .await?
-    .rows_affected();
-    Ok((user, linked))
 }
 
 async fn rename(bench: &Bench, user: i64, name: &str) -> anyhow::Result<()> {

@@ -330,28 +330,18 @@ async fn settle(
     }
 }
 
-async fn fanout(bench: &mut Bench, engine: &Engine, tag: &str) -> anyhow::Result<()> {
-    let mut table = Table::new(
-        "Stream: fan-out (time from the commit until every document is updated)",
-        &[
-            "case",
-            "documents",
-            "until acknowledged s",
-            "until searchable s",
-            "docs/s",
-        ],
-    );
+/// A new user named `name`, credited with the fan-out's number of projects, spread over the stable
+/// ones (the first nine tenths of the ids, which the load never deletes): its id and how many
+/// projects it got.
+pub(crate) async fn fanout_user(bench: &Bench, name: &str) -> anyhow::Result<(i64, u64)> {
     let stable: i64 = sqlx::query_scalar("SELECT (max(id) * 9 / 10)::bigint FROM projects")
         .fetch_one(&bench.pool)
         .await?;
     let wanted = (bench.scale.fanout_projects as i64).min(stable);
-
-    // A user with `wanted` projects, renamed.
-    let user: i64 = sqlx::query_scalar(
-        "INSERT INTO users (name) VALUES ('Fanout Benchuser') RETURNING id::bigint",
-    )
-    .fetch_one(&bench.pool)
-    .await?;
+    let user: i64 = sqlx::query_scalar("INSERT INTO users (name) VALUES ($1) RETURNING id::bigint")
+        .bind(name)
+        .fetch_one(&bench.pool)
+        .await?;
     let step = (stable / wanted).max(1);
     let linked = sqlx::query(
         "INSERT INTO user_projects (project_id, user_id) \
@@ -364,6 +354,22 @@ async fn fanout(bench: &mut Bench, engine: &Engine, tag: &str) -> anyhow::Result
     .execute(&bench.pool)
     .await?
     .rows_affected();
+    Ok((user, linked))
+}
+
+async fn fanout(bench: &mut Bench, engine: &Engine, tag: &str) -> anyhow::Result<()> {
+    let mut table = Table::new(
+        "Stream: fan-out (time from the commit until every document is updated)",
+        &[
+            "case",
+            "documents",
+            "until acknowledged s",
+            "until searchable s",
+            "docs/s",
+        ],
+    );
+    // A user with `fanout_projects` projects, renamed.
+    let (user, linked) = fanout_user(bench, "Fanout Benchuser").await?;
     bench.wait_drained(Duration::from_secs(600)).await?;
     let by_user = json!({ "term": { "creators.id": user } });
     wait_count(engine, by_user.clone(), linked).await?;
