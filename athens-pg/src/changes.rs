@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use athens_core::{
-    Ack, Backlog, Change, ChangeId, ChangeRecord, ChangeSource, DeadLetter, HashtagId, ProjectId,
-    SourceError, Table, UserId,
+    Ack, Backlog, Change, ChangeId, ChangeRecord, ChangeSource, DeadLetter, SourceError, Table,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
@@ -28,6 +27,7 @@ use crate::consumer;
 use crate::cursor::{Cursor, Seen};
 use crate::error::PgError;
 use crate::source::PgSource;
+use crate::tables;
 
 /// Above this many pending rows, `backlog` estimates the count from the planner's statistics.
 const EXACT_COUNT_LIMIT: i64 = 100_000;
@@ -125,12 +125,13 @@ pub(crate) fn poll_deadline(wait: Duration) -> Instant {
         .unwrap_or_else(|| started + Duration::from_secs(86_400))
 }
 
-/// Turns an outbox row into a change; a row that names no known table or lacks its keys breaks the
-/// capture's contract.
+/// Turns an outbox row into a change, read from the outbox columns of the table's keys (see
+/// [`SourceTable::change`](crate::tables::SourceTable::change)); a row that names no known table
+/// or lacks its leading key breaks the capture's contract.
 ///
 /// A link row whose project is known but whose other key is NULL (a database Athens attaches to
-/// may allow one) links the project to nothing: it becomes a change of the project, whose document
-/// is rebuilt from the current state, rather than an error that would stall every later change.
+/// may allow one) becomes a change of the project rather than an error that would stall every
+/// later change.
 fn decode(row: OutboxRow) -> Result<ChangeRecord, PgError> {
     let (id, source_table, truncated, project, user, hashtag, recorded_at) = row;
     let invalid = || PgError::Invalid(format!("outbox row {id} ({source_table}) lacks its keys"));
@@ -142,32 +143,18 @@ fn decode(row: OutboxRow) -> Result<ChangeRecord, PgError> {
     let change = if truncated {
         Change::Truncate { table }
     } else {
-        match (table, project.map(ProjectId)) {
-            (Table::Users, _) => Change::User {
-                user: UserId(user.ok_or_else(invalid)?),
-            },
-            (Table::Hashtags, _) => Change::Hashtag {
-                hashtag: HashtagId(hashtag.ok_or_else(invalid)?),
-            },
-            (Table::Projects, project) => Change::Project {
-                project: project.ok_or_else(invalid)?,
-            },
-            (Table::ProjectHashtags, Some(project)) => match hashtag {
-                Some(hashtag) => Change::ProjectHashtag {
-                    project,
-                    hashtag: HashtagId(hashtag),
-                },
-                None => Change::Project { project },
-            },
-            (Table::UserProjects, Some(project)) => match user {
-                Some(user) => Change::UserProject {
-                    project,
-                    user: UserId(user),
-                },
-                None => Change::Project { project },
-            },
-            (Table::ProjectHashtags | Table::UserProjects, None) => return Err(invalid()),
-        }
+        let source = tables::table(table);
+        let keys: Vec<Option<i64>> = source
+            .keys
+            .iter()
+            .map(|key| match key.outbox {
+                "project_id" => project,
+                "user_id" => user,
+                "hashtag_id" => hashtag,
+                _ => None,
+            })
+            .collect();
+        source.change(&keys).ok_or_else(invalid)?
     };
     Ok(ChangeRecord {
         id: ChangeId(id),
@@ -577,6 +564,8 @@ impl ChangeSource for PgSource {
 
 #[cfg(test)]
 mod tests {
+    use athens_core::{ProjectId, UserId};
+
     use super::*;
 
     fn row(

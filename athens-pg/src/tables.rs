@@ -10,7 +10,7 @@
 
 use std::sync::LazyLock;
 
-use athens_core::Table;
+use athens_core::{Change, HashtagId, ProjectId, Table, UserId};
 use sea_orm::{ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn};
 
 use crate::entity::{hashtags, project_hashtags, projects, user_projects, users};
@@ -105,6 +105,35 @@ impl SourceTable {
     /// Whether this is a link table: its key is the pair of rows it links.
     pub(crate) fn is_link(&self) -> bool {
         self.keys.len() > 1
+    }
+
+    /// The change a row of this table names, from the values of its [`keys`](Self::keys) in
+    /// order (`None` for NULL or not known). A row without its leading key belongs to no document:
+    /// no change. A link row whose other key is NULL (a database Athens attaches to may allow one)
+    /// links its project to nothing: a change of the project, whose document is rebuilt from the
+    /// current state.
+    pub(crate) fn change(&self, keys: &[Option<i64>]) -> Option<Change> {
+        let lead = keys.first().copied().flatten()?;
+        let other = keys.get(1).copied().flatten();
+        Some(match (self.table, other) {
+            (Table::Users, _) => Change::User { user: UserId(lead) },
+            (Table::Hashtags, _) => Change::Hashtag {
+                hashtag: HashtagId(lead),
+            },
+            (Table::ProjectHashtags, Some(hashtag)) => Change::ProjectHashtag {
+                project: ProjectId(lead),
+                hashtag: HashtagId(hashtag),
+            },
+            (Table::UserProjects, Some(user)) => Change::UserProject {
+                project: ProjectId(lead),
+                user: UserId(user),
+            },
+            (Table::Projects | Table::ProjectHashtags | Table::UserProjects, _) => {
+                Change::Project {
+                    project: ProjectId(lead),
+                }
+            }
+        })
     }
 
     /// Every column Athens reads from the table: keys, then document columns.

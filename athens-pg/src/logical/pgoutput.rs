@@ -8,10 +8,11 @@
 
 use std::collections::HashMap;
 
-use athens_core::{Change, HashtagId, ProjectId, Table, UserId};
+use athens_core::{Change, Table};
 use chrono::{DateTime, Utc};
 
 use crate::error::PgError;
+use crate::tables::{self, SourceTable};
 
 /// Prefix of the logical decoding messages Athens writes into its own stream.
 pub(crate) const MESSAGE_PREFIX: &str = "athens";
@@ -43,7 +44,8 @@ pub(crate) enum Event {
 
 /// A table's columns as the `Relation` message described them.
 struct Relation {
-    table: Option<Table>,
+    /// The source table, `None` for a table Athens does not read.
+    source: Option<&'static SourceTable>,
     columns: Vec<String>,
 }
 
@@ -90,8 +92,8 @@ impl Decoder {
                     let _type = reader.u32()?;
                     let _modifier = reader.u32()?;
                 }
-                let table = Table::from_name(&name);
-                self.relations.insert(id, Relation { table, columns });
+                let source = Table::from_name(&name).map(tables::table);
+                self.relations.insert(id, Relation { source, columns });
                 Ok(Event::Skip)
             }
             b'I' => {
@@ -142,8 +144,10 @@ impl Decoder {
                 let _options = reader.u8()?;
                 let mut changes = Vec::new();
                 for _ in 0..count {
-                    if let Some(table) = self.relation(reader.u32()?)?.table {
-                        changes.push(Change::Truncate { table });
+                    if let Some(source) = self.relation(reader.u32()?)?.source {
+                        changes.push(Change::Truncate {
+                            table: source.table,
+                        });
                     }
                 }
                 Ok(Event::Changes(changes))
@@ -176,10 +180,7 @@ impl Decoder {
 
 impl Relation {
     fn is_link(&self) -> bool {
-        matches!(
-            self.table,
-            Some(Table::ProjectHashtags | Table::UserProjects)
-        )
+        self.source.is_some_and(SourceTable::is_link)
     }
 
     /// The key column named `name` of `tuple`: `None` when NULL or not sent.
@@ -196,45 +197,18 @@ impl Relation {
         }
     }
 
-    /// What a row (a new tuple, an old one, or an old key) names. Rows without their leading key
-    /// belong to no document, as in the outbox's triggers; a link to a NULL second key touches its
-    /// project only.
+    /// What a row (a new tuple, an old one, or an old key) names: the change its key columns, as
+    /// the table specification lists them, name (see [`SourceTable::change`]).
     fn changes(&self, tuple: &[Value]) -> Result<Vec<Change>, PgError> {
-        let Some(table) = self.table else {
+        let Some(source) = self.source else {
             return Ok(Vec::new());
         };
-        let change = match table {
-            Table::Users => self
-                .key(tuple, "id")?
-                .map(|id| Change::User { user: UserId(id) }),
-            Table::Hashtags => self.key(tuple, "id")?.map(|id| Change::Hashtag {
-                hashtag: HashtagId(id),
-            }),
-            Table::Projects => self.key(tuple, "id")?.map(|id| Change::Project {
-                project: ProjectId(id),
-            }),
-            Table::ProjectHashtags => match self.key(tuple, "project_id")?.map(ProjectId) {
-                Some(project) => Some(match self.key(tuple, "hashtag_id")? {
-                    Some(hashtag) => Change::ProjectHashtag {
-                        project,
-                        hashtag: HashtagId(hashtag),
-                    },
-                    None => Change::Project { project },
-                }),
-                None => None,
-            },
-            Table::UserProjects => match self.key(tuple, "project_id")?.map(ProjectId) {
-                Some(project) => Some(match self.key(tuple, "user_id")? {
-                    Some(user) => Change::UserProject {
-                        project,
-                        user: UserId(user),
-                    },
-                    None => Change::Project { project },
-                }),
-                None => None,
-            },
-        };
-        Ok(change.into_iter().collect())
+        let keys = source
+            .keys
+            .iter()
+            .map(|key| self.key(tuple, key.column))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(source.change(&keys).into_iter().collect())
     }
 }
 
@@ -333,6 +307,8 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+    use athens_core::{HashtagId, ProjectId, UserId};
+
     use super::*;
 
     /// Builds messages byte by byte, as pgoutput writes them.

@@ -101,17 +101,9 @@ pub(super) const HAND_PROJECTS: &[HandProject] = &[
     ),
 ];
 
-/// A user row to load.
+/// A user or hashtag row to load: both tables hold an id, a name and a creation time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct UserRow {
-    pub id: i32,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A hashtag row to load.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct HashtagRow {
+pub(super) struct NamedRow {
     pub id: i32,
     pub name: String,
     pub created_at: DateTime<Utc>,
@@ -269,7 +261,7 @@ impl Generator {
     }
 
     /// The users to insert: the hand-written ones (into empty tables), then "First Last" names.
-    pub(super) fn users(&mut self) -> Vec<UserRow> {
+    pub(super) fn users(&mut self) -> Vec<NamedRow> {
         (0..self.users)
             .map(|index| {
                 let name = match HAND_USERS.get(index).filter(|_| self.hand) {
@@ -280,7 +272,7 @@ impl Generator {
                         pick(&mut self.rng, LAST_NAMES)
                     ),
                 };
-                UserRow {
+                NamedRow {
                     id: self.user_base + index as i32 + 1,
                     name,
                     created_at: time_between(&mut self.rng, Y2015, Y2019),
@@ -326,7 +318,7 @@ impl Generator {
     }
 
     /// The hashtags to insert: those whose names did not exist.
-    pub(super) fn hashtags(&mut self, existing: &HashMap<String, i32>) -> Vec<HashtagRow> {
+    pub(super) fn hashtags(&mut self, existing: &HashMap<String, i32>) -> Vec<NamedRow> {
         let names = self.hashtag_names.clone();
         names
             .into_iter()
@@ -336,7 +328,7 @@ impl Generator {
                 (name, id, created_at)
             })
             .filter(|(name, _, _)| !existing.contains_key(name))
-            .map(|(name, id, created_at)| HashtagRow {
+            .map(|(name, id, created_at)| NamedRow {
                 id,
                 name,
                 created_at,
@@ -520,7 +512,7 @@ mod tests {
         }
     }
 
-    fn generate(options: &SeedOptions) -> (Vec<UserRow>, Vec<HashtagRow>, Vec<ProjectRow>) {
+    fn generate(options: &SeedOptions) -> (Vec<NamedRow>, Vec<NamedRow>, Vec<ProjectRow>) {
         let mut generator = Generator::new(options, Existing::default());
         let users = generator.users();
         let hashtags = generator.hashtags(&HashMap::new());

@@ -24,7 +24,7 @@ use tracing::info;
 
 use crate::error::PgError;
 use crate::source::PgSource;
-use generate::{Existing, Generator, HashtagRow, ProjectRow, UserRow};
+use generate::{Existing, Generator, NamedRow, ProjectRow};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -110,23 +110,9 @@ impl PgSource {
         let mut report = SeedReport::default();
 
         let users = generator.users();
-        for chunk in users.chunks(COPY_CHUNK) {
-            report.users += copy(
-                &mut conn,
-                "users (id, name, created_at)",
-                &user_lines(chunk),
-            )
-            .await?;
-        }
+        report.users = copy_named(&mut conn, "users", &users).await?;
         let hashtags = generator.hashtags(&known_hashtags);
-        for chunk in hashtags.chunks(COPY_CHUNK) {
-            report.hashtags += copy(
-                &mut conn,
-                "hashtags (id, name, created_at)",
-                &hashtag_lines(chunk),
-            )
-            .await?;
-        }
+        report.hashtags = copy_named(&mut conn, "hashtags", &hashtags).await?;
         drop((users, hashtags, known_hashtags));
 
         let total = options.total_projects();
@@ -240,17 +226,22 @@ fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339()
 }
 
-fn user_lines(rows: &[UserRow]) -> String {
-    let mut out = String::with_capacity(rows.len() * 48);
-    for row in rows {
-        let _ = write!(out, "{}\t", row.id);
-        escape(&row.name, &mut out);
-        let _ = writeln!(out, "\t{}", timestamp(&row.created_at));
+/// Streams users or hashtags into `table`, [`COPY_CHUNK`] rows per COPY; returns the rows copied.
+async fn copy_named(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: &[NamedRow],
+) -> Result<u64, PgError> {
+    let target = format!("{table} (id, name, created_at)");
+    let mut copied = 0;
+    for chunk in rows.chunks(COPY_CHUNK) {
+        copied += copy(conn, &target, &named_lines(chunk)).await?;
     }
-    out
+    Ok(copied)
 }
 
-fn hashtag_lines(rows: &[HashtagRow]) -> String {
+/// COPY data of users or hashtags.
+fn named_lines(rows: &[NamedRow]) -> String {
     let mut out = String::with_capacity(rows.len() * 48);
     for row in rows {
         let _ = write!(out, "{}\t", row.id);

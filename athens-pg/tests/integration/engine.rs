@@ -2,16 +2,11 @@
 //! draining equals what PostgreSQL says, through every kind of change.
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 
-use athens_core::testing::MemoryIndex;
-use athens_core::{DocumentSource, EngineConfig, SyncEngine};
-use athens_pg::PgSource;
-use tokio_util::sync::CancellationToken;
+use athens_core::{DocumentSource, EngineConfig};
+use athens_pg::{CaptureMode, PgSource, SeedOptions};
 
-use athens_pg::CaptureMode;
-
-use crate::support::{exec, quick_engine, ready_in};
+use crate::support::{SMALL_SEED, exec, quick_engine, ready_in, seeded_engine};
 
 async fn expected(source: &PgSource) -> Vec<athens_core::ProjectDocument> {
     source.load_page(None, 100_000).await.unwrap().documents
@@ -30,33 +25,22 @@ async fn the_engine_keeps_the_index_equal_to_postgres_through_logical_decoding()
 async fn equal_to_postgres(test: &str, mode: CaptureMode) {
     let captured = ready_in(test, mode).await;
     let source = captured.source.clone();
-    source
-        .seed(
-            &athens_pg::SeedOptions {
-                projects: 300,
-                users: 40,
-                hashtags: 30,
-                seed: 5,
-            },
-            |_| {},
-        )
-        .await
-        .unwrap();
-    let source = Arc::new(source);
-    let index = Arc::new(MemoryIndex::new());
-    let lease = Arc::new(source.lease().await.unwrap());
-    let engine = SyncEngine::new(
+    let (engine, index) = seeded_engine(
+        &source,
         captured.changes.clone(),
-        source.clone(),
-        index.clone(),
-        lease,
+        &SeedOptions {
+            projects: 300,
+            users: 40,
+            hashtags: 30,
+            seed: 5,
+        },
         EngineConfig {
             batch_size: NonZeroUsize::new(50).unwrap(),
             chunk_size: NonZeroUsize::new(40).unwrap(),
             ..quick_engine()
         },
-        CancellationToken::new(),
-    );
+    )
+    .await;
     engine.acquire_lease().await.unwrap();
     engine.drain().await.unwrap();
     assert_eq!(index.live_documents(), expected(&source).await);
@@ -104,28 +88,13 @@ async fn equal_to_postgres(test: &str, mode: CaptureMode) {
 async fn truncating_an_empty_link_table_does_not_rebuild_the_index() {
     let captured = ready_in("engine-truncate-empty", CaptureMode::Outbox).await;
     let source = captured.source.clone();
-    source
-        .seed(
-            &athens_pg::SeedOptions {
-                projects: 50,
-                users: 10,
-                hashtags: 10,
-                seed: 3,
-            },
-            |_| {},
-        )
-        .await
-        .unwrap();
-    let source = Arc::new(source);
-    let index = Arc::new(MemoryIndex::new());
-    let engine = SyncEngine::new(
+    let (engine, index) = seeded_engine(
+        &source,
         captured.changes.clone(),
-        source.clone(),
-        index.clone(),
-        Arc::new(source.lease().await.unwrap()),
+        &SMALL_SEED,
         quick_engine(),
-        CancellationToken::new(),
-    );
+    )
+    .await;
     engine.acquire_lease().await.unwrap();
     engine.drain().await.unwrap();
     exec(&source, "DELETE FROM project_hashtags").await;

@@ -13,12 +13,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use athens_core::testing::MemoryIndex;
-use athens_core::{ChangeSource, DocumentSource, SyncEngine, Table};
+use athens_core::{ChangeSource, DocumentSource, Table};
 use athens_pg::{CaptureConfig, PgSource};
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{config, exec, quick_engine, scalar, truncated};
+use crate::support::{SMALL_SEED, config, exec, quick_engine, scalar, seeded_engine, truncated};
 
 /// A throwaway PostgreSQL cluster, stopped and deleted on drop.
 struct Cluster {
@@ -128,28 +126,9 @@ async fn an_invalidated_slot_is_recreated_and_the_index_rebuilt() {
     source.migrate().await.unwrap();
     let capture = CaptureConfig::logical();
     source.install_logical_capture(&capture).await.unwrap();
-    source
-        .seed(
-            &athens_pg::SeedOptions {
-                projects: 50,
-                users: 10,
-                hashtags: 10,
-                seed: 3,
-            },
-            |_| {},
-        )
-        .await
-        .unwrap();
     let changes = Arc::new(source.logical(&capture).await.unwrap());
-    let index = Arc::new(MemoryIndex::new());
-    let engine = SyncEngine::new(
-        changes.clone(),
-        Arc::new(source.clone()),
-        index.clone(),
-        Arc::new(source.lease().await.unwrap()),
-        quick_engine(),
-        CancellationToken::new(),
-    );
+    let (engine, index) =
+        seeded_engine(&source, changes.clone(), &SMALL_SEED, quick_engine()).await;
     engine.acquire_lease().await.unwrap();
     engine.drain().await.unwrap();
     let expected = || async { source.load_page(None, 1000).await.unwrap().documents };

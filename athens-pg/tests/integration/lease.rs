@@ -19,6 +19,15 @@ async fn eventually_acquires(lease: &PgLease) -> Duration {
     started.elapsed()
 }
 
+/// A fresh database and two leases on it, the first holding.
+async fn holding(test: &str) -> (PgSource, PgLease, PgLease) {
+    let (source, _) = empty(test).await;
+    let holder = source.lease().await.unwrap();
+    let standby = source.lease().await.unwrap();
+    assert!(holder.try_acquire().await.unwrap());
+    (source, holder, standby)
+}
+
 #[tokio::test]
 async fn one_holder_at_a_time_and_release_hands_over() {
     let (source, url) = empty("lease-exclusion").await;
@@ -49,10 +58,7 @@ async fn one_holder_at_a_time_and_release_hands_over() {
 
 #[tokio::test]
 async fn a_holder_whose_connection_dies_loses_the_lease() {
-    let (source, _) = empty("lease-killed").await;
-    let holder = source.lease().await.unwrap();
-    let standby = source.lease().await.unwrap();
-    assert!(holder.try_acquire().await.unwrap());
+    let (source, holder, standby) = holding("lease-killed").await;
     let key = source.config().lease_key;
     let terminated = scalar(
         &source,
@@ -78,10 +84,7 @@ async fn a_holder_whose_connection_dies_loses_the_lease() {
 
 #[tokio::test]
 async fn dropping_the_holder_frees_the_lease() {
-    let (source, _) = empty("lease-dropped").await;
-    let holder = source.lease().await.unwrap();
-    let standby = source.lease().await.unwrap();
-    assert!(holder.try_acquire().await.unwrap());
+    let (_source, holder, standby) = holding("lease-dropped").await;
     drop(holder);
     let waited = eventually_acquires(&standby).await;
     assert!(waited < Duration::from_secs(5), "{waited:?}");

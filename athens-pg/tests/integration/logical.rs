@@ -7,20 +7,16 @@ use std::time::Duration;
 
 use athens_core::{Ack, ChangeSource, Table};
 use athens_pg::{CaptureConfig, CaptureMode};
-use sea_orm::sqlx::{self, Connection, PgConnection};
+use sea_orm::sqlx;
 
-use crate::support::{exec, ready_in, scalar, take_all, truncated, user};
+use crate::support::{
+    ack_second_and_fourth, early_transaction, exec, ready_in, scalar, take_all, truncated, user,
+};
 
 #[tokio::test]
 async fn only_committed_transactions_are_delivered_in_commit_order() {
     let captured = ready_in("logical-commit-order", CaptureMode::Logical).await;
-    let url = captured.source.config().url.expose().to_string();
-    let mut early = PgConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut early).await.unwrap();
-    sqlx::query("INSERT INTO users (id, name) VALUES (1, 'early')")
-        .execute(&mut early)
-        .await
-        .unwrap();
+    let mut early = early_transaction(&captured.source).await;
     exec(
         &captured.source,
         "INSERT INTO users (id, name) VALUES (2, 'late')",
@@ -54,16 +50,8 @@ async fn partial_acks_keep_the_transaction_and_a_new_process_replays_it() {
     let batch = changes.poll(4, Duration::ZERO).await.unwrap();
     assert_eq!(batch.len(), 4, "at most max, even inside a transaction");
     assert_eq!(changes.poll(4, Duration::ZERO).await.unwrap(), batch);
-    let ack = Ack {
-        changes: vec![batch[1].id, batch[3].id],
-        dead_letters: Vec::new(),
-    };
-    changes.ack(&ack).await.unwrap();
-    changes.ack(&ack).await.unwrap();
-    let rest = changes.poll(100, Duration::ZERO).await.unwrap();
+    let rest = ack_second_and_fourth(changes, &batch).await;
     assert_eq!(rest.len(), 9, "8 users left and the hashtag");
-    assert_eq!(rest[0], batch[0]);
-    assert_eq!(rest[1], batch[2]);
 
     // A new process (a restart after a crash) starts from the slot, which has not moved: the
     // whole first transaction comes back, acknowledged parts included.

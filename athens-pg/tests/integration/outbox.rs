@@ -7,18 +7,14 @@ use athens_core::{Ack, ChangeSource, DeadLetter, ProjectId};
 use athens_pg::PgSource;
 use sea_orm::sqlx::{self, Connection, PgConnection};
 
-use crate::support::{config, drain, exec, ready, scalar, take_all, user};
+use crate::support::{
+    ack_second_and_fourth, config, drain, early_transaction, exec, ready, scalar, take_all, user,
+};
 
 #[tokio::test]
 async fn a_change_that_commits_after_a_later_one_is_not_skipped() {
     let source = ready("outbox-trap").await;
-    let url = source.config().url.expose().to_string();
-    let mut early = PgConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut early).await.unwrap();
-    sqlx::query("INSERT INTO users (id, name) VALUES (1, 'early')")
-        .execute(&mut early)
-        .await
-        .unwrap();
+    let mut early = early_transaction(&source).await;
 
     exec(&source, "INSERT INTO users (id, name) VALUES (2, 'late')").await;
     let first = take_all(&source).await;
@@ -54,16 +50,8 @@ async fn unacknowledged_changes_come_back_and_acks_are_exact() {
         batch,
         "same oldest four"
     );
-    let ack = Ack {
-        changes: vec![batch[1].id, batch[3].id],
-        dead_letters: Vec::new(),
-    };
-    source.ack(&ack).await.unwrap();
-    source.ack(&ack).await.unwrap();
-    let rest = source.poll(100, Duration::ZERO).await.unwrap();
+    let rest = ack_second_and_fourth(&source, &batch).await;
     assert_eq!(rest.len(), 8);
-    assert_eq!(rest[0], batch[0]);
-    assert_eq!(rest[1], batch[2]);
     assert!(
         source
             .poll(0, Duration::from_secs(5))

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use athens_core::testing::{FixtureError, SourceFixture};
+use athens_core::testing::{FixtureError, MemoryIndex, SourceFixture};
 use athens_core::{
     Ack, Change, ChangeRecord, ChangeSource, DocumentSource, EngineConfig, HashtagId, ProjectId,
-    RetryPolicy, SourceLookup, Table, UserId,
+    RetryPolicy, SourceLookup, SyncEngine, Table, UserId,
 };
-use athens_pg::{CaptureConfig, CaptureMode, PgConfig, PgSource};
+use athens_pg::{CaptureConfig, CaptureMode, PgConfig, PgSource, SeedOptions};
 use sea_orm::sqlx::{self, AssertSqlSafe, Connection};
+use tokio_util::sync::CancellationToken;
 
 /// An engine config for tests: 100 ms polls, retries after 10 ms growing to 100 ms.
 pub fn quick_engine() -> EngineConfig {
@@ -22,6 +23,35 @@ pub fn quick_engine() -> EngineConfig {
         },
         ..EngineConfig::default()
     }
+}
+
+/// A small generated data set: 50 projects, 10 users, 10 hashtags.
+pub const SMALL_SEED: SeedOptions = SeedOptions {
+    projects: 50,
+    users: 10,
+    hashtags: 10,
+    seed: 3,
+};
+
+/// Loads the data `options` generates into `source`, and builds an engine syncing it through
+/// `changes` into a fresh in-memory index, under its own lease (not taken yet).
+pub async fn seeded_engine(
+    source: &PgSource,
+    changes: Arc<dyn ChangeSource>,
+    options: &SeedOptions,
+    config: EngineConfig,
+) -> (SyncEngine, Arc<MemoryIndex>) {
+    source.seed(options, |_| {}).await.expect("seed");
+    let index = Arc::new(MemoryIndex::new());
+    let engine = SyncEngine::new(
+        changes,
+        Arc::new(source.clone()),
+        index.clone(),
+        Arc::new(source.lease().await.expect("lease")),
+        config,
+        CancellationToken::new(),
+    );
+    (engine, index)
 }
 
 /// A config for tests: small pool, short polling interval.
@@ -158,6 +188,18 @@ pub async fn exec(source: &PgSource, sql: &str) {
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }
 
+/// A connection of its own whose open transaction inserted user 1: it commits when the test says.
+pub async fn early_transaction(source: &PgSource) -> sqlx::PgConnection {
+    let url = source.config().url.expose().to_string();
+    let mut early = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut early).await.unwrap();
+    sqlx::query("INSERT INTO users (id, name) VALUES (1, 'early')")
+        .execute(&mut early)
+        .await
+        .unwrap();
+    early
+}
+
 /// Runs a query returning one bigint.
 pub async fn scalar(source: &PgSource, sql: &str) -> i64 {
     sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
@@ -175,6 +217,24 @@ pub async fn take_all(source: &dyn ChangeSource) -> Vec<ChangeRecord> {
     };
     source.ack(&ack).await.expect("ack");
     records
+}
+
+/// Acknowledges the second and fourth change of `batch`, twice (a repeated ack changes nothing),
+/// and polls again: the first and third lead what is left, the acknowledged ones are gone.
+pub async fn ack_second_and_fourth(
+    source: &dyn ChangeSource,
+    batch: &[ChangeRecord],
+) -> Vec<ChangeRecord> {
+    let ack = Ack {
+        changes: vec![batch[1].id, batch[3].id],
+        dead_letters: Vec::new(),
+    };
+    source.ack(&ack).await.expect("ack");
+    source.ack(&ack).await.expect("ack again");
+    let rest = source.poll(100, Duration::ZERO).await.expect("poll");
+    assert_eq!(rest[0], batch[0]);
+    assert_eq!(rest[1], batch[2]);
+    rest
 }
 
 /// Every pending change, acknowledged, as a sorted list of changes.
