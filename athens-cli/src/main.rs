@@ -13,6 +13,7 @@ mod wiring;
 
 use std::process::ExitCode;
 
+use athens_core::ErrorChain;
 use clap::Parser;
 
 use crate::cli::Cli;
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli.command, settings, metrics)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("athens: {error:#}");
+            eprintln!("athens: {}", ErrorChain(error.as_ref()));
             ExitCode::from(EXIT_FAILURE)
         }
     }

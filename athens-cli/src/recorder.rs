@@ -2,13 +2,14 @@
 //! and the API record (each crate lists its own). The API serves its rendering at `/metrics`, the
 //! EMF reporter reads it.
 
+use athens_core::ErrorChain;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Installs the recorder as the process's; returns the handle that renders it.
 pub fn install() -> Option<PrometheusHandle> {
     builder()
         .and_then(PrometheusBuilder::install_recorder)
-        .map_err(|error| tracing::warn!(%error, "metrics disabled"))
+        .map_err(|error| tracing::warn!(error = %ErrorChain(&error), "metrics disabled"))
         .ok()
 }
 

@@ -37,16 +37,22 @@ pub async fn engine(settings: &Settings) -> anyhow::Result<Arc<EsIndex>> {
 fn explain_engine(settings: &Settings, error: EsError) -> anyhow::Error {
     let url = engine_address(&settings.engine.url);
     match &error {
-        EsError::Unreachable(reason) => anyhow!(
+        EsError::Unreachable {
+            message: reason, ..
+        } => anyhow!(
             "cannot connect to the search engine: nothing answers as one at {url} ({reason}): \
              start it there, or set engine.url (ATHENS_ENGINE_URL or --engine-url) to yours"
         ),
-        EsError::Unauthorized(reason) if settings.engine.auth.is_none() => anyhow!(
+        EsError::Unauthorized {
+            message: reason, ..
+        } if settings.engine.auth.is_none() => anyhow!(
             "cannot connect to the search engine: {url} needs credentials ({reason}): set \
              ATHENS_ENGINE_USERNAME and ATHENS_ENGINE_PASSWORD, or ATHENS_ENGINE_API_KEY \
              (engine.auth in the configuration file)"
         ),
-        EsError::Unauthorized(reason) => anyhow!(
+        EsError::Unauthorized {
+            message: reason, ..
+        } => anyhow!(
             "cannot connect to the search engine: {url} refused the credentials of engine.auth \
              ({reason}): fix ATHENS_ENGINE_USERNAME/ATHENS_ENGINE_PASSWORD or \
              ATHENS_ENGINE_API_KEY, or the user's privileges"

@@ -1,34 +1,121 @@
 //! Error kinds shared by every adapter of a port: each says whether a retry can help, and none names an
-//! adapter's library.
+//! adapter's library. Each kind carries a message and, when there was one, the adapter's own error as
+//! its [`source`](std::error::Error::source), so logs and callers see the whole chain
+//! ([`ErrorChain`]).
+
+mod chain;
 
 use thiserror::Error;
 
 use crate::document::ProjectId;
+
+pub use chain::ErrorChain;
+
+/// The error that caused another: an adapter's own error, kept whole so that its chain can be printed
+/// and inspected (`downcast_ref`).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong in a [`ChangeSource`](crate::ChangeSource), [`DocumentSource`](crate::DocumentSource)
 /// or [`WriterLease`](crate::WriterLease).
 #[derive(Debug, Error)]
 pub enum SourceError {
     /// The source cannot be reached now (connection refused or lost, timeout, failover).
-    #[error("source unavailable: {0}")]
-    Unavailable(String),
+    #[error("source unavailable: {message}")]
+    Unavailable {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The source is reachable but not usable as is (missing table or capture objects, wrong password,
     /// insufficient privilege): retrying will not help until an operator acts.
-    #[error("source misconfigured: {0}")]
-    Misconfigured(String),
+    #[error("source misconfigured: {message}")]
+    Misconfigured {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The source returned data that breaks the port's contract.
-    #[error("source returned invalid data: {0}")]
-    Invalid(String),
+    #[error("source returned invalid data: {message}")]
+    Invalid {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The source refused a call that needs the writer lease (an acknowledgement) because this
     /// process no longer holds it: another writer may have taken over.
-    #[error("source refused a writer that lost its lease: {0}")]
-    LeaseLost(String),
+    #[error("source refused a writer that lost its lease: {message}")]
+    LeaseLost {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
 }
 
 impl SourceError {
+    /// [`SourceError::Unavailable`] with `message` and no cause yet.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        SourceError::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`SourceError::Misconfigured`] with `message` and no cause yet.
+    pub fn misconfigured(message: impl Into<String>) -> Self {
+        SourceError::Misconfigured {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`SourceError::Invalid`] with `message` and no cause yet.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        SourceError::Invalid {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`SourceError::LeaseLost`] with `message` and no cause yet.
+    pub fn lease_lost(message: impl Into<String>) -> Self {
+        SourceError::LeaseLost {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `cause`.
+    pub fn with_source(mut self, cause: impl Into<Cause>) -> Self {
+        match &mut self {
+            SourceError::Unavailable { source, .. }
+            | SourceError::Misconfigured { source, .. }
+            | SourceError::Invalid { source, .. }
+            | SourceError::LeaseLost { source, .. } => *source = Some(cause.into()),
+        }
+        self
+    }
+
+    /// The message, without the kind's words before it.
+    pub fn message(&self) -> &str {
+        match self {
+            SourceError::Unavailable { message, .. }
+            | SourceError::Misconfigured { message, .. }
+            | SourceError::Invalid { message, .. }
+            | SourceError::LeaseLost { message, .. } => message,
+        }
+    }
+
     /// True when the same call may succeed later without anyone acting.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SourceError::Unavailable(_))
+        matches!(self, SourceError::Unavailable { .. })
     }
 }
 
@@ -37,26 +124,119 @@ impl SourceError {
 #[derive(Debug, Error)]
 pub enum IndexError {
     /// The engine cannot be reached now, or is overloaded (connection refused, 429, 5xx, timeout).
-    #[error("index unavailable: {0}")]
-    Unavailable(String),
+    #[error("index unavailable: {message}")]
+    Unavailable {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The engine refused the request itself (bad mapping, missing privilege, bad settings).
-    #[error("index rejected the request: {0}")]
-    Rejected(String),
+    #[error("index rejected the request: {message}")]
+    Rejected {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The named index or alias does not exist.
-    #[error("index not found: {0}")]
-    NotFound(String),
+    #[error("index not found: {message}")]
+    NotFound {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The engine answered something this adapter cannot read.
-    #[error("index returned invalid data: {0}")]
-    Invalid(String),
+    #[error("index returned invalid data: {message}")]
+    Invalid {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Another writer claimed the index since this one did: this writer must stop.
-    #[error("index claimed by another writer: {0}")]
-    Fenced(String),
+    #[error("index claimed by another writer: {message}")]
+    Fenced {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
 }
 
 impl IndexError {
+    /// [`IndexError::Unavailable`] with `message` and no cause yet.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        IndexError::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`IndexError::Rejected`] with `message` and no cause yet.
+    pub fn rejected(message: impl Into<String>) -> Self {
+        IndexError::Rejected {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`IndexError::NotFound`] with `message` and no cause yet.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        IndexError::NotFound {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`IndexError::Invalid`] with `message` and no cause yet.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        IndexError::Invalid {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`IndexError::Fenced`] with `message` and no cause yet.
+    pub fn fenced(message: impl Into<String>) -> Self {
+        IndexError::Fenced {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `cause`.
+    pub fn with_source(mut self, cause: impl Into<Cause>) -> Self {
+        match &mut self {
+            IndexError::Unavailable { source, .. }
+            | IndexError::Rejected { source, .. }
+            | IndexError::NotFound { source, .. }
+            | IndexError::Invalid { source, .. }
+            | IndexError::Fenced { source, .. } => *source = Some(cause.into()),
+        }
+        self
+    }
+
+    /// The message, without the kind's words before it.
+    pub fn message(&self) -> &str {
+        match self {
+            IndexError::Unavailable { message, .. }
+            | IndexError::Rejected { message, .. }
+            | IndexError::NotFound { message, .. }
+            | IndexError::Invalid { message, .. }
+            | IndexError::Fenced { message, .. } => message,
+        }
+    }
+
     /// True when the same call may succeed later without anyone acting.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, IndexError::Unavailable(_))
+        matches!(self, IndexError::Unavailable { .. })
     }
 }
 
@@ -72,20 +252,65 @@ pub enum SearchError {
         reason: String,
     },
     /// The engine cannot answer now; the client may retry later.
-    #[error("search unavailable: {0}")]
-    Unavailable(String),
+    #[error("search unavailable: {message}")]
+    Unavailable {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Anything else: a bug or an engine answer that cannot be read. Not the client's fault.
-    #[error("search failed: {0}")]
-    Internal(String),
+    #[error("search failed: {message}")]
+    Internal {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The error that caused it, when there was one.
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+impl SearchError {
+    /// [`SearchError::Unavailable`] with `message` and no cause yet.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        SearchError::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`SearchError::Internal`] with `message` and no cause yet.
+    pub fn internal(message: impl Into<String>) -> Self {
+        SearchError::Internal {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `cause` (an [`SearchError::InvalidRequest`] is the client's doing
+    /// and has none: it is returned as is).
+    pub fn with_source(mut self, cause: impl Into<Cause>) -> Self {
+        match &mut self {
+            SearchError::Unavailable { source, .. } | SearchError::Internal { source, .. } => {
+                *source = Some(cause.into());
+            }
+            SearchError::InvalidRequest { .. } => {}
+        }
+        self
+    }
 }
 
 impl From<IndexError> for SearchError {
+    /// An unavailable or missing index makes the search unavailable, with the same message and
+    /// cause; anything else is internal, caused by the index error itself.
     fn from(error: IndexError) -> Self {
         match error {
-            IndexError::Unavailable(reason) | IndexError::NotFound(reason) => {
-                SearchError::Unavailable(reason)
+            IndexError::Unavailable { message, source }
+            | IndexError::NotFound { message, source } => {
+                SearchError::Unavailable { message, source }
             }
-            other => SearchError::Internal(other.to_string()),
+            other => SearchError::internal(other.to_string()).with_source(other),
         }
     }
 }
@@ -133,7 +358,7 @@ impl From<SourceError> for SyncError {
     /// A writer the source fenced has lost its lease, whatever the lease said when it last looked.
     fn from(error: SourceError) -> Self {
         match error {
-            SourceError::LeaseLost(_) => SyncError::LeaseLost,
+            SourceError::LeaseLost { .. } => SyncError::LeaseLost,
             other => SyncError::Source(other),
         }
     }
@@ -143,7 +368,7 @@ impl From<IndexError> for SyncError {
     /// A writer the index fenced has lost its lease, whatever the lease said when it last looked.
     fn from(error: IndexError) -> Self {
         match error {
-            IndexError::Fenced(_) => SyncError::LeaseLost,
+            IndexError::Fenced { .. } => SyncError::LeaseLost,
             other => SyncError::Index(other),
         }
     }

@@ -34,7 +34,7 @@ pub use document::{
 pub use engine::{
     BackfillReport, EngineConfig, MappingChange, RetryPolicy, StepReport, SyncEngine, VerifyReport,
 };
-pub use error::{IndexError, SearchError, SourceError, SyncError};
+pub use error::{Cause, ErrorChain, IndexError, SearchError, SourceError, SyncError};
 pub use index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
 pub use search::{
     CreatorCount, DEFAULT_PAGE_SIZE, FACET_SIZE, Facet, FacetCounts, HashtagCount, HashtagMode,

@@ -108,11 +108,11 @@ struct ItemResult {
 pub(crate) fn without_fence(mut response: BulkResponse) -> Result<BulkResponse, IndexError> {
     match response.items.pop() {
         Some(BulkItem::Update(item)) if error_kind(&item) == "index_not_found_exception" => {
-            Err(IndexError::NotFound(describe(&item)))
+            Err(IndexError::not_found(describe(&item)))
         }
         Some(BulkItem::Update(_)) => Ok(response),
-        _ => Err(IndexError::Invalid(
-            "bulk answer lacks the answer to its trailing update".into(),
+        _ => Err(IndexError::invalid(
+            "bulk answer lacks the answer to its trailing update",
         )),
     }
 }
@@ -131,7 +131,7 @@ pub(crate) fn outcomes(
     response: BulkResponse,
 ) -> Result<Vec<WriteOutcome>, IndexError> {
     if response.items.len() != ops.len() {
-        return Err(IndexError::Invalid(format!(
+        return Err(IndexError::invalid(format!(
             "bulk answer has {} items for {} operations",
             response.items.len(),
             ops.len()
@@ -147,7 +147,7 @@ pub(crate) fn outcomes(
                 }
             };
             if is_delete != matches!(op, IndexOp::Delete { .. }) {
-                return Err(IndexError::Invalid(format!(
+                return Err(IndexError::invalid(format!(
                     "bulk answer for project {} is for another kind of operation",
                     op.project()
                 )));
@@ -164,7 +164,7 @@ fn classify(is_delete: bool, item: &ItemResult) -> Result<WriteOutcome, IndexErr
         return Ok(WriteOutcome::Applied);
     }
     if kind == "index_not_found_exception" {
-        return Err(IndexError::NotFound(describe(item)));
+        return Err(IndexError::not_found(describe(item)));
     }
     if status == 409 && kind == "version_conflict_engine_exception" {
         return Ok(WriteOutcome::Superseded);
@@ -372,7 +372,7 @@ mod tests {
         });
         assert!(matches!(
             classify_all(&[delete(1)], answer),
-            Err(IndexError::NotFound(_))
+            Err(IndexError::NotFound { .. })
         ));
     }
 
@@ -391,12 +391,12 @@ mod tests {
             {"delete": {"_id": "1", "status": 404, "error": error("index_not_found_exception", "no such index [x-writes-v1]")}}, gone]});
         assert!(matches!(
             without_fence(serde_json::from_value(answer).unwrap()),
-            Err(IndexError::NotFound(reason)) if reason.contains("require_alias")
+            Err(IndexError::NotFound { message: reason, .. }) if reason.contains("require_alias")
         ));
         let short = serde_json::json!({"errors": false, "items": [{"delete": {"status": 200}}]});
         assert!(matches!(
             without_fence(serde_json::from_value(short).unwrap()),
-            Err(IndexError::Invalid(_))
+            Err(IndexError::Invalid { .. })
         ));
     }
 
@@ -405,12 +405,12 @@ mod tests {
         let short = serde_json::json!({"errors": false, "items": []});
         assert!(matches!(
             classify_all(&[upsert(1)], short),
-            Err(IndexError::Invalid(_))
+            Err(IndexError::Invalid { .. })
         ));
         let swapped = serde_json::json!({"errors": false, "items": [{"delete": {"status": 200}}]});
         assert!(matches!(
             classify_all(&[upsert(1)], swapped),
-            Err(IndexError::Invalid(_))
+            Err(IndexError::Invalid { .. })
         ));
     }
 

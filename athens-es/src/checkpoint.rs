@@ -79,7 +79,8 @@ pub(crate) async fn unfinished(
         };
         let checkpoint: BackfillCheckpoint =
             serde_json::from_value(stored.clone()).map_err(|error| {
-                IndexError::Invalid(format!("unreadable backfill checkpoint in {name}: {error}"))
+                IndexError::invalid(format!("unreadable backfill checkpoint in {name}: {error}"))
+                    .with_source(error)
             })?;
         if !checkpoint.is_finished() {
             unfinished.push((IndexName(name), checkpoint));

@@ -7,7 +7,7 @@
 //! `_aliases` action on a missing index fails on every supported engine, while removing a missing
 //! alias succeeds silently on Elasticsearch 7.10 (`must_exist` came in 7.11).
 
-use athens_core::{IndexError, IndexName, WriterId};
+use athens_core::{ErrorChain, IndexError, IndexName, WriterId};
 use elasticsearch::indices::{IndicesCreateParts, IndicesExistsParts};
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -102,7 +102,7 @@ pub(crate) async fn claim(
             }
             // Another claim index vanished between the listing and the request (or ours did).
             Err(failure) if failure.status() == Some(404) && attempt < CLAIM_ATTEMPTS => {
-                warn!(alias, error = %failure, "claim raced with another, claiming again");
+                warn!(alias, error = %ErrorChain(&failure), "claim raced with another, claiming again");
             }
             Err(failure) => return Err(failure.into()),
         }
@@ -132,7 +132,7 @@ pub(crate) async fn publish_as(
         Ok(_) => {}
         Err(failure) if failure.status() == Some(404) && !exists(client, &mine).await? => {
             warn!(alias, writer = %writer, index = %index, "publish refused: another writer claimed the index");
-            return Err(IndexError::Fenced(format!(
+            return Err(IndexError::fenced(format!(
                 "claim {mine} was revoked by another writer"
             )));
         }

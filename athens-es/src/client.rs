@@ -210,7 +210,7 @@ fn upstream_client(config: &EsConfig, pem: Option<&Vec<u8>>) -> Result<reqwest::
 pub(crate) async fn checked(
     sent: Result<Response, elasticsearch::Error>,
 ) -> Result<Response, Failure> {
-    let response = sent.map_err(|error| Failure::from_client(&error))?;
+    let response = sent.map_err(Failure::from_client)?;
     for warning in response.warning_headers() {
         // Deprecation notices: none on Elasticsearch 7.10 or OpenSearch 2.19 today; they announce
         // what a later major version will refuse.
@@ -221,10 +221,7 @@ pub(crate) async fn checked(
     }
     let status = response.status_code();
     if status.is_client_error() || status.is_server_error() {
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| Failure::from_client(&error))?;
+        let body = response.bytes().await.map_err(Failure::from_client)?;
         return Err(Failure::from_body(status.as_u16(), &body));
     }
     Ok(response)
@@ -235,11 +232,8 @@ pub(crate) async fn read<T: DeserializeOwned>(
     sent: Result<Response, elasticsearch::Error>,
 ) -> Result<T, Failure> {
     let response = checked(sent).await?;
-    let body = response
-        .bytes()
-        .await
-        .map_err(|error| Failure::from_client(&error))?;
-    serde_json::from_slice(&body).map_err(|error| Failure::Decode(error.to_string()))
+    let body = response.bytes().await.map_err(Failure::from_client)?;
+    serde_json::from_slice(&body).map_err(|error| Failure::Decode(Box::new(error)))
 }
 
 /// The indexes the client's alias points to (normally one, none before the first publish), oldest

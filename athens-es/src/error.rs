@@ -5,7 +5,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use athens_core::{IndexError, SearchError};
+use athens_core::{Cause, ErrorChain, IndexError, SearchError};
 use thiserror::Error;
 
 /// Why the adapter could not be set up.
@@ -15,14 +15,32 @@ pub enum EsError {
     #[error("invalid search engine configuration: {0}")]
     Config(String),
     /// The engine did not answer (connection refused, DNS, TLS handshake, timeout, 5xx).
-    #[error("search engine unreachable: {0}")]
-    Unreachable(String),
+    #[error("search engine unreachable: {message}")]
+    Unreachable {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The failed call: the transport error or the engine's error answer.
+        #[source]
+        source: Cause,
+    },
     /// The engine refused the credentials (401) or their privileges (403) at the connection check.
-    #[error("search engine refused the credentials: {0}")]
-    Unauthorized(String),
+    #[error("search engine refused the credentials: {message}")]
+    Unauthorized {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The engine's error answer.
+        #[source]
+        source: Cause,
+    },
     /// The engine answered the connection check with another error.
-    #[error("search engine refused the connection check: {0}")]
-    Refused(String),
+    #[error("search engine refused the connection check: {message}")]
+    Refused {
+        /// What went wrong, in words for an operator.
+        message: String,
+        /// The engine's error answer.
+        #[source]
+        source: Cause,
+    },
     /// The engine is not one Athens supports.
     #[error(
         "unsupported search engine {distribution} {version}: Athens needs Elasticsearch 7.10 or \
@@ -39,15 +57,16 @@ pub enum EsError {
 impl EsError {
     /// True when connecting again later may succeed without anyone acting.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, EsError::Unreachable(_))
+        matches!(self, EsError::Unreachable { .. })
     }
 }
 
-/// A failed call to the engine, before it is given the meaning of the port that made it.
+/// A failed call to the engine, before it is given the meaning of the port that made it. The
+/// client's error, when there was one, is kept as its source.
 #[derive(Debug)]
 pub(crate) enum Failure {
     /// No answer: connection refused or lost, timeout, TLS failure.
-    Transport(String),
+    Transport(Cause),
     /// The engine answered with an error status.
     Status {
         /// The HTTP status.
@@ -58,7 +77,7 @@ pub(crate) enum Failure {
         reason: String,
     },
     /// The answer could not be read.
-    Decode(String),
+    Decode(Cause),
 }
 
 /// How much of an unreadable error body is kept for the message.
@@ -66,11 +85,11 @@ const BODY_EXCERPT: usize = 300;
 
 impl Failure {
     /// Classifies an error of the `elasticsearch` crate (raised before any status was read).
-    pub(crate) fn from_client(error: &elasticsearch::Error) -> Failure {
+    pub(crate) fn from_client(error: elasticsearch::Error) -> Failure {
         if error.is_json() {
-            Failure::Decode(chain(error))
+            Failure::Decode(Box::new(error))
         } else {
-            Failure::Transport(chain(error))
+            Failure::Transport(Box::new(error))
         }
     }
 
@@ -126,7 +145,13 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Transport(reason) => write!(f, "no answer from the engine: {reason}"),
+            Failure::Transport(cause) => {
+                write!(
+                    f,
+                    "no answer from the engine: {}",
+                    ErrorChain(cause.as_ref())
+                )
+            }
             Failure::Status {
                 status,
                 kind: Some(kind),
@@ -137,53 +162,70 @@ impl fmt::Display for Failure {
                 kind: None,
                 reason,
             } => write!(f, "engine answered {status}: {reason}"),
-            Failure::Decode(reason) => write!(f, "unreadable answer from the engine: {reason}"),
+            Failure::Decode(cause) => {
+                write!(
+                    f,
+                    "unreadable answer from the engine: {}",
+                    ErrorChain(cause.as_ref())
+                )
+            }
         }
     }
 }
 
-/// An error with its sources, so "error sending request" says why.
-fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
+impl StdError for Failure {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Failure::Transport(cause) | Failure::Decode(cause) => Some(cause.as_ref()),
+            Failure::Status { .. } => None,
         }
-        source = cause.source();
     }
-    message
 }
 
 impl From<Failure> for IndexError {
+    /// The failure's words, with the failure (and the client's error below it) as the cause.
     fn from(failure: Failure) -> Self {
-        match &failure {
-            Failure::Decode(_) => IndexError::Invalid(failure.to_string()),
-            Failure::Status { status: 404, .. } => IndexError::NotFound(failure.to_string()),
-            _ if failure.is_transient() => IndexError::Unavailable(failure.to_string()),
-            _ => IndexError::Rejected(failure.to_string()),
-        }
+        let message = failure.to_string();
+        let error = match &failure {
+            Failure::Decode(_) => IndexError::invalid(message),
+            Failure::Status { status: 404, .. } => IndexError::not_found(message),
+            _ if failure.is_transient() => IndexError::unavailable(message),
+            _ => IndexError::rejected(message),
+        };
+        error.with_source(failure)
     }
 }
 
 impl From<Failure> for SearchError {
+    /// The failure's words, with the failure (and the client's error below it) as the cause.
     fn from(failure: Failure) -> Self {
-        if failure.is_transient() || failure.status() == Some(404) {
-            SearchError::Unavailable(failure.to_string())
+        let message = failure.to_string();
+        let error = if failure.is_transient() || failure.status() == Some(404) {
+            SearchError::unavailable(message)
         } else {
-            SearchError::Internal(failure.to_string())
-        }
+            SearchError::internal(message)
+        };
+        error.with_source(failure)
     }
 }
 
 impl From<Failure> for EsError {
+    /// The failure's words, with the failure (and the client's error below it) as the cause.
     fn from(failure: Failure) -> Self {
+        let message = failure.to_string();
         match failure.status() {
-            _ if failure.is_transient() => EsError::Unreachable(failure.to_string()),
-            Some(401 | 403) => EsError::Unauthorized(failure.to_string()),
-            _ => EsError::Refused(failure.to_string()),
+            _ if failure.is_transient() => EsError::Unreachable {
+                message,
+                source: Box::new(failure),
+            },
+            Some(401 | 403) => EsError::Unauthorized {
+                message,
+                source: Box::new(failure),
+            },
+            _ => EsError::Refused {
+                message,
+                source: Box::new(failure),
+            },
         }
     }
 }
@@ -203,7 +245,10 @@ mod tests {
             Failure::Status { status: 404, kind: Some(kind), reason }
                 if kind == "index_not_found_exception" && reason == "no such index [x]"
         ));
-        assert!(matches!(IndexError::from(failure), IndexError::NotFound(_)));
+        assert!(matches!(
+            IndexError::from(failure),
+            IndexError::NotFound { .. }
+        ));
 
         let failure = Failure::from_body(404, br#"{"error":"alias [x] missing","status":404}"#);
         assert!(
@@ -214,7 +259,7 @@ mod tests {
         assert!(failure.to_string().contains("bad gateway"));
         assert!(matches!(
             IndexError::from(failure),
-            IndexError::Unavailable(_)
+            IndexError::Unavailable { .. }
         ));
     }
 
@@ -227,41 +272,44 @@ mod tests {
         };
         assert!(matches!(
             IndexError::from(status(429)),
-            IndexError::Unavailable(_)
+            IndexError::Unavailable { .. }
         ));
         assert!(matches!(
             IndexError::from(status(503)),
-            IndexError::Unavailable(_)
+            IndexError::Unavailable { .. }
         ));
         assert!(matches!(
             IndexError::from(status(400)),
-            IndexError::Rejected(_)
+            IndexError::Rejected { .. }
         ));
         assert!(matches!(
             IndexError::from(status(403)),
-            IndexError::Rejected(_)
+            IndexError::Rejected { .. }
         ));
         assert!(matches!(
             IndexError::from(Failure::Transport("refused".into())),
-            IndexError::Unavailable(_)
+            IndexError::Unavailable { .. }
         ));
         assert!(matches!(
             IndexError::from(Failure::Decode("eof".into())),
-            IndexError::Invalid(_)
+            IndexError::Invalid { .. }
         ));
         assert!(matches!(
             SearchError::from(status(404)),
-            SearchError::Unavailable(_)
+            SearchError::Unavailable { .. }
         ));
         assert!(matches!(
             SearchError::from(status(400)),
-            SearchError::Internal(_)
+            SearchError::Internal { .. }
         ));
         assert!(matches!(
             EsError::from(status(401)),
-            EsError::Unauthorized(_)
+            EsError::Unauthorized { .. }
         ));
-        assert!(matches!(EsError::from(status(400)), EsError::Refused(_)));
+        assert!(matches!(
+            EsError::from(status(400)),
+            EsError::Refused { .. }
+        ));
         assert!(EsError::from(Failure::Transport("refused".into())).is_retryable());
     }
 }

@@ -101,7 +101,7 @@ pub(crate) fn read(
         return Ok(FacetCounts::default());
     }
     let unreadable = |error: serde_json::Error| {
-        SearchError::Internal(format!("unreadable facet counts: {error}"))
+        SearchError::internal(format!("unreadable facet counts: {error}")).with_source(error)
     };
     let aggs: Aggregations = match aggregations {
         Some(value) => serde_json::from_value(value).map_err(unreadable)?,

@@ -152,13 +152,13 @@ impl EsIndex {
         ops: &[IndexOp],
     ) -> Result<Vec<WriteOutcome>, IndexError> {
         match self.write_fenced(index, ops).await {
-            Err(IndexError::NotFound(reason)) => match fence::add_write_alias(&self.client, index)
-                .await
-            {
-                Ok(()) => self.write_fenced(index, ops).await,
-                Err(failure) if failure.status() == Some(404) => Err(IndexError::NotFound(reason)),
-                Err(failure) => Err(failure.into()),
-            },
+            Err(missing @ IndexError::NotFound { .. }) => {
+                match fence::add_write_alias(&self.client, index).await {
+                    Ok(()) => self.write_fenced(index, ops).await,
+                    Err(failure) if failure.status() == Some(404) => Err(missing),
+                    Err(failure) => Err(failure.into()),
+                }
+            }
             other => other,
         }
     }
@@ -170,8 +170,9 @@ impl EsIndex {
         ops: &[IndexOp],
     ) -> Result<Vec<WriteOutcome>, IndexError> {
         let mut body = Vec::with_capacity(ops.len() * BYTES_PER_OP);
-        bulk::encode(ops, &mut body)
-            .map_err(|error| IndexError::Invalid(format!("cannot encode documents: {error}")))?;
+        bulk::encode(ops, &mut body).map_err(|error| {
+            IndexError::invalid(format!("cannot encode documents: {error}")).with_source(error)
+        })?;
         fence::append(&mut body);
         let bytes = body.len();
         let target = fence::write_alias(self.alias(), &index.0);
@@ -245,18 +246,18 @@ fn merge(
                 all_failed = false;
                 outcomes.extend(chunk);
             }
-            Err(IndexError::Unavailable(reason)) => {
+            Err(error @ IndexError::Unavailable { .. }) => {
                 outcomes.extend(std::iter::repeat_n(
-                    WriteOutcome::Retryable(reason.clone()),
+                    WriteOutcome::Retryable(error.message().to_owned()),
                     len,
                 ));
-                first_transient.get_or_insert(reason);
+                first_transient.get_or_insert(error);
             }
             Err(error) => return Err(error),
         }
     }
     match first_transient {
-        Some(reason) if all_failed => Err(IndexError::Unavailable(reason)),
+        Some(error) if all_failed => Err(error),
         _ => Ok(outcomes),
     }
 }
@@ -398,7 +399,7 @@ impl SearchIndex for EsIndex {
 
     async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
         if !mapping::owns_index(self.alias(), &index.0) {
-            return Err(IndexError::Rejected(format!(
+            return Err(IndexError::rejected(format!(
                 "refusing to delete {index}: not an index of alias {}",
                 self.alias()
             )));
@@ -481,9 +482,9 @@ impl SearchIndex for EsIndex {
                     .unwrap_or_default();
                 let reason = format!("cannot read a document: {error}");
                 return Err(if kind == "index_not_found_exception" {
-                    IndexError::NotFound(reason)
+                    IndexError::not_found(reason)
                 } else {
-                    IndexError::Unavailable(reason)
+                    IndexError::unavailable(reason)
                 });
             }
             if let (true, Some(source)) = (doc.found, doc.source) {
@@ -545,7 +546,7 @@ mod tests {
     fn a_chunk_that_failed_transiently_becomes_retryable_outcomes() {
         let merged = merge(vec![
             (2, Ok(vec![WriteOutcome::Applied, WriteOutcome::Superseded])),
-            (3, Err(IndexError::Unavailable("timeout".into()))),
+            (3, Err(IndexError::unavailable("timeout"))),
             (1, Ok(vec![WriteOutcome::Applied])),
         ])
         .unwrap();
@@ -562,15 +563,15 @@ mod tests {
     #[test]
     fn a_call_fails_when_every_chunk_failed_or_one_failed_for_good() {
         let all_down = merge(vec![
-            (2, Err(IndexError::Unavailable("refused".into()))),
-            (2, Err(IndexError::Unavailable("refused".into()))),
+            (2, Err(IndexError::unavailable("refused"))),
+            (2, Err(IndexError::unavailable("refused"))),
         ]);
-        assert!(matches!(all_down, Err(IndexError::Unavailable(_))));
+        assert!(matches!(all_down, Err(IndexError::Unavailable { .. })));
         let gone = merge(vec![
-            (2, Err(IndexError::Unavailable("timeout".into()))),
-            (2, Err(IndexError::NotFound("no such index".into()))),
+            (2, Err(IndexError::unavailable("timeout"))),
+            (2, Err(IndexError::not_found("no such index"))),
         ]);
-        assert!(matches!(gone, Err(IndexError::NotFound(_))));
+        assert!(matches!(gone, Err(IndexError::NotFound { .. })));
         assert_eq!(merge(Vec::new()).unwrap(), Vec::new());
     }
 }

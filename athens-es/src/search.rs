@@ -144,19 +144,19 @@ async fn search(client: &Client, request: &SearchRequest) -> Result<SearchPage, 
         None
     };
     let mut hits = response.hits.hits;
-    let next_cursor =
-        if hits.len() > size {
-            hits.truncate(size);
-            let last = hits
-                .last()
-                .map(|hit| hit.sort.as_slice())
-                .unwrap_or_default();
-            Some(query::encode_cursor(&fingerprint, last).ok_or_else(|| {
-                SearchError::Internal("cannot encode the next page's cursor".into())
-            })?)
-        } else {
-            None
-        };
+    let next_cursor = if hits.len() > size {
+        hits.truncate(size);
+        let last = hits
+            .last()
+            .map(|hit| hit.sort.as_slice())
+            .unwrap_or_default();
+        Some(
+            query::encode_cursor(&fingerprint, last)
+                .ok_or_else(|| SearchError::internal("cannot encode the next page's cursor"))?,
+        )
+    } else {
+        None
+    };
     debug!(
         alias = client.alias(),
         took_ms = response.took,
@@ -208,8 +208,8 @@ async fn send(
             failed_shards = response.shards.failed,
             "search returned partial results"
         );
-        return Err(SearchError::Unavailable(
-            "the search engine returned partial results".into(),
+        return Err(SearchError::unavailable(
+            "the search engine returned partial results",
         ));
     }
     Ok(response)
@@ -262,7 +262,7 @@ async fn suggestions(
 
 async fn ready(client: &Client) -> Result<(), SearchError> {
     if alias_holders(client).await?.is_empty() {
-        return Err(SearchError::Unavailable(format!(
+        return Err(SearchError::unavailable(format!(
             "alias {} does not exist yet: no index has been published",
             client.alias()
         )));

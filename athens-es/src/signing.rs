@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use athens_core::ErrorChain;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -254,7 +255,7 @@ async fn accept_loop(listener: TcpListener, route: Arc<Route>) {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
-                warn!(%error, "signing forwarder: accept failed");
+                warn!(error = %ErrorChain(&error), "signing forwarder: accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -269,7 +270,7 @@ async fn accept_loop(listener: TcpListener, route: Arc<Route>) {
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
-                debug!(%error, "signing forwarder: connection ended");
+                debug!(error = %ErrorChain(&error), "signing forwarder: connection ended");
             }
         });
     }

@@ -13,7 +13,7 @@
 //! Indexes created before the live one are previous indexes, kept on purpose
 //! (`keep_previous_index`) or not dropped after a swap: they are listed, never dropped here.
 
-use athens_core::{IndexError, IndexName};
+use athens_core::{ErrorChain, IndexError, IndexName};
 use tracing::{info, warn};
 
 use crate::checkpoint;
@@ -109,7 +109,7 @@ impl EsIndex {
         let (strays, unfinished) = match listed {
             Ok(listed) => listed,
             Err(error) => {
-                warn!(alias = self.alias(), error = %error, "could not list stray indexes");
+                warn!(alias = self.alias(), error = %ErrorChain(&error), "could not list stray indexes");
                 return;
             }
         };
@@ -125,7 +125,7 @@ impl EsIndex {
                     info!(alias = self.alias(), index = %stray.name, "abandoned build dropped")
                 }
                 Err(error) => {
-                    warn!(alias = self.alias(), index = %stray.name, error = %error, "could not drop an abandoned build")
+                    warn!(alias = self.alias(), index = %stray.name, error = %ErrorChain(&error), "could not drop an abandoned build")
                 }
             }
         }

@@ -220,7 +220,8 @@ pub(crate) fn read(
     let mut options = |kind: &str| -> Result<Vec<Completion>, SearchError> {
         let entries: Vec<Entry> = match suggest.get_mut(kind).map(Value::take) {
             Some(entries) => serde_json::from_value(entries).map_err(|error| {
-                SearchError::Internal(format!("unreadable {kind} suggestions: {error}"))
+                SearchError::internal(format!("unreadable {kind} suggestions: {error}"))
+                    .with_source(error)
             })?,
             None => Vec::new(),
         };

@@ -4,7 +4,7 @@
 //! failures, unknown routes) all become an [`ApiError`]; internal details are logged here, inside the
 //! request's span, and never sent to the client.
 
-use athens_core::{SearchError, SourceError, UserId};
+use athens_core::{ErrorChain, SearchError, SourceError, UserId};
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
@@ -237,12 +237,12 @@ impl From<SearchError> for ApiError {
     fn from(error: SearchError) -> Self {
         match error {
             SearchError::InvalidRequest { field, reason } => ApiError::invalid(field, reason),
-            SearchError::Unavailable(reason) => {
-                tracing::warn!(%reason, "search engine unavailable");
+            SearchError::Unavailable { .. } => {
+                tracing::warn!(error = %ErrorChain(&error), "search engine unavailable");
                 ApiError::Unavailable(Dependency::Index)
             }
-            SearchError::Internal(reason) => {
-                tracing::error!(%reason, "search failed");
+            SearchError::Internal { .. } => {
+                tracing::error!(error = %ErrorChain(&error), "search failed");
                 ApiError::Internal
             }
         }
@@ -252,10 +252,10 @@ impl From<SearchError> for ApiError {
 impl From<SourceError> for ApiError {
     fn from(error: SourceError) -> Self {
         if error.is_retryable() {
-            tracing::warn!(error = %error, "database unavailable");
+            tracing::warn!(error = %ErrorChain(&error), "database unavailable");
             ApiError::Unavailable(Dependency::Database)
         } else {
-            tracing::error!(error = %error, "database query failed");
+            tracing::error!(error = %ErrorChain(&error), "database query failed");
             ApiError::Internal
         }
     }
@@ -381,12 +381,12 @@ mod tests {
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error.to_problem().invalid_params[0].name, "cursor");
 
-        let error = ApiError::from(SearchError::Unavailable("connection refused".into()));
+        let error = ApiError::from(SearchError::unavailable("connection refused"));
         assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(error.retry_after().is_some());
         assert!(!error.to_problem().detail.contains("refused"));
 
-        let error = ApiError::from(SearchError::Internal("secret stack trace".into()));
+        let error = ApiError::from(SearchError::internal("secret stack trace"));
         assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!error.to_problem().detail.contains("secret"));
         assert!(error.retry_after().is_none());
@@ -394,9 +394,9 @@ mod tests {
 
     #[test]
     fn source_errors_map_to_statuses() {
-        let error = ApiError::from(SourceError::Unavailable("down".into()));
+        let error = ApiError::from(SourceError::unavailable("down"));
         assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let error = ApiError::from(SourceError::Misconfigured("password".into()));
+        let error = ApiError::from(SourceError::misconfigured("password"));
         assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!error.to_problem().detail.contains("password"));
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use athens_core::{
-    Ack, Backlog, Change, ChangeId, ChangeRecord, ChangeSource, DeadLetter, SourceError, Table,
+    Ack, Backlog, Change, ChangeId, ChangeRecord, ChangeSource, DeadLetter, ErrorChain,
+    SourceError, Table,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
@@ -228,7 +229,7 @@ impl PgSource {
             .execute(self.pool())
             .await;
         if let Err(error) = cleared {
-            warn!(error = %error, "could not clear the wake-up request");
+            warn!(error = %ErrorChain(&error), "could not clear the wake-up request");
         }
     }
 
@@ -310,7 +311,7 @@ impl PgSource {
             let started = std::time::Instant::now();
             match vacuum(&inner.config).await {
                 Ok(()) => debug!(seconds = started.elapsed().as_secs_f64(), "outbox vacuumed"),
-                Err(error) => warn!(error = %error, "could not vacuum the outbox"),
+                Err(error) => warn!(error = %ErrorChain(&error), "could not vacuum the outbox"),
             }
             inner.changes.vacuuming.store(false, Ordering::Release);
         });
@@ -469,13 +470,13 @@ async fn listen(pool: PgPool, wake: Arc<watch::Sender<u64>>, retry: Duration) {
             Err(sqlx::Error::PoolClosed) => return,
             Err(error) => {
                 failures += 1;
-                warn!(error = %error, failures, "cannot open the change listener, polling meanwhile");
+                warn!(error = %ErrorChain(&error), failures, "cannot open the change listener, polling meanwhile");
                 continue;
             }
         };
         if let Err(error) = listener.listen(CHANNEL).await {
             failures += 1;
-            warn!(error = %error, failures, "cannot LISTEN for changes, polling meanwhile");
+            warn!(error = %ErrorChain(&error), failures, "cannot LISTEN for changes, polling meanwhile");
             continue;
         }
         debug!(channel = CHANNEL, "listening for changes");
@@ -489,7 +490,7 @@ async fn listen(pool: PgPool, wake: Arc<watch::Sender<u64>>, retry: Duration) {
                 Err(sqlx::Error::PoolClosed) => return,
                 Err(error) => {
                     failures += 1;
-                    warn!(error = %error, "change listener failed, reconnecting");
+                    warn!(error = %ErrorChain(&error), "change listener failed, reconnecting");
                     break;
                 }
             }

@@ -159,16 +159,19 @@ fn sqlstate_kind(code: &str) -> Kind {
 }
 
 impl From<PgError> for SourceError {
+    /// The operator's message, with the adapter's error kept whole as the cause (its driver error,
+    /// SQLSTATE and I/O error below it).
     fn from(error: PgError) -> Self {
         let message = error.operator_message();
-        if let PgError::LeaseLost = error {
-            return SourceError::LeaseLost(message);
-        }
-        match error.kind() {
-            Kind::Unavailable => SourceError::Unavailable(message),
-            Kind::Misconfigured => SourceError::Misconfigured(message),
-            Kind::Invalid => SourceError::Invalid(message),
-        }
+        let kind = match error {
+            PgError::LeaseLost => SourceError::lease_lost(message),
+            _ => match error.kind() {
+                Kind::Unavailable => SourceError::unavailable(message),
+                Kind::Misconfigured => SourceError::misconfigured(message),
+                Kind::Invalid => SourceError::invalid(message),
+            },
+        };
+        kind.with_source(error)
     }
 }
 
@@ -198,6 +201,26 @@ mod tests {
         assert!(PgError::Database(sqlx::Error::PoolTimedOut).is_retryable());
         assert!(!PgError::Config("bad".into()).is_retryable());
         let source: SourceError = PgError::Misconfigured("table users is missing".into()).into();
-        assert!(matches!(source, SourceError::Misconfigured(m) if m.contains("users")));
+        assert!(
+            matches!(&source, SourceError::Misconfigured { message: m, .. } if m.contains("users"))
+        );
+    }
+
+    #[test]
+    fn source_errors_keep_the_driver_error_as_their_cause() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by peer");
+        let error = SourceError::from(PgError::Database(sqlx::Error::Io(refused)));
+        assert!(error.is_retryable());
+        let driver = std::error::Error::source(&error)
+            .and_then(|cause| cause.downcast_ref::<PgError>())
+            .and_then(|cause| std::error::Error::source(cause))
+            .and_then(|cause| cause.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            driver.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionRefused),
+            "{error:?}"
+        );
+        let chain = athens_core::ErrorChain(&error).to_string();
+        assert_eq!(chain.matches("refused by peer").count(), 1, "{chain}");
     }
 }

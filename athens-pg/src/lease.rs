@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex as SyncMutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use athens_core::{SourceError, WriterLease};
+use athens_core::{ErrorChain, SourceError, WriterLease};
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::{self, Connection, PgConnection};
@@ -254,7 +254,7 @@ impl PgLease {
         let held = match self.on_session(&mut session, HOLDS_LOCK).await {
             Ok(held) => held,
             Err(error) => {
-                warn!(error = %error, key = self.key, "writer lease connection lost");
+                warn!(error = %ErrorChain(&error), key = self.key, "writer lease connection lost");
                 false
             }
         };
@@ -278,7 +278,9 @@ impl PgLease {
             match unlocked {
                 Ok(Ok(())) => info!(key = self.key, "writer lease released"),
                 // Dropping the connection ends the session, which releases the lock anyway.
-                Ok(Err(error)) => warn!(error = %error, "writer lease released by disconnecting"),
+                Ok(Err(error)) => {
+                    warn!(error = %ErrorChain(&error), "writer lease released by disconnecting")
+                }
                 Err(_) => warn!("writer lease released by disconnecting after a timeout"),
             }
         }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use athens_core::SearchIndex;
+use athens_core::{ErrorChain, SearchIndex};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,7 +37,7 @@ impl Check {
     fn failed(name: &'static str, error: &anyhow::Error) -> Check {
         Check {
             name,
-            outcome: Outcome::Failed(format!("{error:#}")),
+            outcome: Outcome::Failed(ErrorChain(error.as_ref()).to_string()),
         }
     }
 

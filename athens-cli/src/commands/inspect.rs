@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use athens_core::{ChangeSource, IndexName, SearchIndex, SourceLookup};
+use athens_core::{ChangeSource, ErrorChain, IndexName, SearchIndex, SourceLookup};
 use athens_es::StrayIndex;
 use athens_pg::{CaptureMode, SlotStatus};
 use serde_json::json;
@@ -45,7 +45,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         .capture_health()
         .await
         .err()
-        .map(|error| error.to_string());
+        .map(|error| ErrorChain(&error).to_string());
     let warn_bytes = capture.retained_wal_warning_mb.saturating_mul(1 << 20);
     let slot_warning = slot
         .as_ref()
@@ -53,7 +53,12 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
     // The backlog is worth showing even when the engine is down: that is when it grows.
     let (live, documents, strays, engine_error) = match index_status(settings).await {
         Ok((live, documents, strays)) => (live, documents, strays, None),
-        Err(error) => (None, None, Vec::new(), Some(format!("{error:#}"))),
+        Err(error) => (
+            None,
+            None,
+            Vec::new(),
+            Some(ErrorChain(error.as_ref()).to_string()),
+        ),
     };
     let lag = backlog.oldest_age.unwrap_or(Duration::ZERO).as_secs_f64();
     if args.json {

@@ -23,7 +23,7 @@ use super::SyncEngine;
 use super::ranges::Ledger;
 use super::write::retrying;
 use crate::checkpoint::BackfillCheckpoint;
-use crate::error::SyncError;
+use crate::error::{ErrorChain, SyncError};
 use crate::index::IndexName;
 
 /// Ranges per reader: more ranges than readers keeps every reader busy when ids are skewed.
@@ -125,7 +125,7 @@ impl SyncEngine {
             Ok(previous) => previous,
             Err(error) => {
                 if let Err(drop_error) = self.index.drop_index(&target).await {
-                    warn!(index = %target, error = %drop_error, "could not drop the unpublished index");
+                    warn!(index = %target, error = %ErrorChain(&drop_error), "could not drop the unpublished index");
                 }
                 return Err(error);
             }
@@ -138,7 +138,7 @@ impl SyncEngine {
             && !self.config.keep_previous_index
             && let Err(error) = self.index.drop_index(old).await
         {
-            warn!(index = %old, error = %error, "could not drop the previous index");
+            warn!(index = %old, error = %ErrorChain(&error), "could not drop the previous index");
         }
         let report = BackfillReport {
             index: target,
@@ -187,7 +187,7 @@ impl SyncEngine {
     async fn drop_unfinished(&self, index: &IndexName) {
         info!(index = %index, "dropping an unfinished backfill that can no longer be resumed");
         if let Err(error) = self.index.drop_index(index).await {
-            warn!(index = %index, error = %error, "could not drop the unfinished backfill");
+            warn!(index = %index, error = %ErrorChain(&error), "could not drop the unfinished backfill");
         }
     }
 
@@ -202,7 +202,7 @@ impl SyncEngine {
         if kept {
             warn!(index = %target, "backfill interrupted: its index and checkpoint are kept, the next backfill resumes it");
         } else if let Err(error) = self.index.drop_index(target).await {
-            warn!(index = %target, error = %error, "could not drop the unfinished index");
+            warn!(index = %target, error = %ErrorChain(&error), "could not drop the unfinished index");
         }
     }
 

@@ -25,7 +25,7 @@ pub use verify::VerifyReport;
 pub use write::RetryPolicy;
 use write::retrying;
 
-use crate::error::{SourceError, SyncError};
+use crate::error::{ErrorChain, SourceError, SyncError};
 use crate::index::{IndexName, SearchIndex, WriterId};
 use crate::source::{ChangeSource, DocumentSource, WriterLease};
 
@@ -107,7 +107,7 @@ impl SyncEngine {
             match self.lead().await {
                 Err(error) if error.is_retryable() => {
                     attempt += 1;
-                    warn!(attempt, error = %error, "sync interrupted, resuming");
+                    warn!(attempt, error = %ErrorChain(&error), "sync interrupted, resuming");
                     self.config.retry.pause(attempt, &self.shutdown).await?;
                 }
                 other => return other,
@@ -193,12 +193,12 @@ impl SyncEngine {
     async fn check_capture(&self) {
         match self.changes.capture_health().await {
             Ok(()) => metrics::capture_healthy(true),
-            Err(SourceError::Unavailable(reason)) => {
-                warn!(reason, "could not check the change capture");
+            Err(error @ SourceError::Unavailable { .. }) => {
+                warn!(error = %ErrorChain(&error), "could not check the change capture");
             }
             Err(error) => {
                 metrics::capture_healthy(false);
-                error!(error = %error, "change capture is missing or disabled: changes made now are NOT captured; run `athens setup`");
+                error!(error = %ErrorChain(&error), "change capture is missing or disabled: changes made now are NOT captured; run `athens setup`");
             }
         }
     }
@@ -206,7 +206,7 @@ impl SyncEngine {
     async fn publish_backlog(&self) {
         match self.changes.backlog().await {
             Ok(backlog) => metrics::backlog(&backlog),
-            Err(error) => warn!(error = %error, "could not read the backlog"),
+            Err(error) => warn!(error = %ErrorChain(&error), "could not read the backlog"),
         }
     }
 

@@ -86,7 +86,7 @@ impl SyncEngine {
             .index
             .live_index()
             .await?
-            .ok_or_else(|| IndexError::NotFound("no index behind the alias".into()))?;
+            .ok_or_else(|| IndexError::not_found("no index behind the alias"))?;
         self.index.refresh(&live).await?;
         let mut report = VerifyReport::default();
         let mut index_ids = IndexIds {

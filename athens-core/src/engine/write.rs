@@ -11,7 +11,7 @@ use super::SyncEngine;
 use super::metrics;
 use crate::change::DeadLetter;
 use crate::document::ProjectId;
-use crate::error::SyncError;
+use crate::error::{ErrorChain, SyncError};
 use crate::index::{IndexName, IndexOp, WriteOutcome};
 
 /// How transient failures are retried.
@@ -106,7 +106,7 @@ impl SyncEngine {
                 Ok(outcomes) => outcomes,
                 Err(error) if error.is_retryable() => {
                     attempt += 1;
-                    warn!(index = %target, attempt, error = %error, "index write failed, retrying");
+                    warn!(index = %target, attempt, error = %ErrorChain(&error), "index write failed, retrying");
                     metrics::write_failure();
                     retry.pause(attempt, &self.shutdown).await?;
                     continue;
@@ -171,7 +171,7 @@ where
             Ok(value) => return Ok(value),
             Err(error) if error.is_transient() => {
                 attempt += 1;
-                warn!(what, attempt, error = %error, "call failed, retrying");
+                warn!(what, attempt, error = %ErrorChain(&error), "call failed, retrying");
                 retry.pause(attempt, shutdown).await?;
             }
             Err(error) => return Err(error),

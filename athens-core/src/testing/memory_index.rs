@@ -171,7 +171,7 @@ impl MemoryIndex {
 }
 
 fn not_found(index: &IndexName) -> IndexError {
-    IndexError::NotFound(index.0.clone())
+    IndexError::not_found(index.0.clone())
 }
 
 #[async_trait]
@@ -217,7 +217,7 @@ impl SearchIndex for MemoryIndex {
     ) -> Result<Option<IndexName>, IndexError> {
         let mut state = self.state();
         if state.claim.as_ref() != Some(writer) {
-            return Err(IndexError::Fenced(format!(
+            return Err(IndexError::fenced(format!(
                 "writer {writer} no longer holds the claim"
             )));
         }
@@ -248,7 +248,9 @@ impl SearchIndex for MemoryIndex {
         ops: &[IndexOp],
     ) -> Result<Vec<WriteOutcome>, IndexError> {
         if self.faults.write.fire() {
-            return Err(IndexError::Unavailable("injected failure".into()));
+            return Err(
+                IndexError::unavailable("injected failure").with_source(super::injected_cause())
+            );
         }
         if self.faults.retry_items.fire() {
             return Ok(ops

@@ -146,7 +146,7 @@ pub struct MemorySource {
 }
 
 fn unavailable() -> SourceError {
-    SourceError::Unavailable("injected failure".into())
+    SourceError::unavailable("injected failure").with_source(super::injected_cause())
 }
 
 impl MemorySource {

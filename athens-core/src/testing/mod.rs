@@ -20,6 +20,14 @@ use crate::change::Table;
 use crate::document::{HashtagId, ProjectId, UserId};
 use crate::source::{ChangeSource, DocumentSource, SourceLookup};
 
+/// The cause of every injected failure: the I/O error a real adapter would keep as its source.
+fn injected_cause() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "injected: connection reset by peer",
+    )
+}
+
 #[async_trait]
 impl SourceFixture for MemorySource {
     fn changes(&self) -> &dyn ChangeSource {

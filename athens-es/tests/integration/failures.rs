@@ -3,8 +3,8 @@
 
 use athens_core::testing::sample_document;
 use athens_core::{
-    Hashtag, HashtagId, IndexError, IndexName, IndexOp, ProjectId, ProjectSearch, SearchError,
-    SearchIndex, SearchRequest, Version, WriteOutcome,
+    ErrorChain, Hashtag, HashtagId, IndexError, IndexName, IndexOp, ProjectId, ProjectSearch,
+    SearchError, SearchIndex, SearchRequest, Version, WriteOutcome,
 };
 use athens_es::{EsConfig, EsError, EsIndex};
 use chrono::Utc;
@@ -96,7 +96,7 @@ async fn a_dropped_index_is_not_found() -> anyhow::Result<()> {
             index.publish(&target).await.map(|_| ()),
         ] {
             anyhow::ensure!(
-                matches!(result, Err(IndexError::NotFound(_))),
+                matches!(result, Err(IndexError::NotFound { .. })),
                 "expected NotFound, got {result:?}"
             );
         }
@@ -124,7 +124,7 @@ async fn a_write_to_a_dropped_index_fails_instead_of_re_creating_it() -> anyhow:
         ] {
             let written = index.write(&target, &ops).await;
             anyhow::ensure!(
-                matches!(written, Err(IndexError::NotFound(_))),
+                matches!(written, Err(IndexError::NotFound { .. })),
                 "a write of {} op(s) to a dropped index must fail, got {written:?}",
                 ops.len()
             );
@@ -191,7 +191,7 @@ async fn an_unreachable_engine_is_unavailable() -> anyhow::Result<()> {
     })
     .await;
     anyhow::ensure!(
-        matches!(&refused, Err(error @ EsError::Unreachable(_)) if error.is_retryable()),
+        matches!(&refused, Err(error @ EsError::Unreachable { .. }) if error.is_retryable()),
         "{refused:?}"
     );
 
@@ -209,14 +209,17 @@ async fn an_unreachable_engine_is_unavailable() -> anyhow::Result<()> {
         .write(&target, &[upsert(sample_document(1, "a"))])
         .await;
     anyhow::ensure!(
-        matches!(&written, Err(error @ IndexError::Unavailable(_)) if error.is_retryable()),
+        matches!(&written, Err(error @ IndexError::Unavailable { .. }) if error.is_retryable()),
         "{written:?}"
     );
     let live = index.live_index().await;
-    anyhow::ensure!(matches!(live, Err(IndexError::Unavailable(_))), "{live:?}");
+    anyhow::ensure!(
+        matches!(live, Err(IndexError::Unavailable { .. })),
+        "{live:?}"
+    );
     let searched = index.searcher().search(&request()).await;
     anyhow::ensure!(
-        matches!(searched, Err(SearchError::Unavailable(_))),
+        matches!(searched, Err(SearchError::Unavailable { .. })),
         "{searched:?}"
     );
     Ok(())
@@ -262,32 +265,32 @@ async fn whole_request_failures_map_to_error_kinds() -> anyhow::Result<()> {
     }
     fake.finish();
     anyhow::ensure!(
-        matches!(results[0], Err(IndexError::Unavailable(_))),
+        matches!(results[0], Err(IndexError::Unavailable { .. })),
         "{:?}",
         results[0]
     );
     anyhow::ensure!(
-        matches!(results[1], Err(IndexError::Unavailable(_))),
+        matches!(results[1], Err(IndexError::Unavailable { .. })),
         "{:?}",
         results[1]
     );
     anyhow::ensure!(
-        matches!(results[2], Err(IndexError::Rejected(_))),
+        matches!(results[2], Err(IndexError::Rejected { .. })),
         "{:?}",
         results[2]
     );
     anyhow::ensure!(
-        matches!(results[3], Err(IndexError::NotFound(_))),
+        matches!(results[3], Err(IndexError::NotFound { .. })),
         "{:?}",
         results[3]
     );
     anyhow::ensure!(
-        matches!(results[4], Err(IndexError::Rejected(_))),
+        matches!(results[4], Err(IndexError::Rejected { .. })),
         "{:?}",
         results[4]
     );
     anyhow::ensure!(
-        matches!(results[5], Err(IndexError::Invalid(_))),
+        matches!(results[5], Err(IndexError::Invalid { .. })),
         "{:?}",
         results[5]
     );
@@ -446,5 +449,51 @@ async fn an_unreadable_ca_certificate_is_a_configuration_error() -> anyhow::Resu
         );
     }
     std::fs::remove_file(&garbage)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_engine_keeps_the_transport_error_as_cause() -> anyhow::Result<()> {
+    let fake = FakeEngine::start(Vec::new())?;
+    let index = EsIndex::connect(&EsConfig {
+        url: fake.url.clone(),
+        request_timeout_secs: 5,
+        ..EsConfig::default()
+    })
+    .await?;
+    fake.finish();
+    let written = index
+        .write(
+            &IndexName("athens-projects-v1-x".into()),
+            &[upsert(sample_document(1, "a"))],
+        )
+        .await;
+    let Err(error) = written else {
+        anyhow::bail!("a write to a stopped engine succeeded");
+    };
+    let chain = ErrorChain(&error).to_string();
+    let mut levels = Vec::new();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(level) = cause {
+        levels.push(level);
+        cause = level.source();
+    }
+    anyhow::ensure!(
+        levels
+            .iter()
+            .any(|level| level.downcast_ref::<elasticsearch::Error>().is_some()),
+        "the client's error is not in the chain: {error:?}"
+    );
+    let root = levels.last().map(ToString::to_string).unwrap_or_default();
+    anyhow::ensure!(
+        levels.len() >= 2 && chain.matches(&root).count() == 1,
+        "the root cause {root:?} is not printed once in {chain:?}"
+    );
+    for level in &levels {
+        anyhow::ensure!(
+            chain.contains(&level.to_string()),
+            "{level} missing in {chain}"
+        );
+    }
     Ok(())
 }

@@ -70,7 +70,10 @@ async fn claims_drop_abandoned_builds_only() -> anyhow::Result<()> {
         ensure!(b.claim(&writer_b).await? == Some(live.clone()));
         ensure!(b.indexes().await? == [previous.clone(), live.clone(), checkpointed.clone()]);
         let fenced = a.publish_as(&building, &writer_a).await;
-        ensure!(matches!(fenced, Err(IndexError::Fenced(_))), "{fenced:?}");
+        ensure!(
+            matches!(fenced, Err(IndexError::Fenced { .. })),
+            "{fenced:?}"
+        );
         ensure!(b.live_index().await? == Some(live.clone()));
 
         // B's own build survives its claims, publishes, and the replaced index stays.

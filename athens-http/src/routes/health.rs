@@ -1,5 +1,6 @@
 //! Probes: `/healthz` says the process serves, `/readyz` that its dependencies answer.
 
+use athens_core::ErrorChain;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
@@ -37,11 +38,11 @@ impl HealthApi {
         let (database, index) = tokio::join!(state.lookup.ping(), state.search.ready());
         let mut failed = Vec::new();
         if let Err(error) = database {
-            tracing::warn!(error = %error, "readiness: database check failed");
+            tracing::warn!(error = %ErrorChain(&error), "readiness: database check failed");
             failed.push(Dependency::Database);
         }
         if let Err(error) = index {
-            tracing::warn!(error = %error, "readiness: index check failed");
+            tracing::warn!(error = %ErrorChain(&error), "readiness: index check failed");
             failed.push(Dependency::Index);
         }
         if failed.is_empty() {

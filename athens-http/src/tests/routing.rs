@@ -29,12 +29,12 @@ struct Unreachable {
 impl Unreachable {
     fn called(&self) -> SearchError {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        SearchError::Internal("a port was called".into())
+        SearchError::internal("a port was called")
     }
 
     fn source_called(&self) -> SourceError {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        SourceError::Invalid("a port was called".into())
+        SourceError::invalid("a port was called")
     }
 }
 

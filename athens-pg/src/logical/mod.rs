@@ -40,7 +40,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use athens_core::{Ack, Backlog, ChangeId, ChangeRecord, ChangeSource, SourceError};
+use athens_core::{Ack, Backlog, ChangeId, ChangeRecord, ChangeSource, ErrorChain, SourceError};
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx;
 use tokio::time::Instant;
@@ -293,7 +293,7 @@ impl LogicalSource {
             // Whatever failed, read the slot's state again next time: an invalidated or dropped
             // slot is then re-created.
             cursor.confirmed = None;
-            debug!(error = %error, "logical poll failed");
+            debug!(error = %ErrorChain(error), "logical poll failed");
         }
         result
     }
@@ -426,7 +426,7 @@ impl LogicalSource {
                 }
             }
             Ok(None) => {}
-            Err(error) => debug!(error = %error, "could not read the slot's status"),
+            Err(error) => debug!(error = %ErrorChain(&error), "could not read the slot's status"),
         }
     }
 

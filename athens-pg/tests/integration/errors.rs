@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use athens_core::{ChangeSource, DocumentSource, ProjectId, SourceError, SourceLookup};
+use athens_core::{ChangeSource, DocumentSource, ErrorChain, ProjectId, SourceError, SourceLookup};
 use athens_pg::{PgConfig, PgError, PgSource};
 
 use crate::support::{config, empty};
@@ -19,7 +19,7 @@ async fn a_wrong_password_is_misconfigured() {
     assert_ne!(wrong, url, "the test URL carries the password 'athens'");
     let error = kind(PgSource::connect(&config(&wrong)).await.unwrap_err());
     assert!(
-        matches!(&error, SourceError::Misconfigured(m)
+        matches!(&error, SourceError::Misconfigured { message: m, .. }
             if m.contains("refused user athens") && m.contains("password in database.url")),
         "{error}"
     );
@@ -32,7 +32,7 @@ async fn an_unreachable_server_is_unavailable() {
     unreachable.connect_timeout = Duration::from_millis(800);
     let started = Instant::now();
     let error = kind(PgSource::connect(&unreachable).await.unwrap_err());
-    assert!(matches!(error, SourceError::Unavailable(_)), "{error}");
+    assert!(matches!(error, SourceError::Unavailable { .. }), "{error}");
     assert!(error.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -43,13 +43,19 @@ async fn a_missing_database_or_bad_url_is_misconfigured() {
     let (base, _) = url.rsplit_once('/').unwrap();
     let missing = format!("{base}/no_such_database_here");
     let error = kind(PgSource::connect(&config(&missing)).await.unwrap_err());
-    assert!(matches!(error, SourceError::Misconfigured(_)), "{error}");
+    assert!(
+        matches!(error, SourceError::Misconfigured { .. }),
+        "{error}"
+    );
     let error = kind(
         PgSource::connect(&config("mysql://nope"))
             .await
             .unwrap_err(),
     );
-    assert!(matches!(error, SourceError::Misconfigured(_)), "{error}");
+    assert!(
+        matches!(error, SourceError::Misconfigured { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -57,7 +63,7 @@ async fn missing_capture_says_to_run_setup_and_missing_tables_to_migrate() {
     let (source, _) = empty("errors-not-set-up").await;
     let error = source.count().await.unwrap_err();
     assert!(
-        matches!(&error, SourceError::Misconfigured(m) if m.contains("athens migrate")),
+        matches!(&error, SourceError::Misconfigured { message: m, .. } if m.contains("athens migrate")),
         "{error}"
     );
     source.migrate().await.unwrap();
@@ -67,7 +73,7 @@ async fn missing_capture_says_to_run_setup_and_missing_tables_to_migrate() {
         source.load(&[ProjectId(1)]).await.unwrap_err(),
     ] {
         assert!(
-            matches!(&error, SourceError::Misconfigured(m)
+            matches!(&error, SourceError::Misconfigured { message: m, .. }
                 if m.contains("capture is not installed: run `athens setup`")),
             "{error}"
         );
@@ -86,4 +92,26 @@ async fn a_closed_source_is_unavailable() {
     source.close().await;
     let error = source.count().await.unwrap_err();
     assert!(error.is_retryable(), "{error}");
+}
+
+#[tokio::test]
+async fn a_database_error_reaches_the_port_error_with_its_chain() {
+    let (source, _) = empty("errors-chain").await;
+    let error = source.count().await.unwrap_err();
+    let adapter =
+        std::error::Error::source(&error).and_then(|cause| cause.downcast_ref::<PgError>());
+    assert_eq!(
+        adapter.and_then(PgError::sqlstate).as_deref(),
+        Some("42P01"),
+        "{error:?}"
+    );
+    let mut root: &(dyn std::error::Error + 'static) = &error;
+    while let Some(cause) = root.source() {
+        root = cause;
+    }
+    let missing = r#"relation "projects" does not exist"#;
+    assert!(root.to_string().contains(missing), "{root:?}");
+    let chain = ErrorChain(&error).to_string();
+    assert!(chain.starts_with("source misconfigured: "), "{chain}");
+    assert_eq!(chain.matches(missing).count(), 1, "{chain}");
 }

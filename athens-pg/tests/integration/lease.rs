@@ -165,7 +165,7 @@ async fn a_hung_holder_loses_the_lease_and_acknowledges_nothing_when_it_wakes() 
     };
     let refused = holder_source.ack(&ack).await;
     assert!(
-        matches!(refused, Err(SourceError::LeaseLost(_))),
+        matches!(refused, Err(SourceError::LeaseLost { .. })),
         "a holder whose lease lapsed must not acknowledge: {refused:?}"
     );
     assert_eq!(
@@ -181,7 +181,7 @@ async fn a_hung_holder_loses_the_lease_and_acknowledges_nothing_when_it_wakes() 
     assert!(
         matches!(
             holder_source.ack(&ack).await,
-            Err(SourceError::LeaseLost(_))
+            Err(SourceError::LeaseLost { .. })
         ),
         "nor acknowledge later"
     );

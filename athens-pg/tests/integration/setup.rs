@@ -34,7 +34,7 @@ async fn migrate_and_capture_are_idempotent_and_teardown_keeps_the_tables() {
     source.remove_capture().await.unwrap();
     let error = SourceError::from(source.check_capture().await.unwrap_err());
     assert!(
-        matches!(&error, SourceError::Misconfigured(m) if m.contains("athens setup")),
+        matches!(&error, SourceError::Misconfigured { message: m, .. } if m.contains("athens setup")),
         "{error}"
     );
     assert_eq!(scalar(&source, "SELECT count(*) FROM users").await, 2);
@@ -139,7 +139,7 @@ async fn a_missing_table_or_column_is_named() {
     let (source, _) = empty("setup-missing").await;
     let error = SourceError::from(source.check_schema().await.unwrap_err());
     assert!(
-        matches!(&error, SourceError::Misconfigured(m)
+        matches!(&error, SourceError::Misconfigured { message: m, .. }
             if m.contains("table users is missing: run `athens migrate`")),
         "{error}"
     );

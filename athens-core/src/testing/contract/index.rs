@@ -301,7 +301,7 @@ pub async fn writer_fence_contract(index: &dyn SearchIndex) -> ContractResult {
     let second = fresh(index).await?;
     let fenced = index.publish_as(&second, &old).await;
     ensure!(
-        matches!(fenced, Err(IndexError::Fenced(_))),
+        matches!(fenced, Err(IndexError::Fenced { .. })),
         "a writer whose claim was revoked must not publish, got {fenced:?}"
     );
     let live = index.live_index().await.map_err(broke("live_index"))?;
