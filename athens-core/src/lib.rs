@@ -11,7 +11,8 @@
 //!   exists).
 //!
 //! [`SyncEngine`] drives the first four: a zero-downtime backfill into a fresh index, then streaming
-//! of changes with at-least-once delivery and idempotent, versioned writes.
+//! of changes with at-least-once delivery and idempotent, versioned writes. [`partition`] runs it as
+//! the writer of one partition of the projects, for several writers at once.
 
 mod change;
 mod checkpoint;
@@ -19,6 +20,7 @@ mod document;
 pub mod engine;
 mod error;
 mod index;
+pub mod partition;
 mod search;
 mod source;
 mod suggest;
