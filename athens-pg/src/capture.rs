@@ -34,6 +34,8 @@
 //! - The version sequence starts at the install time in microseconds since the epoch, so removing
 //!   and reinstalling capture never hands out a version lower than before.
 
+use std::num::NonZeroU32;
+
 use sea_orm::sqlx::{self, AssertSqlSafe};
 use tracing::{info, warn};
 
@@ -66,6 +68,8 @@ CREATE TABLE IF NOT EXISTS athens.outbox (
     recorded_at timestamptz NOT NULL DEFAULT now()
 ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_insert_scale_factor = 0.05);
 COMMENT ON TABLE athens.outbox IS 'Committed changes pending until Athens acknowledges them (deletes the rows)';
+ALTER TABLE athens.outbox ADD COLUMN IF NOT EXISTS partition integer NOT NULL DEFAULT 0;
+COMMENT ON COLUMN athens.outbox.partition IS 'The partition whose writer consumes the row (athens.partition_of its project); -1: every partition (a truncate); 0 with one partition';
 
 CREATE TABLE IF NOT EXISTS athens.dead_letters (
     project_id bigint PRIMARY KEY,
@@ -120,6 +124,22 @@ BEGIN
     RETURN found_one;
 END $fn$;
 COMMENT ON FUNCTION athens.had_rows(regclass) IS 'Whether a table about to be truncated holds rows: truncating an empty table needs no rebuild';
+
+-- The partition of a project id among `partitions`: athens_core::partition::mix, computed with
+-- bigint arithmetic that never overflows (a product modulo 2^32 taken in 16-bit halves).
+CREATE OR REPLACE FUNCTION athens.partition_of(id bigint, partitions integer) RETURNS integer
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    h bigint := (id & 4294967295) # ((id >> 32) & 4294967295);
+BEGIN
+    h := h # (h >> 16);
+    h := (h * 51819 + (((h * 34283) & 65535) << 16)) & 4294967295;  -- h * 0x85ebca6b
+    h := h # (h >> 13);
+    h := (h * 44597 + (((h * 49842) & 65535) << 16)) & 4294967295;  -- h * 0xc2b2ae35
+    h := h # (h >> 16);
+    RETURN (h % partitions)::integer;
+END $fn$;
+COMMENT ON FUNCTION athens.partition_of(bigint, integer) IS 'The partition of a project id (athens_core::partition::partition_of)';
 
 -- The outbox sequence's last value, for the poll floor (athens-pg's cursor): a definer's function,
 -- so the runtime role needs no grant on the sequence itself (upgrades keep its documented grants).
@@ -217,12 +237,50 @@ fn capture_statement(captured: &SourceTable, event: &str) -> String {
     }
 }
 
+/// The statement recording the rows of one event into the outbox of `partitions` partitions: with
+/// one, [`capture_statement`]'s; with more, each row also gets its partition. A row naming a
+/// project goes to that project's partition; a row naming a user or a hashtag (which the trigger
+/// cannot resolve to projects) is written once per partition, and each partition's writer resolves
+/// its copy to its own projects; a truncate is written once for every partition (`-1`).
+fn partitioned_statement(captured: &SourceTable, event: &str, partitions: u32) -> String {
+    let single = capture_statement(captured, event);
+    if partitions <= 1 {
+        return single;
+    }
+    let table = captured.name();
+    if event == "truncate" {
+        return format!(
+            "INSERT INTO athens.outbox (source_table, op, partition) SELECT '{table}', 'T', -1 \
+             WHERE athens.had_rows(TG_RELID)"
+        );
+    }
+    let columns: Vec<&str> = captured.keys.iter().map(|key| key.outbox).collect();
+    let columns = columns.join(", ");
+    let insert = format!("INSERT INTO athens.outbox (source_table, op, {columns})");
+    let select = single.strip_prefix(&insert).unwrap_or(&single).trim_start();
+    let (partition, copies) = if captured.keys.iter().any(|key| key.outbox == "project_id") {
+        (
+            format!("athens.partition_of(c.project_id, {partitions})"),
+            String::new(),
+        )
+    } else {
+        (
+            "part".to_string(),
+            format!(" CROSS JOIN generate_series(0, {}) AS part", partitions - 1),
+        )
+    };
+    format!(
+        "INSERT INTO athens.outbox (source_table, op, {columns}, partition) \
+         SELECT c.*, {partition} FROM ({select}) AS c(source_table, op, {columns}){copies}"
+    )
+}
+
 /// The trigger function and trigger of one table and event.
-fn trigger_sql(captured: &SourceTable, event: &str) -> String {
+fn trigger_sql(captured: &SourceTable, event: &str, partitions: u32) -> String {
     let table = captured.name();
     let function = format!("athens.capture_{table}_{event}");
     let trigger = format!("athens_capture_{event}");
-    let statement = capture_statement(captured, event);
+    let statement = partitioned_statement(captured, event, partitions);
     let referencing = match event {
         "insert" => " REFERENCING NEW TABLE AS athens_new",
         "update" => " REFERENCING NEW TABLE AS athens_new OLD TABLE AS athens_old",
@@ -256,6 +314,33 @@ ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};
     )
 }
 
+/// The partition count of the capture installed in the database (see
+/// [`PgSource::capture_partitions`]).
+async fn installed_partitions(
+    conn: &mut sqlx::PgConnection,
+) -> Result<Option<NonZeroU32>, PgError> {
+    let (outbox, function): (bool, bool) = sqlx::query_as(
+        "SELECT to_regclass('athens.outbox') IS NOT NULL, \
+         to_regprocedure('athens.partitions()') IS NOT NULL",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !outbox {
+        return Ok(None);
+    }
+    if !function {
+        return Ok(Some(NonZeroU32::MIN));
+    }
+    let partitions: i32 = sqlx::query_scalar("SELECT athens.partitions()")
+        .fetch_one(&mut *conn)
+        .await?;
+    u32::try_from(partitions)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .map(Some)
+        .ok_or_else(|| PgError::Invalid(format!("athens.partitions() says {partitions}")))
+}
+
 /// Serialises installs and removals, and bounds how long DDL may wait for table locks: a trigger
 /// change queued behind a long transaction would otherwise hold up every writer queued behind it.
 /// A lock timeout is reported as `Unavailable`, so the caller may simply retry.
@@ -270,12 +355,26 @@ pub(crate) async fn lock_for_ddl(conn: &mut sqlx::PgConnection) -> Result<(), Pg
     Ok(())
 }
 
-/// The whole install script: objects, then every trigger.
-fn install_sql() -> String {
+/// The whole install script for `partitions` partitions: objects, the partition count, the
+/// partitions' index (only with more than one: one partition's polls read the outbox in id order
+/// without it), then every trigger.
+fn install_sql(partitions: u32) -> String {
     let mut script = String::from(OBJECTS_SQL);
+    script.push_str(&format!(
+        "
+CREATE OR REPLACE FUNCTION athens.partitions() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT {partitions} $fn$;
+COMMENT ON FUNCTION athens.partitions() IS 'How many partitions the capture writes (athens setup, capture.partitions)';
+"
+    ));
+    script.push_str(if partitions > 1 {
+        "CREATE INDEX IF NOT EXISTS outbox_partition ON athens.outbox (partition, id);\n"
+    } else {
+        "DROP INDEX IF EXISTS athens.outbox_partition;\n"
+    });
     for captured in tables() {
         for event in EVENTS {
-            script.push_str(&trigger_sql(captured, event));
+            script.push_str(&trigger_sql(captured, event, partitions));
         }
     }
     script
@@ -287,16 +386,62 @@ impl PgSource {
     /// contents. Needs the five tables (see [`migrate`](PgSource::migrate) or attach to existing ones) and
     /// the right to create a schema and triggers on them (table owner), not superuser.
     pub async fn install_capture(&self) -> Result<(), PgError> {
+        self.install_partitioned_capture(NonZeroU32::MIN).await
+    }
+
+    /// [`install_capture`](Self::install_capture) for `partitions` partitions (see
+    /// `athens_core::partition`): each outbox row names the partition whose writer consumes it.
+    ///
+    /// The count is fixed while changes are pending: changing it re-partitions nothing. So when an
+    /// install changes it and the outbox holds rows, they are replaced, in the install's
+    /// transaction, by one truncate row (partition `-1`: every partition's): the writers then rebuild the whole
+    /// index from a snapshot taken after this commit, which covers every change the rows named
+    /// (the triggers hold their tables' locks until then, so no row of the old count follows).
+    pub async fn install_partitioned_capture(&self, partitions: NonZeroU32) -> Result<(), PgError> {
         self.check_version(CaptureMode::Outbox).await?;
         self.check_schema().await?;
         let mut tx = self.pool().begin().await?;
         lock_for_ddl(&mut tx).await?;
-        sqlx::raw_sql(AssertSqlSafe(install_sql()))
+        let before = installed_partitions(&mut tx).await?;
+        sqlx::raw_sql(AssertSqlSafe(install_sql(partitions.get())))
             .execute(&mut *tx)
             .await?;
+        if let Some(before) = before
+            && before != partitions
+        {
+            let replaced = sqlx::query("DELETE FROM athens.outbox")
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if replaced > 0 {
+                sqlx::query(
+                    "INSERT INTO athens.outbox (source_table, op, partition) \
+                     VALUES ('projects', 'T', -1)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                warn!(
+                    before = before.get(),
+                    partitions = partitions.get(),
+                    replaced,
+                    "the partition count changed with changes pending: they are replaced by a rebuild of the whole index"
+                );
+            }
+        }
         tx.commit().await?;
-        info!(schema = CAPTURE_SCHEMA, "change capture installed");
+        info!(
+            schema = CAPTURE_SCHEMA,
+            partitions = partitions.get(),
+            "change capture installed"
+        );
         Ok(())
+    }
+
+    /// How many partitions the installed capture writes: `None` without an outbox, 1 for a
+    /// capture installed before partitions existed.
+    pub async fn capture_partitions(&self) -> Result<Option<NonZeroU32>, PgError> {
+        let mut conn = self.pool().acquire().await?;
+        installed_partitions(&mut conn).await
     }
 
     /// Removes the triggers from the five tables and drops the `athens` schema (outbox, dead letters,
@@ -427,8 +572,48 @@ mod tests {
     }
 
     #[test]
+    fn one_partition_captures_as_before() {
+        for captured in tables() {
+            for event in EVENTS {
+                assert_eq!(
+                    partitioned_statement(captured, event, 1),
+                    capture_statement(captured, event)
+                );
+            }
+        }
+        assert!(install_sql(1).contains("DROP INDEX IF EXISTS athens.outbox_partition"));
+    }
+
+    #[test]
+    fn partitions_route_projects_and_copy_users_and_hashtags() {
+        let projects = partitioned_statement(table(Table::Projects), "update", 4);
+        assert!(
+            projects.starts_with(
+                "INSERT INTO athens.outbox (source_table, op, project_id, partition) \
+                 SELECT c.*, athens.partition_of(c.project_id, 4) FROM (SELECT 'projects', 'U', \
+                 coalesce(n.id, o.id) FROM athens_new AS n FULL JOIN"
+            ),
+            "{projects}"
+        );
+        assert!(projects.ends_with("AS c(source_table, op, project_id)"));
+        let link = partitioned_statement(table(Table::UserProjects), "delete", 4);
+        assert!(link.contains("athens.partition_of(c.project_id, 4)"), "{link}");
+        let users = partitioned_statement(table(Table::Users), "update", 4);
+        assert!(
+            users.ends_with("AS c(source_table, op, user_id) CROSS JOIN generate_series(0, 3) AS part"),
+            "{users}"
+        );
+        assert!(users.contains("SELECT c.*, part FROM"));
+        let truncate = partitioned_statement(table(Table::Hashtags), "truncate", 4);
+        assert!(truncate.contains("SELECT 'hashtags', 'T', -1 WHERE"), "{truncate}");
+        let script = install_sql(4);
+        assert!(script.contains("$fn$ SELECT 4 $fn$"));
+        assert!(script.contains("CREATE INDEX IF NOT EXISTS outbox_partition"));
+    }
+
+    #[test]
     fn the_script_has_a_trigger_per_table_and_event() {
-        let script = install_sql();
+        let script = install_sql(1);
         assert_eq!(script.matches("CREATE TRIGGER").count(), 20);
         assert_eq!(script.matches("ENABLE ALWAYS TRIGGER").count(), 20);
         assert!(script.contains("BEFORE TRUNCATE ON users\n    FOR EACH STATEMENT"));

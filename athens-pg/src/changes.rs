@@ -17,7 +17,8 @@ use athens_core::{
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::sqlx::{self, Connection, PgConnection, PgPool, Postgres};
+use athens_core::partition::Partition;
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -27,7 +28,7 @@ use crate::capture::CHANNEL;
 use crate::consumer;
 use crate::cursor::{Cursor, Seen};
 use crate::error::PgError;
-use crate::source::PgSource;
+use crate::source::{PgSource, Scope};
 use crate::tables;
 
 /// Above this many pending rows, `backlog` estimates the count from the planner's statistics.
@@ -117,6 +118,33 @@ type PolledRow = (
     Option<DateTime<Utc>>,
 );
 
+/// [`PolledRow`] of a partition's poll, led by the capture's partition count.
+type PartitionRow = (
+    i32,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<bool>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<DateTime<Utc>>,
+);
+
+/// Fails unless the capture writes `expected` partitions (it says `captured`).
+fn check_partitions(captured: i32, expected: u32) -> Result<(), PgError> {
+    if i64::from(captured) == i64::from(expected) {
+        return Ok(());
+    }
+    Err(PgError::Misconfigured(format!(
+        "the change capture writes {captured} partition(s) (athens setup ran with \
+         capture.partitions = {captured}), this writer was started with {expected}: run every \
+         athens sync with capture.partitions = {captured}, or set it to {expected} and run \
+         athens setup (which rebuilds the index if changes are pending)"
+    )))
+}
+
 /// When a `poll` waiting up to `wait` from now gives up: a day from now when `wait` is too large
 /// to add to the clock.
 pub(crate) fn poll_deadline(wait: Duration) -> Instant {
@@ -172,19 +200,26 @@ impl PgSource {
         loop {
             let floor = self.inner.changes.cursor.floor();
             // The horizon and the rows in one statement: one snapshot.
-            let rows: Vec<PolledRow> = sqlx::query_as(
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
+            let rows: Vec<PolledRow> = match self.inner.scope {
+                Scope::Partition(partition) => {
+                    self.fetch_partition(partition, limit, floor.0).await?
+                }
+                Scope::Whole | Scope::Every(_) => {
+                    sqlx::query_as(
+                        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
                             'athens.outbox'::regclass::oid::bigint, \
                             o.id, o.source_table, o.op = 'T', o.project_id, o.user_id, \
                             o.hashtag_id, o.recorded_at \
                      FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
                          SELECT * FROM athens.outbox WHERE id >= $2 ORDER BY id LIMIT $1) AS o \
                      ON true ORDER BY o.id",
-            )
-            .bind(limit)
-            .bind(floor.0)
-            .fetch_all(self.pool())
-            .await?;
+                    )
+                    .bind(limit)
+                    .bind(floor.0)
+                    .fetch_all(self.pool())
+                    .await?
+                }
+            };
             let Some(&(xmin, table, ..)) = rows.first() else {
                 return Ok(Vec::new());
             };
@@ -205,6 +240,41 @@ impl PgSource {
                 return records.into_iter().map(decode).collect();
             }
         }
+    }
+
+    /// [`fetch`](Self::fetch)'s rows of one partition, once the capture is found writing as many
+    /// partitions as `partition` says: a writer started for another count would take rows routed
+    /// for other projects.
+    async fn fetch_partition(
+        &self,
+        partition: Partition,
+        limit: i64,
+        floor: i64,
+    ) -> Result<Vec<PolledRow>, PgError> {
+        let rows: Vec<PartitionRow> = sqlx::query_as(
+            "SELECT athens.partitions(), pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
+                    'athens.outbox'::regclass::oid::bigint, \
+                    o.id, o.source_table, o.op = 'T', o.project_id, o.user_id, \
+                    o.hashtag_id, o.recorded_at \
+             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
+                 SELECT * FROM athens.outbox WHERE partition = $3 AND id >= $2 \
+                 ORDER BY id LIMIT $1) AS o \
+             ON true ORDER BY o.id",
+        )
+        .bind(limit)
+        .bind(floor)
+        .bind(i64::from(partition.index()))
+        .fetch_all(self.pool())
+        .await?;
+        if let Some(&(captured, ..)) = rows.first() {
+            check_partitions(captured, partition.count().get())?;
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(_, xmin, table, id, source, truncated, project, user, hashtag, at)| {
+                (xmin, table, id, source, truncated, project, user, hashtag, at)
+            })
+            .collect())
     }
 
     /// Tells writers that a consumer waits for up to `wait` (plus a second): their triggers notify
@@ -329,8 +399,8 @@ impl PgSource {
             Option<i64>,
             Option<DateTime<Utc>>,
         );
-        let (capped, oldest_age, dead_letters, estimate, span, last_ack_at): Row = sqlx::query_as(
-            "SELECT \
+        let floor = self.inner.changes.cursor.floor().0;
+        let query = "SELECT \
                    (SELECT count(*) FROM (SELECT 1 FROM athens.outbox WHERE id >= $2 LIMIT $1) \
                       AS capped), \
                    (SELECT extract(epoch FROM clock_timestamp() - recorded_at)::float8 \
@@ -339,12 +409,27 @@ impl PgSource {
                    (SELECT reltuples::float8 FROM pg_class \
                       WHERE oid = 'athens.outbox'::regclass), \
                    (SELECT max(id) - min(id) + 1 FROM athens.outbox WHERE id >= $2), \
-                   (SELECT last_ack_at FROM athens.consumer)",
-        )
-        .bind(EXACT_COUNT_LIMIT)
-        .bind(self.inner.changes.cursor.floor().0)
-        .fetch_one(self.pool())
-        .await?;
+                   (SELECT last_ack_at FROM athens.consumer)";
+        let row: Row = match self.inner.scope {
+            Scope::Partition(partition) => {
+                sqlx::query_as(AssertSqlSafe(
+                    query.replace("WHERE id >= $2", "WHERE partition = $3 AND id >= $2"),
+                ))
+                .bind(EXACT_COUNT_LIMIT)
+                .bind(floor)
+                .bind(i64::from(partition.index()))
+                .fetch_one(self.pool())
+                .await?
+            }
+            Scope::Whole | Scope::Every(_) => {
+                sqlx::query_as(query)
+                    .bind(EXACT_COUNT_LIMIT)
+                    .bind(floor)
+                    .fetch_one(self.pool())
+                    .await?
+            }
+        };
+        let (capped, oldest_age, dead_letters, estimate, span, last_ack_at) = row;
         let span = span.unwrap_or(capped);
         let pending = if capped < EXACT_COUNT_LIMIT {
             capped
@@ -433,7 +518,7 @@ impl PgSource {
         let holder = self.inner.fence.required()?;
         let mut tx = self.pool().begin().await?;
         if let Some(holder) = holder
-            && !crate::lease::still_held(&mut tx, self.config().lease_key, holder).await?
+            && !crate::lease::still_held(&mut tx, &self.lease_keys(), holder).await?
         {
             self.inner.fence.lost(holder);
             return Err(PgError::LeaseLost);

@@ -31,10 +31,13 @@ use crate::config::PgConfig;
 use crate::error::PgError;
 
 /// One process's handle on the writer lease of a database. Two handles with the same key, in any
-/// processes, exclude each other.
+/// processes, exclude each other. A handle on several keys (every partition's, see
+/// [`PgSource::every_partition`](crate::PgSource::every_partition)) holds all of them on its one
+/// session or none: it takes them in ascending order and gives back those it got when one is
+/// taken, so two such handles never wait on each other.
 pub struct PgLease {
     options: PgConnectOptions,
-    key: i64,
+    keys: Vec<i64>,
     timeout: Duration,
     /// `idle_session_timeout` of the lease session; zero leaves the server's setting.
     lease_timeout: Duration,
@@ -49,7 +52,7 @@ pub struct PgLease {
 impl fmt::Debug for PgLease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgLease")
-            .field("key", &self.key)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -98,33 +101,47 @@ impl Fence {
     }
 }
 
-/// Whether this session holds the advisory lock `$1` (a bigint key is split into classid and objid,
-/// objsubid 1).
-const HOLDS_LOCK: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks \
+/// Whether this session holds every advisory lock of the keys `$1` (a bigint key is split into
+/// classid and objid, objsubid 1).
+const HOLDS_LOCK: &str = "SELECT count(DISTINCT (classid::bigint << 32) | objid::bigint) \
+       = cardinality($1::bigint[]) FROM pg_locks \
      WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1 \
-       AND ((classid::bigint << 32) | objid::bigint) = $1)";
+       AND ((classid::bigint << 32) | objid::bigint) = ANY($1)";
 
-/// Whether session (`$2`, started at `$3`) holds the advisory lock `$1`: asked by an
+/// Takes the advisory locks of the keys `$1`, in order; true when it got every one. One it did not
+/// get does not stop it from trying the next: [`PgLease::acquire`] gives back what it got then.
+const TRY_LOCKS: &str =
+    "SELECT bool_and(pg_try_advisory_lock(key)) FROM unnest($1::bigint[]) AS key";
+
+/// Gives back every advisory lock of this session.
+const UNLOCK_ALL: &str = "SELECT true FROM (SELECT pg_advisory_unlock_all()) AS unlocked";
+
+/// Whether session (`$2`, started at `$3`) holds every advisory lock of the keys `$1`: asked by an
 /// acknowledgement, in its own transaction, on another connection.
-pub(crate) const SESSION_HOLDS_LOCK: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks l \
+pub(crate) const SESSION_HOLDS_LOCK: &str = "SELECT count(DISTINCT \
+       (l.classid::bigint << 32) | l.objid::bigint) = cardinality($1::bigint[]) FROM pg_locks l \
      JOIN pg_stat_activity a ON a.pid = l.pid \
      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-       AND ((l.classid::bigint << 32) | l.objid::bigint) = $1 \
-       AND l.pid = $2 AND a.backend_start = $3)";
+       AND ((l.classid::bigint << 32) | l.objid::bigint) = ANY($1) \
+       AND l.pid = $2 AND a.backend_start = $3";
 
 impl PgLease {
     /// A handle with its session open (not holding the lease yet). Should the session drop later,
     /// the next acquire opens a new one. Acknowledgements are not fenced by it: take the lease with
     /// [`PgSource::lease`](crate::PgSource::lease) for that.
     pub async fn connect(config: &PgConfig) -> Result<PgLease, PgError> {
-        PgLease::fenced(config, Arc::default()).await
+        PgLease::fenced(config, Arc::default(), vec![config.lease_key]).await
     }
 
-    /// [`connect`](Self::connect), reporting the holder to `fence`.
-    pub(crate) async fn fenced(config: &PgConfig, fence: Arc<Fence>) -> Result<PgLease, PgError> {
+    /// A handle on the locks of `keys`, reporting the holder to `fence`.
+    pub(crate) async fn fenced(
+        config: &PgConfig,
+        fence: Arc<Fence>,
+        keys: Vec<i64>,
+    ) -> Result<PgLease, PgError> {
         let mut lease = PgLease {
             options: config.connect_options()?,
-            key: config.lease_key,
+            keys,
             timeout: config.connect_timeout,
             lease_timeout: config.lease_timeout,
             session: Mutex::new(None),
@@ -176,7 +193,7 @@ impl PgLease {
             match session.as_mut() {
                 Some(conn) => {
                     sqlx::query_scalar::<_, bool>(query)
-                        .bind(self.key)
+                        .bind(&self.keys)
                         .fetch_one(conn)
                         .await
                 }
@@ -236,12 +253,13 @@ impl PgLease {
         {
             return Ok(true);
         }
-        let acquired = self
-            .on_session(&mut session, "SELECT pg_try_advisory_lock($1)")
-            .await?;
+        let acquired = self.on_session(&mut session, TRY_LOCKS).await?;
         if acquired {
             self.hold(&mut session).await?;
-            info!(key = self.key, "writer lease acquired");
+            info!(keys = ?self.keys, "writer lease acquired");
+        } else if self.keys.len() > 1 {
+            // Some were taken: all or none.
+            self.on_session(&mut session, UNLOCK_ALL).await?;
         }
         Ok(acquired)
     }
@@ -254,7 +272,7 @@ impl PgLease {
         let held = match self.on_session(&mut session, HOLDS_LOCK).await {
             Ok(held) => held,
             Err(error) => {
-                warn!(error = %ErrorChain(&error), key = self.key, "writer lease connection lost");
+                warn!(error = %ErrorChain(&error), keys = ?self.keys, "writer lease connection lost");
                 false
             }
         };
@@ -276,7 +294,7 @@ impl PgLease {
             })
             .await;
             match unlocked {
-                Ok(Ok(())) => info!(key = self.key, "writer lease released"),
+                Ok(Ok(())) => info!(keys = ?self.keys, "writer lease released"),
                 // Dropping the connection ends the session, which releases the lock anyway.
                 Ok(Err(error)) => {
                     warn!(error = %ErrorChain(&error), "writer lease released by disconnecting")
@@ -288,14 +306,15 @@ impl PgLease {
     }
 }
 
-/// Whether `holder` still holds lease `key`, asked in the caller's transaction.
+/// Whether `holder` still holds the lease of every one of `keys`, asked in the caller's
+/// transaction.
 pub(crate) async fn still_held(
     tx: &mut PgConnection,
-    key: i64,
+    keys: &[i64],
     holder: Session,
 ) -> Result<bool, PgError> {
     Ok(sqlx::query_scalar(SESSION_HOLDS_LOCK)
-        .bind(key)
+        .bind(keys)
         .bind(holder.pid)
         .bind(holder.started)
         .fetch_one(tx)

@@ -1,7 +1,10 @@
 //! [`PgSource`]: the connection pool every port implementation of this crate shares.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+
+use athens_core::partition::Partition;
 
 use sea_orm::sqlx::PgPool;
 use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
@@ -31,6 +34,40 @@ pub(crate) struct Inner {
     pub(crate) changes: Listener,
     /// The writer lease taken through this source, which acknowledgements check.
     pub(crate) fence: Arc<Fence>,
+    /// Which outbox rows this source consumes, under which leases.
+    pub(crate) scope: Scope,
+}
+
+/// Which outbox rows a [`PgSource`] polls and acknowledges, and which writer leases it takes (and
+/// its acknowledgements check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every row, under the one writer lease (`database.lease_key`): one partition.
+    Whole,
+    /// The rows of one partition, under that partition's lease.
+    Partition(Partition),
+    /// Every row, under the leases of every partition at once (a rebuild, a reindex).
+    Every(NonZeroU32),
+}
+
+impl Scope {
+    /// The advisory lock keys of this scope's lease, in the order they are taken.
+    pub(crate) fn lease_keys(&self, lease_key: i64) -> Vec<i64> {
+        match self {
+            Scope::Whole => vec![lease_key],
+            Scope::Partition(partition) => vec![partition_lease_key(lease_key, partition.index())],
+            Scope::Every(count) => (0..count.get())
+                .map(|index| partition_lease_key(lease_key, index))
+                .collect(),
+        }
+    }
+}
+
+/// The advisory lock key of partition `index`'s lease: `lease_key` with `index + 1` xor'ed into
+/// bits 48 and up, so that no partition shares a key with the one-partition lease or another
+/// partition (the default key and any key below 2^48 leave those bits free).
+pub(crate) fn partition_lease_key(lease_key: i64, index: u32) -> i64 {
+    lease_key ^ ((i64::from(index) + 1) << 48)
 }
 
 impl fmt::Debug for PgSource {
@@ -63,15 +100,52 @@ impl PgSource {
                 db,
                 changes: Listener::default(),
                 fence: Arc::default(),
+                scope: Scope::Whole,
             }),
         }
+    }
+
+    /// This source seen by the writer of `partition` (see `athens_core::partition`): its polls,
+    /// backlog and acknowledgements cover the partition's outbox rows only, its
+    /// [`lease`](Self::lease) is the partition's, and a poll fails (`Misconfigured`) once the
+    /// capture writes another number of partitions. Shares the pool; has a change listener, a
+    /// poll floor and a fence of its own.
+    pub fn partition(&self, partition: Partition) -> PgSource {
+        self.scoped(Scope::Partition(partition))
+    }
+
+    /// This source seen by a writer of every one of `count` partitions at once (a rebuild of the
+    /// whole index, a reindex): it polls and acknowledges every row, like a source of one
+    /// partition, and its [`lease`](Self::lease) holds every partition's lease (taken in ascending
+    /// order on one session, all or none).
+    pub fn every_partition(&self, count: NonZeroU32) -> PgSource {
+        self.scoped(Scope::Every(count))
+    }
+
+    fn scoped(&self, scope: Scope) -> PgSource {
+        let inner = &self.inner;
+        PgSource {
+            inner: Arc::new(Inner {
+                config: inner.config.clone(),
+                pool: inner.pool.clone(),
+                db: SqlxPostgresConnector::from_sqlx_postgres_pool(inner.pool.clone()),
+                changes: Listener::default(),
+                fence: Arc::default(),
+                scope,
+            }),
+        }
+    }
+
+    /// The advisory lock keys of this source's writer lease.
+    pub(crate) fn lease_keys(&self) -> Vec<i64> {
+        self.inner.scope.lease_keys(self.inner.config.lease_key)
     }
 
     /// A writer lease on this database, on its own connection outside the pool (opened now, so a
     /// database that refuses it fails here rather than at the first acquire). Once it was taken,
     /// this source's acknowledgements check, in their own transaction, that it is still held.
     pub async fn lease(&self) -> Result<PgLease, PgError> {
-        PgLease::fenced(&self.inner.config, self.inner.fence.clone()).await
+        PgLease::fenced(&self.inner.config, self.inner.fence.clone(), self.lease_keys()).await
     }
 
     /// The configuration this source was opened with.

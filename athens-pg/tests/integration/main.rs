@@ -16,6 +16,7 @@ mod invalidated;
 mod lease;
 mod logical;
 mod outbox;
+mod partitions;
 mod seed;
 mod setup;
 mod support;
