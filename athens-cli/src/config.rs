@@ -67,6 +67,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("ATHENS_CAPTURE_MODE", "capture.mode"),
     ("ATHENS_CAPTURE_SLOT", "capture.slot"),
+    ("ATHENS_CAPTURE_PARTITIONS", "capture.partitions"),
+    (
+        "ATHENS_CAPTURE_PARTITIONS_PER_PROCESS",
+        "capture.partitions_per_process",
+    ),
     ("ATHENS_ENGINE_URL", "engine.url"),
     ("ATHENS_INDEX", "engine.alias"),
     ("ATHENS_ENGINE_AUTH", "engine.auth.method"),

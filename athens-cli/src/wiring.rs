@@ -1,9 +1,10 @@
 //! Connecting the adapters named by the settings, with one clear message when a service cannot be
 //! reached or is not set up: what is wrong, and the setting or command that fixes it.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use athens_core::{ChangeSource, EngineConfig, SyncEngine};
 use athens_es::{EsError, EsIndex};
 use athens_pg::{CaptureConfig, CaptureMode, PgError, PgSource};
@@ -13,8 +14,17 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 
 /// Connects to PostgreSQL.
+///
+/// With `capture.partitions` > 1, the pool has a connection more per partition: each partition's
+/// writer holds one for `LISTEN` while it waits for changes.
 pub async fn database(settings: &Settings) -> anyhow::Result<Arc<PgSource>> {
-    match PgSource::connect(&settings.database).await {
+    let mut config = settings.database.clone();
+    if settings.capture.partitions.get() > 1 {
+        config.max_connections = config
+            .max_connections
+            .saturating_add(settings.capture.partitions.get());
+    }
+    match PgSource::connect(&config).await {
         Ok(source) => Ok(Arc::new(source)),
         // Its message already says what is wrong and which setting fixes it.
         Err(error @ PgError::Connect { .. }) => {
@@ -93,31 +103,56 @@ pub async fn listener(settings: &Settings) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// The change source of the configured capture mode, once its objects are checked: the outbox
-/// (the [`PgSource`] itself) or logical decoding.
+/// The change source of the configured capture mode, once its objects are checked, and the
+/// source whose [`lease`](PgSource::lease) fences its acknowledgements: the outbox (the
+/// [`PgSource`] itself, or its view of every partition when `capture.partitions` > 1, whose lease
+/// holds every partition's) or logical decoding.
 pub async fn changes(
     source: &Arc<PgSource>,
     capture: &CaptureConfig,
-) -> anyhow::Result<Arc<dyn ChangeSource>> {
+) -> anyhow::Result<(Arc<dyn ChangeSource>, PgSource)> {
     Ok(match capture.mode {
         CaptureMode::Outbox => {
             source
                 .check_capture()
                 .await
                 .context("change capture is not ready")?;
-            source.clone()
+            check_partitions(source, capture.partitions).await?;
+            let outbox = if capture.partitions.get() > 1 {
+                source.every_partition(capture.partitions)
+            } else {
+                PgSource::clone(source)
+            };
+            (Arc::new(outbox.clone()), outbox)
         }
         CaptureMode::Logical => {
             source
                 .check_logical_capture(capture)
                 .await
                 .context("logical change capture is not ready")?;
-            Arc::new(source.logical(capture).await?)
+            (
+                Arc::new(source.logical(capture).await?),
+                PgSource::clone(source),
+            )
         }
     })
 }
 
-/// The sync engine over both, with its own writer lease.
+/// Fails unless the installed capture writes `partitions` partitions, saying how to agree.
+pub async fn check_partitions(source: &PgSource, partitions: NonZeroU32) -> anyhow::Result<()> {
+    let installed = source.capture_partitions().await?;
+    match installed {
+        Some(installed) if installed != partitions => bail!(
+            "the change capture writes {installed} partition(s) (athens setup ran with \
+             capture.partitions = {installed}), the configuration says {partitions}: set \
+             capture.partitions (ATHENS_CAPTURE_PARTITIONS) to {installed}, or run athens setup \
+             with {partitions} (pending changes then become one rebuild of the index)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The sync engine over both, with its own writer lease (every partition's, when partitioned).
 pub async fn sync_engine(
     source: &Arc<PgSource>,
     index: &Arc<EsIndex>,
@@ -126,8 +161,8 @@ pub async fn sync_engine(
     shutdown: CancellationToken,
 ) -> anyhow::Result<SyncEngine> {
     source.check_schema().await?;
-    let changes = self::changes(source, capture).await?;
-    let lease = source
+    let (changes, lessor) = self::changes(source, capture).await?;
+    let lease = lessor
         .lease()
         .await
         .context("cannot open the writer lease connection")?;

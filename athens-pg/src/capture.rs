@@ -437,6 +437,16 @@ impl PgSource {
         Ok(())
     }
 
+    /// How many changes for every partition (truncates) are pending: each asks for a rebuild of
+    /// the whole index by a writer holding every partition.
+    pub async fn pending_truncates(&self) -> Result<u64, PgError> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM athens.outbox WHERE partition = -1")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(u64::try_from(pending).unwrap_or_default())
+    }
+
     /// How many partitions the installed capture writes: `None` without an outbox, 1 for a
     /// capture installed before partitions existed.
     pub async fn capture_partitions(&self) -> Result<Option<NonZeroU32>, PgError> {

@@ -2,6 +2,7 @@
 //! lease key. One serde struct, combined with the other adapters' configs by the CLI.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -196,6 +197,13 @@ pub struct CaptureConfig {
     pub publication: String,
     /// Retained WAL, in MiB, above which the logical mode warns (logs, `athens status`).
     pub retained_wal_warning_mb: u64,
+    /// Partitions of the projects, each streamed by the holder of its own writer lease
+    /// (docs/architecture.md, "Partitioned writers"). `athens setup` writes it into the capture;
+    /// every `athens sync` of the database must say the same. Outbox mode only.
+    pub partitions: NonZeroU32,
+    /// Most partitions one `athens sync` process streams at once (the others wait as its
+    /// standbys); unset: all of them.
+    pub partitions_per_process: Option<NonZeroU32>,
 }
 
 impl Default for CaptureConfig {
@@ -205,6 +213,8 @@ impl Default for CaptureConfig {
             slot: None,
             publication: "athens".into(),
             retained_wal_warning_mb: 1024,
+            partitions: NonZeroU32::MIN,
+            partitions_per_process: None,
         }
     }
 }
@@ -239,6 +249,14 @@ impl CaptureConfig {
             return Err(format!(
                 "capture.publication {:?} must be 1 to 63 lower-case letters, digits or underscores",
                 self.publication
+            ));
+        }
+        if self.mode == CaptureMode::Logical && self.partitions.get() > 1 {
+            return Err(format!(
+                "capture.partitions = {} needs capture.mode = \"outbox\": partitioned writers \
+                 over logical decoding (one decoder feeding every partition) are not built yet; \
+                 use the outbox, or one partition",
+                self.partitions
             ));
         }
         Ok(())
@@ -360,5 +378,14 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("capture.publication"));
         let parsed: CaptureConfig = serde_json::from_str(r#"{"mode": "logical"}"#).unwrap();
         assert_eq!(parsed.mode, CaptureMode::Logical);
+        assert_eq!(parsed.partitions.get(), 1);
+        let partitioned: CaptureConfig =
+            serde_json::from_str(r#"{"mode": "logical", "partitions": 4}"#).unwrap();
+        assert!(
+            partitioned
+                .validate()
+                .unwrap_err()
+                .contains("capture.partitions = 4 needs capture.mode = \"outbox\"")
+        );
     }
 }

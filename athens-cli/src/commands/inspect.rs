@@ -19,7 +19,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
     // or dropped): status must report that, not refuse, so it falls back to reading the backlog
     // unchecked, and fails with the check's message only when that cannot be read either.
     let (changes, backlog) = match wiring::changes(&source, &settings.capture).await {
-        Ok(changes) => {
+        Ok((changes, _)) => {
             let backlog = changes.backlog().await?;
             (changes, backlog)
         }

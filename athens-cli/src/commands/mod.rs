@@ -2,6 +2,7 @@
 
 mod doctor;
 mod inspect;
+mod partitioned;
 mod schema;
 mod serve;
 mod sync;

@@ -63,8 +63,17 @@ pub async fn setup(settings: &Settings) -> anyhow::Result<()> {
         CaptureMode::Outbox => {
             // A slot left from the logical mode would retain WAL for nobody.
             source.remove_logical_capture(capture).await?;
-            source.install_capture().await?;
-            println!("change capture installed (outbox)");
+            source
+                .install_partitioned_capture(capture.partitions)
+                .await?;
+            if capture.partitions.get() > 1 {
+                println!(
+                    "change capture installed (outbox, {} partitions)",
+                    capture.partitions
+                );
+            } else {
+                println!("change capture installed (outbox)");
+            }
         }
         CaptureMode::Logical => {
             source.install_logical_capture(capture).await?;

@@ -54,6 +54,18 @@ pub async fn sync(settings: &Settings, metrics: Option<PrometheusHandle>) -> any
     let index = wiring::engine(settings).await?;
     let config = settings.sync.clone();
     let shutdown = shutdown::on_signal();
+    if settings.capture.partitions.get() > 1 {
+        let partitioned =
+            super::partitioned::Partitioned::new(settings, source, index, shutdown.clone())
+                .await?;
+        let reporter = emf_reporter(settings, metrics, shutdown.clone());
+        let result = partitioned.run().await;
+        shutdown.cancel();
+        if let Some(reporter) = reporter {
+            let _ = reporter.await;
+        }
+        return result;
+    }
     let engine =
         wiring::sync_engine(&source, &index, &settings.capture, config, shutdown.clone()).await?;
     let reporter = emf_reporter(settings, metrics, shutdown.clone());

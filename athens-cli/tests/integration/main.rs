@@ -8,6 +8,7 @@ mod capture;
 mod cli;
 mod crash;
 mod mistakes;
+mod partitions;
 mod pipeline;
 mod poison;
 mod privileges;

@@ -16,7 +16,8 @@ use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
 /// A [`SearchIndex`] for the writer of one partition. A rebuild of the whole index (the first
 /// backfill, a mapping change, a truncate) reads every project, which no partition may do while
 /// the others stream. So the calls that lead the engine into one are refused: a
-/// [`claim`](SearchIndex::claim) that finds no alias (the engine would backfill), a live index
+/// [`claim`](SearchIndex::claim) that finds no alias (the engine would backfill; a partition's
+/// claim only reads the live index, since it never publishes), a live index
 /// whose mapping is not current (it would rebuild, or resume an unfinished backfill),
 /// [`create_index`](SearchIndex::create_index) (a truncate's rebuild) and the publications. The
 /// refusal cancels `rebuild`, telling the process to stop its partitions' writers and rebuild
@@ -72,8 +73,10 @@ impl SearchIndex for PartitionIndex {
         Err(self.refuse("publish an index"))
     }
 
-    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
-        match self.index.claim(writer).await? {
+    /// The live index, without claiming: a partition's writer never publishes, so it needs no
+    /// claim, and must not revoke the others' (claims of `P` writers at once would race).
+    async fn claim(&self, _writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
+        match self.index.live_index().await? {
             Some(live) => Ok(Some(live)),
             None => Err(self.refuse("backfill the first index")),
         }
