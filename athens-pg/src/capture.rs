@@ -607,15 +607,23 @@ mod tests {
         );
         assert!(projects.ends_with("AS c(source_table, op, project_id)"));
         let link = partitioned_statement(table(Table::UserProjects), "delete", 4);
-        assert!(link.contains("athens.partition_of(c.project_id, 4)"), "{link}");
+        assert!(
+            link.contains("athens.partition_of(c.project_id, 4)"),
+            "{link}"
+        );
         let users = partitioned_statement(table(Table::Users), "update", 4);
         assert!(
-            users.ends_with("AS c(source_table, op, user_id) CROSS JOIN generate_series(0, 3) AS part"),
+            users.ends_with(
+                "AS c(source_table, op, user_id) CROSS JOIN generate_series(0, 3) AS part"
+            ),
             "{users}"
         );
         assert!(users.contains("SELECT c.*, part FROM"));
         let truncate = partitioned_statement(table(Table::Hashtags), "truncate", 4);
-        assert!(truncate.contains("SELECT 'hashtags', 'T', -1 WHERE"), "{truncate}");
+        assert!(
+            truncate.contains("SELECT 'hashtags', 'T', -1 WHERE"),
+            "{truncate}"
+        );
         let script = install_sql(4);
         assert!(script.contains("$fn$ SELECT 4 $fn$"));
         assert!(script.contains("CREATE INDEX IF NOT EXISTS outbox_partition"));

@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use athens_core::partition::Partition;
 use athens_core::{
     Ack, Backlog, Change, ChangeId, ChangeRecord, ChangeSource, DeadLetter, ErrorChain,
     SourceError, Table,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
-use athens_core::partition::Partition;
 use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -271,9 +271,13 @@ impl PgSource {
         }
         Ok(rows
             .into_iter()
-            .map(|(_, xmin, table, id, source, truncated, project, user, hashtag, at)| {
-                (xmin, table, id, source, truncated, project, user, hashtag, at)
-            })
+            .map(
+                |(_, xmin, table, id, source, truncated, project, user, hashtag, at)| {
+                    (
+                        xmin, table, id, source, truncated, project, user, hashtag, at,
+                    )
+                },
+            )
             .collect())
     }
 

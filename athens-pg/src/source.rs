@@ -145,7 +145,12 @@ impl PgSource {
     /// database that refuses it fails here rather than at the first acquire). Once it was taken,
     /// this source's acknowledgements check, in their own transaction, that it is still held.
     pub async fn lease(&self) -> Result<PgLease, PgError> {
-        PgLease::fenced(&self.inner.config, self.inner.fence.clone(), self.lease_keys()).await
+        PgLease::fenced(
+            &self.inner.config,
+            self.inner.fence.clone(),
+            self.lease_keys(),
+        )
+        .await
     }
 
     /// The configuration this source was opened with.

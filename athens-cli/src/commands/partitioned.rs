@@ -138,8 +138,13 @@ impl<'a> Partitioned<'a> {
             );
             engines.spawn(async move { (partition, engine.run().await) });
         }
-        info!(partitions = count.get(), at_most = held, "streaming partitions");
-        let mut truncates = tokio::time::interval(self.settings.sync.poll_wait.max(Duration::from_millis(50)));
+        info!(
+            partitions = count.get(),
+            at_most = held,
+            "streaming partitions"
+        );
+        let mut truncates =
+            tokio::time::interval(self.settings.sync.poll_wait.max(Duration::from_millis(50)));
         let stopped = loop {
             tokio::select! {
                 () = rebuild.cancelled() => break Ok(Stopped::Rebuild),
@@ -185,7 +190,13 @@ impl<'a> Partitioned<'a> {
     /// Whether the index needs a rebuild by a writer of every partition: a truncate is pending,
     /// the alias does not exist, or the live index has another mapping.
     async fn rebuild_needed(&self) -> Result<bool, athens_core::SyncError> {
-        if self.source.pending_truncates().await.map_err(athens_core::SourceError::from)? > 0 {
+        if self
+            .source
+            .pending_truncates()
+            .await
+            .map_err(athens_core::SourceError::from)?
+            > 0
+        {
             return Ok(true);
         }
         Ok(match self.index.live_index().await? {

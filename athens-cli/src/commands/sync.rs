@@ -56,8 +56,7 @@ pub async fn sync(settings: &Settings, metrics: Option<PrometheusHandle>) -> any
     let shutdown = shutdown::on_signal();
     if settings.capture.partitions.get() > 1 {
         let partitioned =
-            super::partitioned::Partitioned::new(settings, source, index, shutdown.clone())
-                .await?;
+            super::partitioned::Partitioned::new(settings, source, index, shutdown.clone()).await?;
         let reporter = emf_reporter(settings, metrics, shutdown.clone());
         let result = partitioned.run().await;
         shutdown.cancel();

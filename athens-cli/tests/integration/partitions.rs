@@ -20,7 +20,10 @@ fn athens(world: &World, args: &[&str], per_process: Option<u32>) -> Command {
     let mut command = world.athens(args);
     command.env("ATHENS_CAPTURE_PARTITIONS", "4");
     if let Some(per_process) = per_process {
-        command.env("ATHENS_CAPTURE_PARTITIONS_PER_PROCESS", per_process.to_string());
+        command.env(
+            "ATHENS_CAPTURE_PARTITIONS_PER_PROCESS",
+            per_process.to_string(),
+        );
     }
     command
 }
@@ -49,8 +52,8 @@ fn spawn(world: &World, per_process: Option<u32>) -> Child {
 async fn drained_without_drift(world: &World) {
     let started = Instant::now();
     loop {
-        let status: Value = serde_json::from_str(&ok(athens(world, &["status", "--json"], None)))
-            .unwrap();
+        let status: Value =
+            serde_json::from_str(&ok(athens(world, &["status", "--json"], None))).unwrap();
         if status["pending_changes"] == 0 && status["live_index"].is_string() {
             break;
         }
@@ -128,7 +131,9 @@ async fn four_partitions_over_two_processes_survive_a_sigkill_with_zero_drift() 
     ok(athens(&world, &["setup"], None));
 
     let mut first = Running(Some(spawn(&world, Some(2))));
-    held(&world, 2).await.unwrap_or_else(|error| panic!("first process: {error}"));
+    held(&world, 2)
+        .await
+        .unwrap_or_else(|error| panic!("first process: {error}"));
     let second = Running(Some(spawn(&world, Some(4))));
     held(&world, 4).await.unwrap();
     drained_without_drift(&world).await;
@@ -137,7 +142,10 @@ async fn four_partitions_over_two_processes_survive_a_sigkill_with_zero_drift() 
     drained_without_drift(&world).await;
 
     changes(&world, 2).await;
-    let killed = first.0.take().map(|mut child| signal(&mut child, "KILL").unwrap());
+    let killed = first
+        .0
+        .take()
+        .map(|mut child| signal(&mut child, "KILL").unwrap());
     assert_eq!(killed, Some(None), "killed by a signal");
     changes(&world, 3).await;
     // The killed process's partitions hold pending changes: only a take-over drains them.

@@ -23,7 +23,10 @@ fn four() -> NonZeroU32 {
 async fn partitioned(test: &str, partitions: NonZeroU32) -> PgSource {
     let (source, _) = empty(test).await;
     source.migrate().await.unwrap();
-    source.install_partitioned_capture(partitions).await.unwrap();
+    source
+        .install_partitioned_capture(partitions)
+        .await
+        .unwrap();
     source
 }
 
@@ -53,7 +56,14 @@ fn project_of(change: &Change) -> Option<ProjectId> {
 async fn the_sql_and_rust_partition_functions_agree() {
     let source = partitioned("partition-function", four()).await;
     let mut ids: Vec<i64> = (-2_000..30_000).collect();
-    ids.extend([i64::MIN, i64::MAX, i64::MIN + 1, i64::MAX - 1, 1 << 32, (1 << 32) + 1]);
+    ids.extend([
+        i64::MIN,
+        i64::MAX,
+        i64::MIN + 1,
+        i64::MAX - 1,
+        1 << 32,
+        (1 << 32) + 1,
+    ]);
     ids.extend((0..2_000).map(|n: i64| n.wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as i64)));
     for partitions in [1u32, 2, 3, 4, 7, 8, 64, 1000] {
         let count = NonZeroU32::new(partitions).unwrap();
@@ -109,13 +119,22 @@ async fn each_partition_polls_its_projects_and_a_copy_of_every_user_and_hashtag_
         let records = poll(&changes).await;
         let users = records
             .iter()
-            .filter(|record| record.change == Change::User { user: athens_core::UserId(1) })
+            .filter(|record| {
+                record.change
+                    == Change::User {
+                        user: athens_core::UserId(1),
+                    }
+            })
             .count();
         let hashtags = records
             .iter()
             .filter(|record| matches!(record.change, Change::Hashtag { .. }))
             .count();
-        assert_eq!((users, hashtags), (1, 1), "partition {partition}: one copy of each");
+        assert_eq!(
+            (users, hashtags),
+            (1, 1),
+            "partition {partition}: one copy of each"
+        );
         for record in &records {
             if let Some(project) = project_of(&record.change) {
                 assert!(partition.holds(project), "{project:?} in {partition}");
@@ -154,7 +173,11 @@ async fn each_partition_polls_its_projects_and_a_copy_of_every_user_and_hashtag_
 #[tokio::test]
 async fn a_writer_started_for_another_partition_count_is_refused() {
     let source = partitioned("partition-mismatch", four()).await;
-    exec(&source, "INSERT INTO projects (id, name, slug) VALUES (1, 'A', 'a')").await;
+    exec(
+        &source,
+        "INSERT INTO projects (id, name, slug) VALUES (1, 'A', 'a')",
+    )
+    .await;
     let two = NonZeroU32::new(2).unwrap();
     let error = source
         .partition(Partition::new(0, two).unwrap())
@@ -173,8 +196,15 @@ async fn a_writer_started_for_another_partition_count_is_refused() {
 #[tokio::test]
 async fn a_count_changed_with_changes_pending_becomes_one_rebuild() {
     let source = partitioned("partition-recount", NonZeroU32::MIN).await;
-    assert_eq!(source.capture_partitions().await.unwrap(), Some(NonZeroU32::MIN));
-    exec(&source, "INSERT INTO projects (id, name, slug) VALUES (1, 'A', 'a'), (2, 'B', 'b')").await;
+    assert_eq!(
+        source.capture_partitions().await.unwrap(),
+        Some(NonZeroU32::MIN)
+    );
+    exec(
+        &source,
+        "INSERT INTO projects (id, name, slug) VALUES (1, 'A', 'a'), (2, 'B', 'b')",
+    )
+    .await;
     source.install_partitioned_capture(four()).await.unwrap();
     assert_eq!(source.capture_partitions().await.unwrap(), Some(four()));
     let pending = poll(&source.every_partition(four())).await;
@@ -225,7 +255,10 @@ async fn the_lease_of_every_partition_is_taken_all_or_none() {
     partition.release().await.unwrap();
     assert!(every.try_acquire().await.unwrap());
     assert!(every.is_held().await.unwrap());
-    assert!(!partition.try_acquire().await.unwrap(), "every partition is held");
+    assert!(
+        !partition.try_acquire().await.unwrap(),
+        "every partition is held"
+    );
     let unpartitioned = source.lease().await.unwrap();
     assert!(
         unpartitioned.try_acquire().await.unwrap(),
@@ -233,11 +266,19 @@ async fn the_lease_of_every_partition_is_taken_all_or_none() {
     );
     unpartitioned.release().await.unwrap();
 
-    exec(&source, "INSERT INTO projects (id, name, slug) VALUES (1, 'A', 'a')").await;
+    exec(
+        &source,
+        "INSERT INTO projects (id, name, slug) VALUES (1, 'A', 'a')",
+    )
+    .await;
     let records = poll(&every_view).await;
     ack(&every_view, &records).await;
     every.release().await.unwrap();
-    exec(&source, "INSERT INTO projects (id, name, slug) VALUES (2, 'B', 'b')").await;
+    exec(
+        &source,
+        "INSERT INTO projects (id, name, slug) VALUES (2, 'B', 'b')",
+    )
+    .await;
     let records = poll(&every_view).await;
     let refused = every_view
         .ack(&Ack {
