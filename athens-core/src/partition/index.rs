@@ -47,7 +47,7 @@ impl PartitionIndex {
     fn refuse(&self, what: &str) -> IndexError {
         info!(partition = %self.partition, what, "the index needs a rebuild by a writer holding every partition");
         self.rebuild.cancel();
-        IndexError::Rejected(format!(
+        IndexError::rejected(format!(
             "the writer of partition {} may not {what}: a rebuild of the whole index needs every \
              partition's lease",
             self.partition
@@ -168,7 +168,7 @@ mod tests {
         let index = PartitionIndex::new(memory.clone(), partition(), rebuild.clone());
         let writer = WriterId::random();
         let refused = index.claim(&writer).await.unwrap_err();
-        assert!(matches!(refused, IndexError::Rejected(_)), "{refused}");
+        assert!(matches!(refused, IndexError::Rejected { .. }), "{refused}");
         assert!(refused.to_string().contains("partition 1/2"), "{refused}");
         assert!(rebuild.is_cancelled(), "no alias yet: the first backfill");
         assert!(memory.live_index().await.unwrap().is_none());

@@ -184,7 +184,10 @@ async fn a_writer_started_for_another_partition_count_is_refused() {
         .poll(10, Duration::ZERO)
         .await
         .unwrap_err();
-    assert!(matches!(error, SourceError::Misconfigured(_)), "{error}");
+    assert!(
+        matches!(error, SourceError::Misconfigured { .. }),
+        "{error}"
+    );
     let message = error.to_string();
     assert!(
         message.contains("writes 4 partition(s)") && message.contains("started with 2"),
@@ -288,7 +291,7 @@ async fn the_lease_of_every_partition_is_taken_all_or_none() {
         .await
         .unwrap_err();
     assert!(
-        matches!(refused, SourceError::LeaseLost(_)),
+        matches!(refused, SourceError::LeaseLost { .. }),
         "a released lease fences acknowledgements: {refused}"
     );
 }
