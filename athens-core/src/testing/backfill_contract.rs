@@ -87,32 +87,42 @@ pub async fn range_contract(fx: &dyn SourceFixture) -> ContractResult {
     })
 }
 
+/// The backfills `index` reports unfinished.
+async fn unfinished(
+    index: &dyn SearchIndex,
+) -> ContractResult<Vec<(IndexName, BackfillCheckpoint)>> {
+    index
+        .unfinished_backfills()
+        .await
+        .map_err(broke("unfinished_backfills"))
+}
+
+/// Saves `checkpoint` with `target`.
+async fn save(
+    index: &dyn SearchIndex,
+    target: &IndexName,
+    checkpoint: &BackfillCheckpoint,
+) -> ContractResult {
+    index
+        .save_checkpoint(target, checkpoint)
+        .await
+        .map_err(broke("save_checkpoint"))
+}
+
 /// Checks, on an alias with no index yet, that a checkpoint saved with an index is reported
 /// (replaced by a later save) until it is finished, the index published or dropped.
 pub async fn checkpoint_contract(index: &dyn SearchIndex) -> ContractResult {
-    let found: Vec<(IndexName, BackfillCheckpoint)> = index
-        .unfinished_backfills()
-        .await
-        .map_err(broke("unfinished_backfills"))?;
+    let found = unfinished(index).await?;
     check(found.is_empty(), || {
         "a fresh alias has no unfinished backfill".into()
     })?;
     let target = index.create_index().await.map_err(broke("create_index"))?;
     let mut checkpoint = BackfillCheckpoint::split(Some((ProjectId(1), ProjectId(1000))), 3);
-    index
-        .save_checkpoint(&target, &checkpoint)
-        .await
-        .map_err(broke("save_checkpoint"))?;
+    save(index, &target, &checkpoint).await?;
     checkpoint.ranges[0].done_through = Some(ProjectId(120));
     checkpoint.ranges[1].finished = true;
-    index
-        .save_checkpoint(&target, &checkpoint)
-        .await
-        .map_err(broke("save_checkpoint"))?;
-    let found = index
-        .unfinished_backfills()
-        .await
-        .map_err(broke("unfinished_backfills"))?;
+    save(index, &target, &checkpoint).await?;
+    let found = unfinished(index).await?;
     check(found == vec![(target.clone(), checkpoint.clone())], || {
         format!("the last checkpoint saved must be reported with its index, got {found:?}")
     })?;
@@ -127,49 +137,31 @@ pub async fn checkpoint_contract(index: &dyn SearchIndex) -> ContractResult {
             })
             .collect(),
     };
-    index
-        .save_checkpoint(&target, &finished)
-        .await
-        .map_err(broke("save_checkpoint"))?;
-    let found = index
-        .unfinished_backfills()
-        .await
-        .map_err(broke("unfinished_backfills"))?;
+    save(index, &target, &finished).await?;
+    let found = unfinished(index).await?;
     check(found.is_empty(), || {
         format!("a finished checkpoint is not unfinished: {found:?}")
     })?;
 
-    index
-        .save_checkpoint(&target, &checkpoint)
-        .await
-        .map_err(broke("save_checkpoint"))?;
+    save(index, &target, &checkpoint).await?;
     let writer = WriterId::random();
     index.claim(&writer).await.map_err(broke("claim"))?;
     index
         .publish_as(&target, &writer)
         .await
         .map_err(broke("publish_as"))?;
-    let found = index
-        .unfinished_backfills()
-        .await
-        .map_err(broke("unfinished_backfills"))?;
+    let found = unfinished(index).await?;
     check(found.is_empty(), || {
         format!("the index behind the alias is never unfinished: {found:?}")
     })?;
 
     let other = index.create_index().await.map_err(broke("create_index"))?;
-    index
-        .save_checkpoint(&other, &checkpoint)
-        .await
-        .map_err(broke("save_checkpoint"))?;
+    save(index, &other, &checkpoint).await?;
     index
         .drop_index(&other)
         .await
         .map_err(broke("drop_index"))?;
-    let found = index
-        .unfinished_backfills()
-        .await
-        .map_err(broke("unfinished_backfills"))?;
+    let found = unfinished(index).await?;
     check(found.is_empty(), || {
         format!("a dropped index takes its checkpoint with it: {found:?}")
     })

@@ -63,6 +63,20 @@ impl MemoryIndex {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// What `read` makes of the entries of `index` (tombstones included), or `NotFound`.
+    fn read<T>(
+        &self,
+        index: &IndexName,
+        read: impl FnOnce(&BTreeMap<ProjectId, Stored>) -> T,
+    ) -> Result<T, IndexError> {
+        let state = self.state();
+        let stored = state
+            .indexes
+            .get(&index.0)
+            .ok_or_else(|| not_found(index))?;
+        Ok(read(stored))
+    }
+
     /// The live documents, sorted by id (empty when there is no alias).
     pub fn live_documents(&self) -> Vec<ProjectDocument> {
         let state = self.state();
@@ -294,16 +308,13 @@ impl SearchIndex for MemoryIndex {
         index: &IndexName,
         ids: &[ProjectId],
     ) -> Result<Vec<ProjectDocument>, IndexError> {
-        let state = self.state();
-        let stored = state
-            .indexes
-            .get(&index.0)
-            .ok_or_else(|| not_found(index))?;
         let wanted: BTreeSet<&ProjectId> = ids.iter().collect();
-        Ok(wanted
-            .into_iter()
-            .filter_map(|id| stored.get(id).and_then(|held| held.document.clone()))
-            .collect())
+        self.read(index, |stored| {
+            wanted
+                .into_iter()
+                .filter_map(|id| stored.get(id).and_then(|held| held.document.clone()))
+                .collect()
+        })
     }
 
     async fn ids_page(
@@ -312,29 +323,25 @@ impl SearchIndex for MemoryIndex {
         after: Option<ProjectId>,
         limit: usize,
     ) -> Result<Vec<ProjectId>, IndexError> {
-        let state = self.state();
-        let stored = state
-            .indexes
-            .get(&index.0)
-            .ok_or_else(|| not_found(index))?;
-        Ok(stored
-            .iter()
-            .filter(|(id, held)| held.document.is_some() && after.is_none_or(|after| **id > after))
-            .map(|(id, _)| *id)
-            .take(limit)
-            .collect())
+        self.read(index, |stored| {
+            stored
+                .iter()
+                .filter(|(id, held)| {
+                    held.document.is_some() && after.is_none_or(|after| **id > after)
+                })
+                .map(|(id, _)| *id)
+                .take(limit)
+                .collect()
+        })
     }
 
     async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
-        let state = self.state();
-        let stored = state
-            .indexes
-            .get(&index.0)
-            .ok_or_else(|| not_found(index))?;
-        Ok(stored
-            .values()
-            .filter(|held| held.document.is_some())
-            .count() as u64)
+        self.read(index, |stored| {
+            stored
+                .values()
+                .filter(|held| held.document.is_some())
+                .count() as u64
+        })
     }
 
     async fn save_checkpoint(

@@ -264,35 +264,27 @@ async fn whole_request_failures_map_to_error_kinds() -> anyhow::Result<()> {
         results.push(index.write(&target, &ops).await);
     }
     fake.finish();
+    let kinds: Vec<&str> = results
+        .iter()
+        .map(|result| match result {
+            Err(IndexError::Unavailable { .. }) => "unavailable",
+            Err(IndexError::Rejected { .. }) => "rejected",
+            Err(IndexError::NotFound { .. }) => "not found",
+            Err(IndexError::Invalid { .. }) => "invalid",
+            _ => "something else",
+        })
+        .collect();
     anyhow::ensure!(
-        matches!(results[0], Err(IndexError::Unavailable { .. })),
-        "{:?}",
-        results[0]
-    );
-    anyhow::ensure!(
-        matches!(results[1], Err(IndexError::Unavailable { .. })),
-        "{:?}",
-        results[1]
-    );
-    anyhow::ensure!(
-        matches!(results[2], Err(IndexError::Rejected { .. })),
-        "{:?}",
-        results[2]
-    );
-    anyhow::ensure!(
-        matches!(results[3], Err(IndexError::NotFound { .. })),
-        "{:?}",
-        results[3]
-    );
-    anyhow::ensure!(
-        matches!(results[4], Err(IndexError::Rejected { .. })),
-        "{:?}",
-        results[4]
-    );
-    anyhow::ensure!(
-        matches!(results[5], Err(IndexError::Invalid { .. })),
-        "{:?}",
-        results[5]
+        kinds
+            == [
+                "unavailable",
+                "unavailable",
+                "rejected",
+                "not found",
+                "rejected",
+                "invalid"
+            ],
+        "{kinds:?}: {results:?}"
     );
     Ok(())
 }

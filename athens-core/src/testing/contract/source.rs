@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use super::{ContractFailure, ContractResult, broke};
 use crate::change::{Ack, Change, ChangeRecord, Table};
 use crate::document::{HashtagId, ProjectId, UserId};
-use crate::source::{ChangeSource, DocumentSource, SourceLookup};
+use crate::source::{ChangeSource, DocumentSource, Snapshot, SourceLookup};
 
 /// Boxed error of a fixture step.
 pub type FixtureError = Box<dyn Error + Send + Sync>;
@@ -184,8 +184,8 @@ pub async fn acknowledged_changes_do_not_come_back(fx: &dyn SourceFixture) -> Co
 pub async fn loads_are_versioned_and_whole(fx: &dyn SourceFixture) -> ContractResult {
     let documents = fx.documents();
     let Linked { ada, rust, project } = linked(fx).await?;
-    let a = documents.load(&[project]).await.map_err(broke("load"))?;
-    let b = documents.load(&[project]).await.map_err(broke("load"))?;
+    let a = load(documents, project).await?;
+    let b = load(documents, project).await?;
     ensure!(
         b.version > a.version,
         "each load must carry a newer version"
@@ -273,11 +273,7 @@ pub async fn cascaded_deletes_and_unlinks_are_captured(fx: &dyn SourceFixture) -
         has(&uncredited, Change::UserProject { project, user: ada }),
         "unlinking a creator must be captured, got {uncredited:?}"
     );
-    let now = fx
-        .documents()
-        .load(&[project])
-        .await
-        .map_err(broke("load"))?;
+    let now = load(fx.documents(), project).await?;
     ensure!(
         now.documents
             .first()
@@ -347,17 +343,18 @@ pub async fn pages_list_every_project_once(fx: &dyn SourceFixture) -> ContractRe
     Ok(())
 }
 
+/// What `documents` loads for `project`.
+async fn load(documents: &dyn DocumentSource, project: ProjectId) -> ContractResult<Snapshot> {
+    documents.load(&[project]).await.map_err(broke("load"))
+}
+
 /// A deleted project is reported missing by a load.
 pub async fn a_deleted_project_is_reported_missing(fx: &dyn SourceFixture) -> ContractResult {
     let Linked { project, .. } = linked(fx).await?;
     fx.delete_project(project)
         .await
         .map_err(fixture("delete_project"))?;
-    let gone = fx
-        .documents()
-        .load(&[project])
-        .await
-        .map_err(broke("load"))?;
+    let gone = load(fx.documents(), project).await?;
     ensure!(
         gone.documents.is_empty() && gone.missing == vec![project],
         "a deleted project must be reported missing, got {gone:?}"
