@@ -223,7 +223,7 @@ mod tests {
 
     use poem::endpoint::make;
     use poem::http::StatusCode;
-    use poem::test::TestClient;
+    use poem::test::{TestClient, TestResponse};
     use tokio::sync::Notify;
 
     use super::*;
@@ -246,6 +246,17 @@ mod tests {
         }
     }
 
+    /// Asserts a `503` with the guard's `Retry-After` and the problem type of `kind`.
+    async fn refused(response: TestResponse, kind: &str) {
+        response.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+        response.assert_header("retry-after", "7");
+        let body = response.json().await;
+        body.value()
+            .object()
+            .get("type")
+            .assert_string(&format!("urn:athens:problem:{kind}"));
+    }
+
     #[tokio::test]
     async fn a_request_past_the_timeout_is_a_503_with_retry_after() {
         let config = HttpConfig {
@@ -253,14 +264,22 @@ mod tests {
             ..HttpConfig::default()
         };
         let client = TestClient::new(guarded(&config, Arc::new(Notify::new())));
-        let response = client.get("/v1/projects/search").send().await;
-        response.assert_status(StatusCode::SERVICE_UNAVAILABLE);
-        response.assert_header("retry-after", "7");
-        let body = response.json().await;
-        body.value()
-            .object()
-            .get("type")
-            .assert_string("urn:athens:problem:timeout");
+        refused(client.get("/v1/projects/search").send().await, "timeout").await;
+    }
+
+    /// Sends `GET uri` to `endpoint` from a task of its own, and gives it 50 ms to get in.
+    async fn in_flight<E: Endpoint + 'static>(
+        endpoint: &Arc<E>,
+        uri: &'static str,
+    ) -> tokio::task::JoinHandle<Response> {
+        let endpoint = endpoint.clone();
+        let request = tokio::spawn(async move {
+            endpoint
+                .get_response(Request::builder().uri_str(uri).finish())
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        request
     }
 
     #[tokio::test]
@@ -271,36 +290,13 @@ mod tests {
         };
         let release = Arc::new(Notify::new());
         let endpoint = Arc::new(guarded(&config, release.clone()));
-        let first = tokio::spawn({
-            let endpoint = endpoint.clone();
-            async move {
-                endpoint
-                    .get_response(Request::builder().uri_str("/a").finish())
-                    .await
-            }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let first = in_flight(&endpoint, "/a").await;
 
         let client = TestClient::new(endpoint.clone());
-        let response = client.get("/b").send().await;
-        response.assert_status(StatusCode::SERVICE_UNAVAILABLE);
-        response.assert_header("retry-after", "7");
-        let body = response.json().await;
-        body.value()
-            .object()
-            .get("type")
-            .assert_string("urn:athens:problem:busy");
+        refused(client.get("/b").send().await, "busy").await;
 
         // Liveness is exempt: it waits for its own release instead of being refused.
-        let healthz = tokio::spawn({
-            let endpoint = endpoint.clone();
-            async move {
-                endpoint
-                    .get_response(Request::builder().uri_str("/healthz").finish())
-                    .await
-            }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let healthz = in_flight(&endpoint, "/healthz").await;
         release.notify_waiters();
         assert_eq!(first.await.unwrap().status(), StatusCode::OK);
         assert_eq!(healthz.await.unwrap().status(), StatusCode::OK);

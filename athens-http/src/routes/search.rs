@@ -5,14 +5,13 @@
 use athens_core::{DEFAULT_PAGE_SIZE, Facet, SearchRequest, UserId};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTag;
 use crate::dto::{FacetName, HashtagMatch, ProjectPage, SortBy};
-use crate::error::{ApiError, kinds, parse_failure, problem_responses};
-use crate::problem::ProblemJson;
+use crate::error::{ApiError, parse_failure, problem_responses};
 use crate::state::AppState;
 
 /// The operations that search projects.
@@ -271,81 +270,50 @@ fn example_facets() -> Vec<FacetName> {
     vec![FacetName::Hashtags, FacetName::Creators]
 }
 
-/// Responses of `GET /v1/projects/search`.
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "parse_failure")]
-pub(crate) enum SearchProjectsResponse {
-    /// A page of matching projects.
-    #[oai(status = 200)]
-    Ok(Json<ProjectPage>),
-    /// A parameter is malformed or out of range; `invalid_params` names it.
-    #[oai(status = 400)]
-    BadRequest(ProblemJson<kinds::BadRequest>),
-    /// An unexpected error; quote `request_id` when reporting it.
-    #[oai(status = 500)]
-    Internal(ProblemJson<kinds::Internal>),
-    /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
-    #[oai(status = 503)]
-    Unavailable(
-        ProblemJson<kinds::Unavailable>,
-        /// Seconds to wait before retrying.
-        #[oai(header = "Retry-After")]
-        u32,
-    ),
+search_responses! {
+    /// Responses of `GET /v1/projects/search`.
+    #[oai(bad_request_handler = "parse_failure")]
+    SearchProjectsResponse {
+        /// A page of matching projects.
+        Ok(ProjectPage),
+        /// A parameter is malformed or out of range; `invalid_params` names it.
+        BadRequest,
+        /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
+        Unavailable,
+    }
 }
 problem_responses!(SearchProjectsResponse { 400 => BadRequest });
 
-/// Responses of `GET /v1/users/{user_id}/projects`.
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "user_projects_parse_failure")]
-pub(crate) enum UserProjectsResponse {
-    /// A page of the user's projects.
-    #[oai(status = 200)]
-    Ok(Json<ProjectPage>),
-    /// A parameter is malformed or out of range (`user_id` not a positive integer, ...);
-    /// `invalid_params` names it.
-    #[oai(status = 400)]
-    BadRequest(ProblemJson<kinds::BadRequest>),
-    /// No user has this id.
-    #[oai(status = 404)]
-    NotFound(ProblemJson<kinds::UserNotFound>),
-    /// An unexpected error; quote `request_id` when reporting it.
-    #[oai(status = 500)]
-    Internal(ProblemJson<kinds::Internal>),
-    /// The search engine or the database is unavailable, or the server is busy: retry after
-    /// `Retry-After` seconds.
-    #[oai(status = 503)]
-    Unavailable(
-        ProblemJson<kinds::Unavailable>,
-        /// Seconds to wait before retrying.
-        #[oai(header = "Retry-After")]
-        u32,
-    ),
+search_responses! {
+    /// Responses of `GET /v1/users/{user_id}/projects`.
+    #[oai(bad_request_handler = "user_projects_parse_failure")]
+    UserProjectsResponse {
+        /// A page of the user's projects.
+        Ok(ProjectPage),
+        /// A parameter is malformed or out of range (`user_id` not a positive integer, ...);
+        /// `invalid_params` names it.
+        BadRequest,
+        /// The search engine or the database is unavailable, or the server is busy: retry after
+        /// `Retry-After` seconds.
+        Unavailable,
+        /// No user has this id.
+        NotFound(UserNotFound) = 404,
+    }
 }
 problem_responses!(UserProjectsResponse { 400 => BadRequest, 404 => NotFound });
 
-/// Responses of `GET /v1/hashtags/projects`.
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "parse_failure")]
-pub(crate) enum HashtagProjectsResponse {
-    /// A page of the projects that use the hashtags.
-    #[oai(status = 200)]
-    Ok(Json<ProjectPage>),
-    /// A parameter is malformed or out of range (no hashtag, unknown `mode`, ...);
-    /// `invalid_params` names it.
-    #[oai(status = 400)]
-    BadRequest(ProblemJson<kinds::BadRequest>),
-    /// An unexpected error; quote `request_id` when reporting it.
-    #[oai(status = 500)]
-    Internal(ProblemJson<kinds::Internal>),
-    /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
-    #[oai(status = 503)]
-    Unavailable(
-        ProblemJson<kinds::Unavailable>,
-        /// Seconds to wait before retrying.
-        #[oai(header = "Retry-After")]
-        u32,
-    ),
+search_responses! {
+    /// Responses of `GET /v1/hashtags/projects`.
+    #[oai(bad_request_handler = "parse_failure")]
+    HashtagProjectsResponse {
+        /// A page of the projects that use the hashtags.
+        Ok(ProjectPage),
+        /// A parameter is malformed or out of range (no hashtag, unknown `mode`, ...);
+        /// `invalid_params` names it.
+        BadRequest,
+        /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
+        Unavailable,
+    }
 }
 problem_responses!(HashtagProjectsResponse { 400 => BadRequest });
 

@@ -3,13 +3,12 @@
 
 use athens_core::{DEFAULT_SUGGESTIONS, SuggestRequest};
 use poem::web::Data;
+use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTag;
-use crate::error::{ApiError, kinds, parse_failure, problem_responses};
-use crate::problem::ProblemJson;
+use crate::error::{ApiError, parse_failure, problem_responses};
 use crate::state::AppState;
 use crate::suggestion::SuggestionList;
 
@@ -64,26 +63,16 @@ fn example_q() -> String {
     "elast".into()
 }
 
-/// Responses of `GET /v1/suggestions`.
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "parse_failure")]
-pub(crate) enum SuggestResponse {
-    /// The completions, each kind best first; empty lists when nothing completes the text.
-    #[oai(status = 200)]
-    Ok(Json<SuggestionList>),
-    /// A parameter is malformed or out of range; `invalid_params` names it.
-    #[oai(status = 400)]
-    BadRequest(ProblemJson<kinds::BadRequest>),
-    /// An unexpected error; quote `request_id` when reporting it.
-    #[oai(status = 500)]
-    Internal(ProblemJson<kinds::Internal>),
-    /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
-    #[oai(status = 503)]
-    Unavailable(
-        ProblemJson<kinds::Unavailable>,
-        /// Seconds to wait before retrying.
-        #[oai(header = "Retry-After")]
-        u32,
-    ),
+search_responses! {
+    /// Responses of `GET /v1/suggestions`.
+    #[oai(bad_request_handler = "parse_failure")]
+    SuggestResponse {
+        /// The completions, each kind best first; empty lists when nothing completes the text.
+        Ok(SuggestionList),
+        /// A parameter is malformed or out of range; `invalid_params` names it.
+        BadRequest,
+        /// The search engine is unavailable, or the server is busy: retry after `Retry-After` seconds.
+        Unavailable,
+    }
 }
 problem_responses!(SuggestResponse { 400 => BadRequest });

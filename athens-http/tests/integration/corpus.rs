@@ -232,6 +232,14 @@ pub async fn drop_index(index: &EsIndex) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A database of test `test`'s own, and its corpus indexed on the first engine of the matrix.
+pub async fn on_first_engine(test: &str) -> anyhow::Result<(Database, TestEngine, Arc<EsIndex>)> {
+    let database = Database::create(test).await?;
+    let engine = athens_testkit::engines().await?.remove(0);
+    let index = index(&database, &engine_config(&engine, test)).await?;
+    Ok((database, engine, index))
+}
+
 /// Runs `check` against the application over each engine, with `database`'s corpus written to a
 /// fresh index (dropped afterwards).
 pub async fn each_engine<F>(database: &Database, test: &str, check: F) -> anyhow::Result<()>
@@ -301,6 +309,19 @@ impl Answer {
             self.body
         );
         assert_eq!(self.body["invalid_params"][0]["name"], param, "{context}");
+    }
+
+    /// Asserts a problem of `status` with the type `urn:athens:problem:{kind}` whose detail
+    /// mentions `mentions`; `context` goes into the failure messages.
+    pub fn assert_problem(&self, status: StatusCode, kind: &str, mentions: &str, context: &str) {
+        assert_eq!(self.status, status, "{context}: {}", self.body);
+        assert_eq!(
+            self.body["type"],
+            format!("urn:athens:problem:{kind}"),
+            "{context}"
+        );
+        let detail = self.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(mentions), "{context}: {detail}");
     }
 
     /// The item of the project `slug`.

@@ -20,7 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 
-use crate::corpus::{BULK, Database, client, drop_index, engine_config, get, index};
+use crate::corpus::{
+    BULK, Database, client, drop_index, engine_config, get, index, on_first_engine,
+};
 
 /// Projects in the corpus.
 const CORPUS: u64 = 4 + BULK as u64;
@@ -288,9 +290,7 @@ async fn search_status(addr: SocketAddr, q: &str) -> (StatusCode, reqwest::heade
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_connections_and_oversized_requests_starve_no_one() -> anyhow::Result<()> {
     let test = "http-hostile-connections";
-    let database = Database::create(test).await?;
-    let engine = athens_testkit::engines().await?.remove(0);
-    let index = index(&database, &engine_config(&engine, test)).await?;
+    let (database, _, index) = on_first_engine(test).await?;
     let config = HttpConfig {
         idle_timeout_ms: 2_000.try_into().unwrap(),
         ..HttpConfig::default()
@@ -425,9 +425,7 @@ impl Freezer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_concurrency_limit_requests_get_503_with_retry_after() -> anyhow::Result<()> {
     let test = "http-hostile-concurrency";
-    let database = Database::create(test).await?;
-    let engine = athens_testkit::engines().await?.remove(0);
-    let index = index(&database, &engine_config(&engine, test)).await?;
+    let (database, engine, index) = on_first_engine(test).await?;
     let target = tokio::net::lookup_host(engine.url.trim_start_matches("http://"))
         .await?
         .next()

@@ -9,7 +9,7 @@ use athens_pg::{PgConfig, PgSource};
 use athens_testkit::Proxy;
 use poem::http::StatusCode;
 
-use crate::corpus::{Database, client, drop_index, engine_config, get, index};
+use crate::corpus::{Database, client, drop_index, engine_config, get, index, on_first_engine};
 
 #[tokio::test]
 async fn readiness_needs_the_alias() -> anyhow::Result<()> {
@@ -118,10 +118,7 @@ async fn an_unreachable_engine_is_a_503_with_retry_after() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn an_unreachable_database_is_a_503_naming_it() -> anyhow::Result<()> {
-    let test = "http-database-down";
-    let database = Database::create(test).await?;
-    let engine = athens_testkit::engines().await?.remove(0);
-    let index = index(&database, &engine_config(&engine, test)).await?;
+    let (database, _, index) = on_first_engine("http-database-down").await?;
     let url = url::Url::parse(&database.url)?;
     let target = format!(
         "{}:{}",
@@ -144,14 +141,12 @@ async fn an_unreachable_database_is_a_503_naming_it() -> anyhow::Result<()> {
 
     proxy.down().await;
     let answer = get(&client, &uri).await;
-    assert_eq!(
-        answer.status,
+    answer.assert_problem(
         StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
+        "unavailable",
+        "database",
+        "database down",
     );
-    assert_eq!(answer.body["type"], "urn:athens:problem:unavailable");
-    assert!(answer.body["detail"].as_str().unwrap().contains("database"));
     assert!(answer.headers.contains_key("retry-after"));
     let answer = get(&client, "/readyz").await;
     assert_eq!(
@@ -179,10 +174,7 @@ async fn an_unreachable_database_is_a_503_naming_it() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn metrics_hold_the_request_histogram_by_route() -> anyhow::Result<()> {
-    let test = "http-metrics";
-    let database = Database::create(test).await?;
-    let engine = athens_testkit::engines().await?.remove(0);
-    let index = index(&database, &engine_config(&engine, test)).await?;
+    let (database, _, index) = on_first_engine("http-metrics").await?;
     let client = client(Arc::new(index.searcher()), database.source());
     let john = database.user("john");
     assert_eq!(

@@ -45,14 +45,12 @@ async fn bad_input_and_unknown_users_are_problems() -> anyhow::Result<()> {
         }
 
         let answer = get(&client, "/v1/users/999999/projects").await;
-        assert_eq!(
-            answer.status,
+        answer.assert_problem(
             StatusCode::NOT_FOUND,
-            "{engine}: {}",
-            answer.body
+            "user-not-found",
+            "999999",
+            &engine.to_string(),
         );
-        assert_eq!(answer.body["type"], "urn:athens:problem:user-not-found");
-        assert!(answer.body["detail"].as_str().unwrap().contains("999999"));
         drop_index(&index).await?;
     }
     Ok(())
