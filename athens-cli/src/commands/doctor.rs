@@ -22,8 +22,8 @@ struct Check {
 enum Outcome {
     Passed(String),
     Failed(String),
-    /// Not run, because a check it needs failed.
-    Skipped(&'static str),
+    /// Not run, because a check it needs failed: why.
+    Skipped(String),
 }
 
 impl Check {
@@ -41,11 +41,17 @@ impl Check {
         }
     }
 
-    fn skipped(name: &'static str, because: &'static str) -> Check {
-        Check {
-            name,
-            outcome: Outcome::Skipped(because),
-        }
+    /// `name` could not be reached: it failed, and `dependents`, which need it, are skipped.
+    fn unreachable(
+        name: &'static str,
+        error: &anyhow::Error,
+        dependents: [&'static str; 2],
+    ) -> [Check; 3] {
+        let [first, second] = dependents.map(|dependent| Check {
+            name: dependent,
+            outcome: Outcome::Skipped(format!("needs the {name}")),
+        });
+        [Check::failed(name, error), first, second]
     }
 }
 
@@ -62,7 +68,7 @@ pub async fn doctor(settings: &Settings, args: &DoctorArgs) -> anyhow::Result<()
                 let (status, detail) = match &check.outcome {
                     Outcome::Passed(detail) => ("passed", detail.as_str()),
                     Outcome::Failed(detail) => ("failed", detail.as_str()),
-                    Outcome::Skipped(because) => ("skipped", *because),
+                    Outcome::Skipped(because) => ("skipped", because.as_str()),
                 };
                 json!({ "check": check.name, "status": status, "detail": detail })
             })
@@ -88,11 +94,11 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
     checks.push(http_addr(settings).await);
 
     match wiring::database(settings).await {
-        Err(error) => {
-            checks.push(Check::failed("database", &error));
-            checks.push(Check::skipped("schema", "needs the database"));
-            checks.push(Check::skipped("capture", "needs the database"));
-        }
+        Err(error) => checks.extend(Check::unreachable(
+            "database",
+            &error,
+            ["schema", "capture"],
+        )),
         Ok(source) => {
             checks.push(database(settings, &source).await);
             let schema = source.check_schema().await;
@@ -126,11 +132,7 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
     }
 
     match wiring::engine(settings).await {
-        Err(error) => {
-            checks.push(Check::failed("engine", &error));
-            checks.push(Check::skipped("alias", "needs the engine"));
-            checks.push(Check::skipped("indexes", "needs the engine"));
-        }
+        Err(error) => checks.extend(Check::unreachable("engine", &error, ["alias", "indexes"])),
         Ok(index) => {
             checks.push(Check::passed(
                 "engine",

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{Running, World, engines};
+use crate::support::{Running, World, engines, free_port};
 
 /// The check interval the test configures (`sync.capture_check_interval_ms`).
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -78,11 +78,7 @@ async fn capture_disabled_or_dropped_while_syncing_is_noticed_within_the_check_i
     let engine = &engines().await[0];
     let world = World::new("capture-check", engine).await.unwrap();
     world.prepare(20).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = std::env::temp_dir().join(format!("{}.toml", world.alias));
     std::fs::write(
         &config,

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{World, engines, tls};
+use crate::support::{World, engines, free_port, tls};
 
 /// Runs `command`, returning its output and how long it took.
 fn timed(command: &mut Command) -> (Output, Duration) {
@@ -29,12 +29,6 @@ fn answered_at_once(output: &Output, took: Duration, says: &[&str]) -> String {
         assert!(line.contains(part), "expected {part:?} in: {line}");
     }
     line
-}
-
-/// A TCP port of 127.0.0.1 on which nothing listens.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// The same URL with another port, password or database name.
@@ -79,44 +73,34 @@ async fn a_port_that_is_not_postgresql_wrong_password_and_missing_database_name_
     let pg_port = url::Url::parse(&url).unwrap().port().unwrap().to_string();
 
     let wrong_port = with(&url, &pg_port, &engine_port.to_string());
-    let (output, took) = timed(
-        world
-            .athens(&["migrate"])
-            .env("ATHENS_DATABASE_URL", wrong_port),
-    );
-    answered_at_once(
-        &output,
-        took,
-        &["is not PostgreSQL", "check the port in database.url"],
-    );
-
     let wrong_password = with(&url, "athens:athens@", "athens:not-the-password@");
-    let (output, took) = timed(
-        world
-            .athens(&["migrate"])
-            .env("ATHENS_DATABASE_URL", wrong_password),
-    );
-    let line = answered_at_once(
-        &output,
-        took,
-        &["refused user athens", "password in database.url"],
-    );
-    assert!(!line.contains("not-the-password"), "no secret: {line}");
-
     let missing = with(&url, &world.database.name, "athens_no_such_database");
-    let (output, took) = timed(
-        world
-            .athens(&["migrate"])
-            .env("ATHENS_DATABASE_URL", missing),
-    );
-    answered_at_once(
-        &output,
-        took,
-        &[
-            "database athens_no_such_database does not exist",
-            "database.url",
-        ],
-    );
+    let cases: [(String, &[&str]); 3] = [
+        (
+            wrong_port,
+            &["is not PostgreSQL", "check the port in database.url"],
+        ),
+        (
+            wrong_password,
+            &["refused user athens", "password in database.url"],
+        ),
+        (
+            missing,
+            &[
+                "database athens_no_such_database does not exist",
+                "database.url",
+            ],
+        ),
+    ];
+    for (database_url, expected) in cases {
+        let (output, took) = timed(
+            world
+                .athens(&["migrate"])
+                .env("ATHENS_DATABASE_URL", database_url),
+        );
+        let line = answered_at_once(&output, took, expected);
+        assert!(!line.contains("not-the-password"), "no secret: {line}");
+    }
 }
 
 #[tokio::test]

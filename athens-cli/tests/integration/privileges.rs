@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
-use crate::support::{Running, World, engines, tls};
+use crate::support::{Running, World, engines, free_port, tls};
 
 const DRAIN: Duration = Duration::from_secs(60);
 
@@ -237,11 +237,7 @@ async fn a_runtime_role_with_the_documented_grants_syncs_serves_and_writes_nothi
     // No secret anywhere: the API (served over the TLS engine with a password) and its
     // `/metrics`, the logs, and a refused login.
     let tls = tls();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let serve_log = std::env::temp_dir().join(format!("{}-serve.log", world.alias));
     let mut serve = Running(Some(
         athens_as(&world, &runtime, &["serve"])

@@ -183,6 +183,15 @@ impl World {
     }
 }
 
+/// A port of 127.0.0.1 on which nothing listens right now (for a server the test starts, or a
+/// connection that must be refused).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 /// Sends SIGKILL (a crash) or SIGTERM (a stop) to a child and reaps it.
 pub fn signal(child: &mut Child, name: &str) -> anyhow::Result<Option<i32>> {
     let status = Command::new("kill")
