@@ -107,13 +107,7 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
                 Err(error) => checks.push(Check::failed("schema", &error.into())),
             }
             let capture = match settings.capture.mode {
-                athens_pg::CaptureMode::Outbox => match source.check_capture().await {
-                    Ok(()) => source
-                        .check_consumer()
-                        .await
-                        .map(|()| "triggers, outbox and lease are installed".to_string()),
-                    Err(error) => Err(error),
-                },
+                athens_pg::CaptureMode::Outbox => outbox(settings, &source).await,
                 athens_pg::CaptureMode::Logical => source
                     .check_logical_capture(&settings.capture)
                     .await
@@ -122,11 +116,12 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
                             "logical decoding: publication {} is installed",
                             settings.capture.publication
                         )
-                    }),
+                    })
+                    .map_err(anyhow::Error::from),
             };
             match capture {
                 Ok(passed) => checks.push(Check::passed("capture", passed)),
-                Err(error) => checks.push(Check::failed("capture", &error.into())),
+                Err(error) => checks.push(Check::failed("capture", &error)),
             }
         }
     }
@@ -185,6 +180,20 @@ async fn run_checks(settings: &Settings) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// The outbox capture: triggers, outbox and lease installed, one consumer, and the partition count
+/// the settings say.
+async fn outbox(settings: &Settings, source: &athens_pg::PgSource) -> anyhow::Result<String> {
+    source.check_capture().await?;
+    source.check_consumer().await?;
+    let partitions = settings.capture.partitions;
+    wiring::check_partitions(source, partitions).await?;
+    Ok(if partitions.get() > 1 {
+        format!("triggers, outbox and lease are installed, {partitions} partitions")
+    } else {
+        "triggers, outbox and lease are installed".to_string()
+    })
 }
 
 /// Whether PostgreSQL, which answered, is recent enough for the capture mode and gives each

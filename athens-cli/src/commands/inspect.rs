@@ -36,6 +36,10 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
     };
     let projects = source.count().await?;
     let capture = &settings.capture;
+    let partitions = match capture.mode {
+        CaptureMode::Outbox => source.capture_partitions().await.ok().flatten(),
+        CaptureMode::Logical => None,
+    };
     let slot = match capture.mode {
         CaptureMode::Outbox => None,
         CaptureMode::Logical => source.slot_status(capture).await?,
@@ -76,6 +80,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
             })).collect::<Vec<_>>(),
             "engine_error": engine_error,
             "capture_mode": capture.mode,
+            "partitions": partitions.map(std::num::NonZeroU32::get),
             "capture_error": capture_error,
             "slot": slot.as_ref().map(|slot| json!({
                 "name": slot.name,
@@ -115,7 +120,10 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
                     "capture             logical, slot missing (the next sync re-creates it and reindexes)"
                 )
             }
-            None => println!("capture             outbox"),
+            None => match partitions.filter(|partitions| partitions.get() > 1) {
+                Some(partitions) => println!("capture             outbox, {partitions} partitions"),
+                None => println!("capture             outbox"),
+            },
         }
         if let Some(warning) = &slot_warning {
             println!("WARNING             {warning}");

@@ -54,6 +54,7 @@ async fn drained_without_drift(world: &World) {
     loop {
         let status: Value =
             serde_json::from_str(&ok(athens(world, &["status", "--json"], None))).unwrap();
+        assert_eq!(status["partitions"], 4, "{status:#}");
         if status["pending_changes"] == 0 && status["live_index"].is_string() {
             break;
         }
