@@ -229,6 +229,17 @@ impl Outcome {
         (samples, lost)
     }
 
+    /// The probes (project, marker) of committed updates never seen searchable in tracked index
+    /// `which` while the run's trackers watched.
+    pub fn unseen_probes(&self, which: usize) -> Vec<(i64, String)> {
+        self.records
+            .iter()
+            .filter(|r| r.committed.is_some())
+            .filter(|r| r.searchable.get(which).copied().flatten().is_none())
+            .filter_map(|r| r.probe.clone())
+            .collect()
+    }
+
     /// How late operations were sent after their due time (waiting for a connection included).
     pub fn lateness(&self) -> Samples {
         let mut samples = Samples::default();
@@ -298,9 +309,13 @@ impl Generator {
         let sql = match kind {
             Kind::UpdateProject => {
                 probe = Some((project, marker.clone()));
+                // The first project at or above the drawn id: an earlier run's deletes leave gaps,
+                // and a probe of a deleted project (no row updated) could never be seen. The
+                // project updated is the one the statement returns.
                 format!(
                     "UPDATE projects SET description = '{marker} ' || \
-                     regexp_replace(coalesce(description, ''), '^mk[0-9a-z]+ ', '') WHERE id = {project}"
+                     regexp_replace(coalesce(description, ''), '^mk[0-9a-z]+ ', '') \
+                     WHERE id = (SELECT min(id) FROM projects WHERE id >= {project}) RETURNING id::bigint"
                 )
             }
             Kind::InsertProject => format!(
@@ -427,6 +442,13 @@ impl Generator {
                 let committed = Instant::now();
                 record.committed = Some(committed);
                 let bound: i64 = rows.last().and_then(|row| row.try_get(0).ok()).unwrap_or(0);
+                // A probed update returns the project it updated before the bound's row; none
+                // when no project is at or above the drawn id.
+                let probe = probe.and_then(|(_, marker)| {
+                    let updated = (rows.len() > 1).then(|| rows[0].try_get::<i64, _>(0).ok());
+                    updated.flatten().map(|project| (project, marker))
+                });
+                record.probe = probe.clone();
                 if track_acks {
                     let _ = ack_tx.send((i, committed, bound));
                 }
@@ -557,6 +579,31 @@ impl Engine {
         Ok(value)
     }
 
+    /// The descriptions of projects `ids` that a search of `index` sees now.
+    pub async fn descriptions(
+        &self,
+        index: &str,
+        ids: &[i64],
+    ) -> anyhow::Result<HashMap<i64, String>> {
+        let values: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let body = json!({
+            "size": values.len(),
+            "_source": ["description"],
+            "query": { "ids": { "values": values } },
+        });
+        let found = self.search(index, &body).await?;
+        let mut descriptions = HashMap::new();
+        for hit in found["hits"]["hits"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(description)) = (
+                hit["_id"].as_str().and_then(|id| id.parse().ok()),
+                hit["_source"]["description"].as_str(),
+            ) {
+                descriptions.insert(id, description.to_owned());
+            }
+        }
+        Ok(descriptions)
+    }
+
     /// Documents matching `query` in `index`, as a search counts them.
     pub async fn count(&self, index: &str, query: Value) -> anyhow::Result<u64> {
         let response = self
@@ -592,26 +639,11 @@ async fn track_searchable(
             }
         }
         if !pending.is_empty() {
-            let ids: Vec<String> = pending.iter().map(|(_, p, _, _)| p.to_string()).collect();
-            let body = json!({
-                "size": ids.len(),
-                "_source": ["description"],
-                "query": { "ids": { "values": ids } },
-            });
-            if let Ok(found) = engine.search(&index, &body).await {
+            let ids: Vec<i64> = pending.iter().map(|(_, p, _, _)| *p).collect();
+            if let Ok(descriptions) = engine.descriptions(&index, &ids).await {
                 let now = Instant::now();
-                let mut descriptions: HashMap<String, String> = HashMap::new();
-                for hit in found["hits"]["hits"].as_array().into_iter().flatten() {
-                    if let (Some(id), Some(description)) =
-                        (hit["_id"].as_str(), hit["_source"]["description"].as_str())
-                    {
-                        descriptions.insert(id.to_owned(), description.to_owned());
-                    }
-                }
                 pending.retain(|(i, project, marker, since)| {
-                    let shown = descriptions
-                        .get(&project.to_string())
-                        .is_some_and(|d| shows(d, marker));
+                    let shown = descriptions.get(project).is_some_and(|d| shows(d, marker));
                     if shown {
                         seen.insert(*i, now);
                     }
@@ -626,6 +658,58 @@ async fn track_searchable(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// What became of the probes the trackers never saw, looked at once after the outbox drained.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recheck {
+    /// Searchable now: seen only after the trackers' window (late, not lost).
+    pub late: usize,
+    /// The database shows the marker and a search does not: an update lost on the way.
+    pub lost: usize,
+    /// The database no longer shows the marker (the project was deleted or rewritten since).
+    pub gone: usize,
+}
+
+/// Looks at `probes` once more, in `index` and in the database: call it once nothing is pending,
+/// so that every probe whose update reached the index is searchable (refresh included).
+pub async fn recheck(
+    engine: &Engine,
+    index: &str,
+    pool: &PgPool,
+    probes: &[(i64, String)],
+) -> anyhow::Result<Recheck> {
+    let mut recheck = Recheck::default();
+    if probes.is_empty() {
+        return Ok(recheck);
+    }
+    let ids: Vec<i64> = probes.iter().map(|(project, _)| *project).collect();
+    let indexed = engine.descriptions(index, &ids).await?;
+    let stored: HashMap<i64, String> = sqlx::query_as::<_, (i64, Option<String>)>(
+        "SELECT id, description FROM projects WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(id, description)| (id, description.unwrap_or_default()))
+    .collect();
+    for (project, marker) in probes {
+        if indexed.get(project).is_some_and(|d| shows(d, marker)) {
+            recheck.late += 1;
+        } else if stored.get(project).is_some_and(|d| shows(d, marker)) {
+            recheck.lost += 1;
+            if recheck.lost <= 3 {
+                println!(
+                    "  update lost: project {project}, marker {marker}; the index has {:?}",
+                    indexed.get(project).map(|d| crate::truncate(d, 40))
+                );
+            }
+        } else {
+            recheck.gone += 1;
+        }
+    }
+    Ok(recheck)
 }
 
 /// Whether a description shows `marker`'s write: it starts with that marker, or with a later marker
