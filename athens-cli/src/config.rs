@@ -93,6 +93,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "ATHENS_SYNC_CHECKPOINT_INTERVAL_MS",
         "sync.checkpoint_interval_ms",
     ),
+    ("ATHENS_SYNC_BATCH_LINGER_MS", "sync.batch_linger_ms"),
     ("ATHENS_METRICS_EMF", "metrics.emf"),
     ("ATHENS_METRICS_EMF_NAMESPACE", "metrics.emf_namespace"),
     ("ATHENS_METRICS_EMF_STACK", "metrics.emf_stack"),
@@ -300,7 +301,8 @@ mod tests {
     fn the_sync_section_deserializes_into_the_engine_config() {
         let config = sync_section(
             "[sync]\nbatch_size = 7\nchunk_size = 3\nwrite_concurrency = 2\npoll_wait_ms = 250\n\
-             max_retry_ms = 500\nkeep_previous_index = true\non_mapping_change = \"refuse\"\n",
+             batch_linger_ms = 40\nmax_retry_ms = 500\nkeep_previous_index = true\n\
+             on_mapping_change = \"refuse\"\n",
         )
         .unwrap();
         let defaults = EngineConfig::default();
@@ -311,6 +313,7 @@ mod tests {
                 chunk_size: 3.try_into().unwrap(),
                 write_concurrency: 2.try_into().unwrap(),
                 poll_wait: std::time::Duration::from_millis(250),
+                batch_linger: std::time::Duration::from_millis(40),
                 retry: athens_core::RetryPolicy {
                     max: std::time::Duration::from_millis(500),
                     ..defaults.retry

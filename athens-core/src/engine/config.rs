@@ -44,6 +44,13 @@ pub struct EngineConfig {
     /// How long a poll waits for a change when none is pending.
     #[serde(rename = "poll_wait_ms", deserialize_with = "millis")]
     pub poll_wait: Duration,
+    /// How long the stream lets changes gather after a poll that took fewer than `batch_size`:
+    /// the next poll starts no sooner, so one load, bulk request and acknowledgement serve every
+    /// change committed meanwhile instead of one each. It adds at most this much to commit →
+    /// searchable; a full batch (a backlog) polls again at once, and a change arriving at an idle
+    /// stream is taken at once. Zero polls as soon as the pipeline has room.
+    #[serde(rename = "batch_linger_ms", deserialize_with = "millis")]
+    pub batch_linger: Duration,
     /// How often a standby checks whether the writer lease became free.
     #[serde(skip)]
     pub standby_interval: Duration,
@@ -88,6 +95,7 @@ impl Default for EngineConfig {
             backfill_readers: TWO,
             checkpoint_interval: Duration::from_secs(10),
             poll_wait: Duration::from_secs(1),
+            batch_linger: Duration::from_millis(100),
             standby_interval: Duration::from_secs(2),
             retry: RetryPolicy::default(),
             keep_previous_index: false,

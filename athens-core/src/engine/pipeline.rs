@@ -15,7 +15,10 @@
 //!   to rebuild documents from the state current when they are read, which owes nothing to the
 //!   unfinished fan-out. The outbox deletes acknowledged rows one by one; the logical source keeps
 //!   acknowledged changes past an unacknowledged transaction until the slot can move past them
-//!   (a crash replays them: harmless, versions).
+//!   (a crash replays them: harmless, versions). A newer fan-out of the same users and hashtags
+//!   supersedes the unread part of an older one (see `supersede_fanouts`).
+//! - **Changes gather.** After a poll that took less than a batch, the next one waits the
+//!   configured linger, so one round of load, bulk request and acknowledgement serves many changes.
 //! - **A truncate** lets the work in flight finish, then rebuilds the whole index and acknowledges
 //!   everything taken so far with it.
 
@@ -133,6 +136,9 @@ pub(super) struct Pipeline<'a> {
     polls: u64,
     /// The last chunk read was a fan-out's: the next one goes to a batch if one waits.
     fanout_last: bool,
+    /// No poll starts before then: the last one took fewer changes than a batch holds, so
+    /// changes gather for `batch_linger` (see [`EngineConfig`](super::EngineConfig)).
+    linger_until: Option<tokio::time::Instant>,
     /// What was acknowledged so far.
     pub report: StepReport,
 }
@@ -160,6 +166,7 @@ impl<'a> Pipeline<'a> {
             quiet: false,
             polls: 0,
             fanout_last: false,
+            linger_until: None,
             report: StepReport::default(),
         }
     }
@@ -343,7 +350,21 @@ impl<'a> Pipeline<'a> {
         let engine = self.engine;
         let known = self.known.clone();
         let max = engine.config.batch_size.get() + known.len();
-        self.polling = Some(intake(engine, max, wait, known).boxed());
+        // Only a stream that runs until shutdown lingers: draining and single steps take what is
+        // pending at once.
+        let linger = self
+            .linger_until
+            .take()
+            .filter(|_| self.until == Until::Shutdown);
+        self.polling = Some(
+            async move {
+                if let Some(at) = linger {
+                    tokio::time::sleep_until(at).await;
+                }
+                intake(engine, max, wait, known).await
+            }
+            .boxed(),
+        );
     }
 
     /// The next chunk to read: batches and fan-outs take turns when both have work.
@@ -387,8 +408,13 @@ impl<'a> Pipeline<'a> {
             return;
         }
         metrics::changes_read(records.len());
-        // A full batch: more is likely pending, take it while this one is written.
-        self.may_poll |= records.len() >= self.engine.config.batch_size.get();
+        // A full batch: more is likely pending, take it while this one is written. Otherwise let
+        // the next changes gather before polling again.
+        let full = records.len() >= self.engine.config.batch_size.get();
+        self.may_poll |= full;
+        let linger = self.engine.config.batch_linger;
+        self.linger_until =
+            (!full && !linger.is_zero()).then(|| tokio::time::Instant::now() + linger);
         self.known.extend(records.iter().map(|record| record.id));
         if plan.truncate {
             info!(
@@ -411,6 +437,7 @@ impl<'a> Pipeline<'a> {
                 projects = resolved.len(),
                 "fanning out"
             );
+            let fanned = self.supersede_fanouts(&plan, fanned);
             self.fanouts.push_back(FanOut {
                 seq,
                 records: fanned,
@@ -440,6 +467,36 @@ impl<'a> Pipeline<'a> {
             summary: WriteSummary::default(),
             started,
         });
+    }
+
+    /// A new fan-out resolved the users and hashtags of `plan` again: older fan-outs whose every
+    /// change is about one of them stop reading, and their changes join `records`, acknowledged
+    /// once the new fan-out is written. Their unread projects are among the new fan-out's (it
+    /// resolved the same users and hashtags later), except those unlinked meanwhile, whose link
+    /// change rebuilds them. Without this, a user renamed every few seconds while a fan-out of
+    /// theirs drains would queue one full fan-out per rename, more work than the stream can do.
+    fn supersede_fanouts(
+        &mut self,
+        plan: &ChangePlan,
+        mut records: Vec<ChangeRecord>,
+    ) -> Vec<ChangeRecord> {
+        let covered = |change: &Change| match change {
+            Change::User { user } => plan.users.contains(user),
+            Change::Hashtag { hashtag } => plan.hashtags.contains(hashtag),
+            _ => false,
+        };
+        for older in &mut self.fanouts {
+            if !older.todo.is_empty() && older.records.iter().all(|r| covered(&r.change)) {
+                debug!(
+                    changes = older.records.len(),
+                    unread = older.todo.len(),
+                    "fan-out superseded by a newer one"
+                );
+                older.todo.clear();
+                records.append(&mut older.records);
+            }
+        }
+        records
     }
 
     fn written(&mut self, owner: Owner, summary: WriteSummary) {

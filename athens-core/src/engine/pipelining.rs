@@ -36,6 +36,10 @@ struct Observed {
     reading: BTreeMap<ProjectId, usize>,
     most_overlapping: usize,
     acked: Vec<ChangeRecord>,
+    /// Acknowledgements made (one per round of poll, load, write and acknowledge, or fewer).
+    acks: usize,
+    /// Documents loaded.
+    loaded: usize,
 }
 
 /// The in-memory source and index behind injected latency: loads cost 20 ms and bulk writes 60 ms
@@ -58,6 +62,7 @@ impl Slow {
     async fn read<T>(&self, ids: &[ProjectId], read: impl Future<Output = T>) -> T {
         {
             let mut observed = self.observed.lock().unwrap();
+            observed.loaded += ids.len();
             for id in ids {
                 let count = observed.reading.entry(*id).or_default();
                 *count += 1;
@@ -88,6 +93,7 @@ impl ChangeSource for Slow {
         let pending = self.source.poll(usize::MAX, Duration::ZERO).await?;
         self.source.ack(ack).await?;
         let mut observed = self.observed.lock().unwrap();
+        observed.acks += 1;
         observed.acked.extend(
             pending
                 .into_iter()
@@ -156,13 +162,17 @@ struct Process {
 }
 
 fn process(slow: &Arc<Slow>) -> Process {
+    process_with(slow, shipped())
+}
+
+fn process_with(slow: &Arc<Slow>, config: EngineConfig) -> Process {
     let lease = Arc::new(slow.source.lease());
     let engine = SyncEngine::new(
         slow.clone(),
         slow.clone(),
         Hooked::new(&slow.index, SlowWrites),
         lease.clone(),
-        shipped(),
+        config,
         CancellationToken::new(),
     );
     Process {
@@ -349,5 +359,119 @@ async fn reads_never_overlap_and_batches_are_acknowledged_in_order() {
     assert!(
         rename > 0,
         "the rename is acknowledged after updates taken after it"
+    );
+}
+
+/// A user with 10,000 projects renamed five times, 30 ms apart, while the first rename's fan-out
+/// drains: each rename resolves the user again, so a newer fan-out supersedes the unread part of
+/// an older one. Without that, the five fan-outs read 50,000 documents, and a user renamed more
+/// often than a fan-out of theirs takes grows a queue the stream never drains.
+#[tokio::test(start_paused = true)]
+async fn renames_of_a_user_whose_fan_out_drains_supersede_it() {
+    let source = MemorySource::new();
+    let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
+    let writer = process(&slow);
+    let (user, theirs, _) = creator_of(&slow, &writer, 10_000).await;
+    slow.observed.lock().unwrap().loaded = 0;
+    let running = {
+        let engine = writer.engine.clone();
+        tokio::spawn(async move { engine.run().await })
+    };
+    for round in 0..5 {
+        source.rename_user(user, &format!("Ada {round}"));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    until(|| source.pending() == 0).await;
+    writer.engine.shutdown.cancel();
+    running.await.unwrap().unwrap();
+
+    assert_eq!(named(&slow, "Ada 4"), theirs.len());
+    assert_eq!(slow.index.live_documents(), source.expected_documents());
+    let loaded = slow.observed.lock().unwrap().loaded;
+    assert!(
+        loaded <= 2 * theirs.len(),
+        "five renames read {loaded} documents: each fan-out ran in full"
+    );
+}
+
+/// What a steady trickle of updates cost the stream: acknowledgements made, and the longest any
+/// update took from commit to searchable.
+struct Trickle {
+    acks: usize,
+    slowest: Duration,
+}
+
+/// 200 updates of distinct projects at 100/s into a running stream that lingers `linger`.
+async fn trickle(linger: Duration) -> Trickle {
+    let source = MemorySource::new();
+    let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
+    let writer = process_with(
+        &slow,
+        EngineConfig {
+            batch_linger: linger,
+            ..shipped()
+        },
+    );
+    let projects: Vec<ProjectId> = (0..200)
+        .map(|n| source.add_project(&format!("P{n}"), &format!("p-{n}"), "before"))
+        .collect();
+    assert!(writer.lease.try_acquire().await.unwrap());
+    writer.engine.drain().await.unwrap();
+    slow.observed.lock().unwrap().acks = 0;
+    let running = {
+        let engine = writer.engine.clone();
+        tokio::spawn(async move { engine.run().await })
+    };
+    let mut committed: Vec<(ProjectId, Instant)> = Vec::new();
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    let mut next = 0;
+    while next < projects.len() || !committed.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "never drained");
+        if next < projects.len() && started.elapsed() >= Duration::from_millis(10 * next as u64) {
+            source.describe_project(projects[next], "after");
+            committed.push((projects[next], Instant::now()));
+            next += 1;
+        }
+        committed.retain(|(project, at)| {
+            let searchable = described(&slow, *project) == "after";
+            if searchable {
+                slowest = slowest.max(at.elapsed());
+            }
+            !searchable
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    until(|| source.pending() == 0).await;
+    writer.engine.shutdown.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(slow.index.live_documents(), source.expected_documents());
+    let acks = slow.observed.lock().unwrap().acks;
+    Trickle { acks, slowest }
+}
+
+/// Issue 17, Athens' CPU per change: every round of poll, load, bulk request and acknowledgement
+/// costs about the same whatever it carries, so a stream taking a trickle of changes as they come
+/// pays one round per change. Lingering 100 ms after a poll that was not full gathers the changes
+/// of 100 ms into one round, at the price of at most 100 ms more from commit to searchable.
+#[tokio::test(start_paused = true)]
+async fn a_linger_gathers_a_trickle_of_changes_into_few_rounds() {
+    let eager = trickle(Duration::ZERO).await;
+    let lingering = trickle(Duration::from_millis(100)).await;
+
+    assert!(
+        eager.acks >= 150,
+        "without a linger each update is its own round ({} acknowledgements)",
+        eager.acks
+    );
+    assert!(
+        lingering.acks <= 25,
+        "lingering 100 ms, 2 s of updates take about 20 rounds, not {}",
+        lingering.acks
+    );
+    assert!(
+        lingering.slowest <= Duration::from_millis(100) + Duration::from_millis(20),
+        "an update waited {:?}: the linger may add 100 ms, the round about 10 ms",
+        lingering.slowest
     );
 }

@@ -24,6 +24,7 @@ pub(super) fn config() -> EngineConfig {
         backfill_readers: NonZeroUsize::new(2).unwrap(),
         checkpoint_interval: Duration::from_millis(1),
         poll_wait: Duration::from_millis(20),
+        batch_linger: Duration::ZERO,
         standby_interval: Duration::from_millis(10),
         retry: RetryPolicy {
             initial: Duration::from_millis(1),
