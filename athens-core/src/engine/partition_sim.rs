@@ -35,13 +35,14 @@ const ROUND_TRIP: Duration = Duration::from_millis(1);
 const LOAD: Duration = Duration::from_millis(20);
 const BULK_PER_THOUSAND: Duration = Duration::from_millis(60);
 
-/// The partition of a project: splitmix64 of its id, modulo the partition count.
+/// The partition of a project: the mixer the capture and `athens sync` use
+/// ([`crate::partition::partition_of`]), modulo the partition count.
 fn partition_of(project: ProjectId, partitions: usize) -> usize {
-    let mut z = (project.0 as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z % partitions as u64) as usize
+    let count = u32::try_from(partitions)
+        .ok()
+        .and_then(std::num::NonZeroU32::new)
+        .expect("a partition count between 1 and 2^32");
+    crate::partition::partition_of(project, count) as usize
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
