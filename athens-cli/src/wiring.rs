@@ -26,9 +26,10 @@ pub async fn database(settings: &Settings) -> anyhow::Result<Arc<PgSource>> {
     }
     match PgSource::connect(&config).await {
         Ok(source) => Ok(Arc::new(source)),
-        // Its message already says what is wrong and which setting fixes it.
+        // Its message already says what is wrong and which setting fixes it; the driver's error
+        // stays its cause.
         Err(error @ PgError::Connect { .. }) => {
-            Err(anyhow!("cannot connect to PostgreSQL: {error}"))
+            Err(anyhow::Error::new(error).context("cannot connect to PostgreSQL"))
         }
         Err(error) => Err(anyhow::Error::new(error)
             .context("cannot connect to PostgreSQL (database.url / ATHENS_DATABASE_URL)")),

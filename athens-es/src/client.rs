@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, info};
 
 use crate::config::{EsAuth, EsConfig};
-use crate::error::{EsError, Failure};
+use crate::error::{EsError, Failure, setup_failed};
 use crate::mapping;
 use crate::signing::{Forwarder, TOKEN_HEADER};
 
@@ -102,16 +102,14 @@ impl Client {
         }
         match &forwarder {
             Some(forwarder) => {
-                let token = HeaderValue::from_str(forwarder.token()).map_err(|error| {
-                    EsError::Config(format!("signing forwarder token: {error}"))
-                })?;
+                let token = HeaderValue::from_str(forwarder.token())
+                    .map_err(setup_failed("signing forwarder token"))?;
                 builder = builder.header(HeaderName::from_static(TOKEN_HEADER), token);
             }
             None => {
                 if let Some(pem) = &certificate {
-                    let certificate = Certificate::from_pem(pem).map_err(|error| {
-                        EsError::Config(format!("ca_certificate is not a PEM certificate: {error}"))
-                    })?;
+                    let certificate = Certificate::from_pem(pem)
+                        .map_err(setup_failed("ca_certificate is not a PEM certificate"))?;
                     builder = builder.cert_validation(CertificateValidation::Full(certificate));
                 }
                 if let Some(auth) = config.auth.as_ref().and_then(credentials) {
@@ -121,7 +119,7 @@ impl Client {
         }
         let transport = builder
             .build()
-            .map_err(|error| EsError::Config(format!("cannot build the HTTP client: {error}")))?;
+            .map_err(setup_failed("cannot build the HTTP client"))?;
         let es = Elasticsearch::new(transport);
         let banner: Banner = read(es.info().send().await).await?;
         let engine = banner.engine()?;
@@ -178,12 +176,10 @@ fn credentials(auth: &EsAuth) -> Option<Credentials> {
 }
 
 fn read_certificate(path: &std::path::Path) -> Result<Vec<u8>, EsError> {
-    std::fs::read(path).map_err(|error| {
-        EsError::Config(format!(
-            "cannot read ca_certificate {}: {error}",
-            path.display()
-        ))
-    })
+    std::fs::read(path).map_err(setup_failed(format_args!(
+        "cannot read ca_certificate {}",
+        path.display()
+    )))
 }
 
 /// The HTTP client the signing forwarder reaches the engine with: TLS roots (the system's, and
@@ -195,14 +191,13 @@ fn upstream_client(config: &EsConfig, pem: Option<&Vec<u8>>) -> Result<reqwest::
         .no_gzip()
         .no_proxy();
     if let Some(pem) = pem {
-        let certificate = reqwest::Certificate::from_pem(pem).map_err(|error| {
-            EsError::Config(format!("ca_certificate is not a PEM certificate: {error}"))
-        })?;
+        let certificate = reqwest::Certificate::from_pem(pem)
+            .map_err(setup_failed("ca_certificate is not a PEM certificate"))?;
         builder = builder.add_root_certificate(certificate);
     }
     builder
         .build()
-        .map_err(|error| EsError::Config(format!("cannot build the HTTP client: {error}")))
+        .map_err(setup_failed("cannot build the HTTP client"))
 }
 
 /// Every answer goes through here: a transport error or an error status (which the `elasticsearch`

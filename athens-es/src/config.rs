@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use crate::error::EsError;
+use crate::error::{EsError, setup_failed};
 pub use crate::signing::AwsService;
 
 /// The alias the API reads and backfills publish behind, unless configured otherwise.
@@ -116,8 +116,10 @@ impl EsConfig {
 
     /// The configuration checked, and its URL parsed.
     pub(crate) fn checked_url(&self) -> Result<Url, EsError> {
-        let url = Url::parse(&self.url)
-            .map_err(|error| invalid(format!("url {:?} is not a URL: {error}", self.url)))?;
+        let url = Url::parse(&self.url).map_err(setup_failed(format_args!(
+            "url {:?} is not a URL",
+            self.url
+        )))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(format!(
                 "url must be http or https, not {}",
@@ -187,7 +189,7 @@ fn check_alias(alias: &str) -> Result<(), EsError> {
 }
 
 fn invalid(reason: String) -> EsError {
-    EsError::Config(reason)
+    EsError::config(reason)
 }
 
 #[cfg(test)]

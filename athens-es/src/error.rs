@@ -12,8 +12,14 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum EsError {
     /// The configuration is not usable as written.
-    #[error("invalid search engine configuration: {0}")]
-    Config(String),
+    #[error("invalid search engine configuration: {message}")]
+    Config {
+        /// What is wrong, naming the setting.
+        message: String,
+        /// The error that found it, when there was one (a parser's, the file system's, ...).
+        #[source]
+        source: Option<Cause>,
+    },
     /// The engine did not answer (connection refused, DNS, TLS handshake, timeout, 5xx).
     #[error("search engine unreachable: {message}")]
     Unreachable {
@@ -55,9 +61,29 @@ pub enum EsError {
 }
 
 impl EsError {
+    /// [`EsError::Config`] with `message` and no cause.
+    pub fn config(message: impl Into<String>) -> Self {
+        EsError::Config {
+            message: message.into(),
+            source: None,
+        }
+    }
+
     /// True when connecting again later may succeed without anyone acting.
     pub fn is_retryable(&self) -> bool {
         matches!(self, EsError::Unreachable { .. })
+    }
+}
+
+/// Makes an error of a setup step into [`EsError::Config`]: "`what`: the error", the error kept as
+/// the cause.
+pub(crate) fn setup_failed<E>(what: impl fmt::Display) -> impl FnOnce(E) -> EsError
+where
+    E: StdError + Send + Sync + 'static,
+{
+    move |error| EsError::Config {
+        message: format!("{what}: {error}"),
+        source: Some(Box::new(error)),
     }
 }
 

@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 use url::Url;
 
-use crate::error::EsError;
+use crate::error::{EsError, setup_failed};
 
 /// Header carrying the per-process token from the client to its forwarder.
 pub(crate) const TOKEN_HEADER: &str = "x-athens-forwarder-token";
@@ -104,13 +104,13 @@ impl Signer {
         let region = match region {
             Some(region) => region.to_owned(),
             None => sdk.region().map(|r| r.to_string()).ok_or_else(|| {
-                EsError::Config(
-                    "auth aws-sigv4 needs a region: set engine.auth.region or AWS_REGION".into(),
+                EsError::config(
+                    "auth aws-sigv4 needs a region: set engine.auth.region or AWS_REGION",
                 )
             })?,
         };
         let provider = sdk.credentials_provider().ok_or_else(|| {
-            EsError::Config("auth aws-sigv4: no AWS credentials provider is available".into())
+            EsError::config("auth aws-sigv4: no AWS credentials provider is available")
         })?;
         Ok(Signer {
             region,
@@ -204,17 +204,15 @@ impl Forwarder {
     ) -> Result<Forwarder, EsError> {
         let signer = Signer::from_environment(region, service).await?;
         // Fail at startup, not on the first request, when no credentials are to be had.
-        signer.credentials().await.map_err(EsError::Config)?;
+        signer.credentials().await.map_err(EsError::config)?;
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
-            .map_err(|error| {
-                EsError::Config(format!("cannot open the signing forwarder: {error}"))
-            })?;
-        let address = listener.local_addr().map_err(|error| {
-            EsError::Config(format!("cannot open the signing forwarder: {error}"))
-        })?;
+            .map_err(setup_failed("cannot open the signing forwarder"))?;
+        let address = listener
+            .local_addr()
+            .map_err(setup_failed("cannot open the signing forwarder"))?;
         let local = Url::parse(&format!("http://{address}/"))
-            .map_err(|error| EsError::Config(format!("signing forwarder address: {error}")))?;
+            .map_err(setup_failed("signing forwarder address"))?;
         let token = uuid::Uuid::new_v4().simple().to_string();
         debug!(%address, region = %signer.region, service = signer.service.signing_name(), "signing forwarder started");
         let route = Arc::new(Route {

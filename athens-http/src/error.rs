@@ -228,7 +228,7 @@ impl ApiError {
                 detail: error.to_string(),
             };
         }
-        tracing::error!(error = %error, %status, "request failed");
+        tracing::error!(error = %ErrorChain(error), %status, "request failed");
         ApiError::Internal
     }
 }
@@ -399,6 +399,34 @@ mod tests {
         let error = ApiError::from(SourceError::misconfigured("password"));
         assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!error.to_problem().detail.contains("password"));
+    }
+
+    #[test]
+    fn internal_errors_log_their_whole_chain_and_answer_a_generic_body() {
+        let (logs, _guard) = athens_core::testing::CapturedLogs::start();
+        let root = std::io::Error::other("tls handshake eof from db.internal:5432");
+        let error = ApiError::from(SourceError::misconfigured("cannot count").with_source(root));
+        let body = format!("{:?}", error.to_problem());
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !body.contains("db.internal") && !body.contains("count"),
+            "{body}"
+        );
+        let line = logs.line("database query failed").unwrap_or_default();
+        assert!(
+            line.contains("source misconfigured: cannot count: tls handshake eof from db.internal"),
+            "{}",
+            logs.text()
+        );
+
+        let root = std::io::Error::other("shard [3] failed: circuit breaker");
+        let error = ApiError::from(SearchError::internal("bad answer").with_source(root));
+        assert!(!format!("{:?}", error.to_problem()).contains("circuit"));
+        let line = logs.line("search failed").unwrap_or_default();
+        assert!(
+            line.contains("bad answer: shard [3] failed: circuit breaker"),
+            "{line}"
+        );
     }
 
     #[test]

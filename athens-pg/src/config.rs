@@ -141,17 +141,16 @@ impl PgConfig {
     pub(crate) fn connect_options(&self) -> Result<PgConnectOptions, PgError> {
         let url = self.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(PgError::Config(format!(
+            return Err(PgError::config(format!(
                 "database url {} must start with postgres:// or postgresql://",
                 self.url.redacted()
             )));
         }
-        let options = PgConnectOptions::from_str(self.url.expose()).map_err(|error| {
-            PgError::Config(format!(
-                "invalid database url {}: {error}",
-                self.url.redacted()
-            ))
-        })?;
+        let options =
+            PgConnectOptions::from_str(self.url.expose()).map_err(|error| PgError::Config {
+                message: format!("invalid database url {}: {error}", self.url.redacted()),
+                source: Some(Box::new(error)),
+            })?;
         let timeout_ms = self.statement_timeout.as_millis().to_string();
         Ok(options.application_name(&self.application_name).options([
             ("statement_timeout", timeout_ms.as_str()),

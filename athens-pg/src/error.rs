@@ -2,7 +2,7 @@
 //! [`SourceError`] kinds: lost connections are retryable, missing objects and refused credentials
 //! need an operator and say which command fixes them.
 
-use athens_core::SourceError;
+use athens_core::{Cause, SourceError};
 use sea_orm::sqlx;
 use sea_orm::{DbErr, RuntimeErr};
 use thiserror::Error;
@@ -16,8 +16,14 @@ pub(crate) const MIGRATE_HINT: &str = "the schema is missing: run `athens migrat
 #[derive(Debug, Error)]
 pub enum PgError {
     /// The configuration cannot work (malformed URL, bad option).
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    #[error("invalid configuration: {message}")]
+    Config {
+        /// What is wrong, naming the setting.
+        message: String,
+        /// The error that found it, when there was one (a URL parser's, ...).
+        #[source]
+        source: Option<Cause>,
+    },
     /// The database is reachable but not set up for Athens; the message says what to run.
     #[error("{0}")]
     Misconfigured(String),
@@ -56,6 +62,14 @@ enum Kind {
 }
 
 impl PgError {
+    /// [`PgError::Config`] with `message` and no cause.
+    pub fn config(message: impl Into<String>) -> Self {
+        PgError::Config {
+            message: message.into(),
+            source: None,
+        }
+    }
+
     /// True when the same call may succeed later without anyone acting (lost connection, timeout,
     /// failover, serialization conflict).
     pub fn is_retryable(&self) -> bool {
@@ -64,7 +78,7 @@ impl PgError {
 
     fn kind(&self) -> Kind {
         match self {
-            PgError::Config(_) | PgError::Misconfigured(_) => Kind::Misconfigured,
+            PgError::Config { .. } | PgError::Misconfigured(_) => Kind::Misconfigured,
             PgError::Invalid(_) | PgError::LeaseLost => Kind::Invalid,
             PgError::Connect {
                 retryable: true, ..
@@ -199,7 +213,7 @@ mod tests {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert!(PgError::Database(sqlx::Error::Io(refused)).is_retryable());
         assert!(PgError::Database(sqlx::Error::PoolTimedOut).is_retryable());
-        assert!(!PgError::Config("bad".into()).is_retryable());
+        assert!(!PgError::config("bad").is_retryable());
         let source: SourceError = PgError::Misconfigured("table users is missing".into()).into();
         assert!(
             matches!(&source, SourceError::Misconfigured { message: m, .. } if m.contains("users"))

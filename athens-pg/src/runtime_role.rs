@@ -52,7 +52,7 @@ fn check_role(role: &str) -> Result<(), PgError> {
     if valid {
         Ok(())
     } else {
-        Err(PgError::Config(format!(
+        Err(PgError::config(format!(
             "role name {role:?} must be 1-63 characters of a-z, 0-9 and _, not starting with a digit"
         )))
     }
@@ -62,8 +62,10 @@ fn check_role(role: &str) -> Result<(), PgError> {
 /// `CREATE ROLE … PASSWORD '<verifier>'` accepts in place of a clear password.
 fn scram_verifier(password: &str, salt: &[u8], iterations: u32) -> Result<String, PgError> {
     let mac = |key: &[u8], parts: &[&[u8]]| -> Result<Vec<u8>, PgError> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key)
-            .map_err(|error| PgError::Config(format!("scram: {error}")))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|error| PgError::Config {
+            message: format!("scram: {error}"),
+            source: Some(Box::new(error)),
+        })?;
         for part in parts {
             mac.update(part);
         }
@@ -97,8 +99,8 @@ impl PgSource {
     pub async fn grant_runtime(&self, role: &str, password: &str) -> Result<(), PgError> {
         check_role(role)?;
         if password.len() < 16 {
-            return Err(PgError::Config(
-                "the runtime role's password must be at least 16 characters".into(),
+            return Err(PgError::config(
+                "the runtime role's password must be at least 16 characters",
             ));
         }
         self.check_capture().await?;

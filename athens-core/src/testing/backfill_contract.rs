@@ -3,19 +3,13 @@
 //! with their index ([`SearchIndex::save_checkpoint`], [`SearchIndex::unfinished_backfills`]). The
 //! fakes and the real adapters run them like the other contract suites.
 
-use std::fmt;
-
-use super::contract::{ContractFailure, ContractResult, SourceFixture};
+use super::contract::{ContractFailure, ContractResult, SourceFixture, broke};
 use crate::checkpoint::{BackfillCheckpoint, RangeProgress};
 use crate::document::ProjectId;
 use crate::index::{IndexName, SearchIndex, WriterId};
 
 fn failed(message: String) -> ContractFailure {
     ContractFailure(message)
-}
-
-fn broke<E: fmt::Display>(step: &'static str) -> impl FnOnce(E) -> ContractFailure {
-    move |error| failed(format!("{step}: {error}"))
 }
 
 fn check(condition: bool, message: impl FnOnce() -> String) -> ContractResult {

@@ -15,6 +15,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::document::{Creator, Hashtag, HashtagId, ProjectDocument, ProjectId, UserId};
+use crate::error::{Cause, ErrorChain};
 
 /// A broken promise of a port, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +46,12 @@ pub mod source;
 pub use index::{search_index_contract, writer_fence_contract};
 pub use source::{FixtureError, SourceFixture};
 
-fn broke<E: fmt::Display>(step: &'static str) -> impl FnOnce(E) -> ContractFailure {
-    move |error| ContractFailure(format!("{step}: {error}"))
+/// The failure of a port call at `step`, with the error's whole chain.
+pub(super) fn broke<E: Into<Cause>>(step: &'static str) -> impl FnOnce(E) -> ContractFailure {
+    move |error| {
+        let error = error.into();
+        ContractFailure(format!("{step}: {}", ErrorChain(error.as_ref())))
+    }
 }
 
 /// A sample document with every field set, unicode included, for index round trips.

@@ -1,8 +1,10 @@
 //! Test support for Athens and for anyone writing an adapter: in-memory fakes of every port with fault
-//! injection, and the contract suites each implementation must pass. Enabled by the `testing` feature.
+//! injection, the contract suites each implementation must pass, and captured logs. Enabled by the
+//! `testing` feature.
 
 mod backfill_contract;
 pub mod contract;
+mod logs;
 mod memory_index;
 mod memory_source;
 
@@ -13,6 +15,7 @@ pub use contract::{
     ContractFailure, ContractResult, FixtureError, SourceFixture, sample_document,
     search_index_contract, writer_fence_contract,
 };
+pub use logs::CapturedLogs;
 pub use memory_index::{IndexFaults, MemoryIndex};
 pub use memory_source::{Fault, MemoryLease, MemorySource, SourceFaults};
 

@@ -436,7 +436,7 @@ async fn an_unreadable_ca_certificate_is_a_configuration_error() -> anyhow::Resu
         })
         .await;
         anyhow::ensure!(
-            matches!(&result, Err(EsError::Config(reason)) if reason.contains("ca_certificate")),
+            matches!(&result, Err(EsError::Config { message: reason, .. }) if reason.contains("ca_certificate")),
             "{path:?}: {result:?}"
         );
     }

@@ -140,7 +140,7 @@ impl PgSource {
     ///
     /// [`install_logical_capture`]: PgSource::install_logical_capture
     pub async fn logical(&self, capture: &CaptureConfig) -> Result<LogicalSource, PgError> {
-        capture.validate().map_err(PgError::Config)?;
+        capture.validate().map_err(PgError::config)?;
         Ok(LogicalSource {
             slot: self.slot_name(capture).await?,
             publication: capture.publication.clone(),

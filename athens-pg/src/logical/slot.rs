@@ -222,7 +222,7 @@ impl PgSource {
         self.check_version(CaptureMode::Logical).await?;
         self.check_schema().await?;
         let publication = &capture.publication;
-        capture.validate().map_err(PgError::Config)?;
+        capture.validate().map_err(PgError::config)?;
         let mut tx = self.pool().begin().await?;
         lock_for_ddl(&mut tx).await?;
         let script = format!(
@@ -262,7 +262,7 @@ END $$;",
     /// `athens.resync`. Leaves the shared capture objects to
     /// [`remove_capture`](PgSource::remove_capture). Idempotent.
     pub async fn remove_logical_capture(&self, capture: &CaptureConfig) -> Result<(), PgError> {
-        capture.validate().map_err(PgError::Config)?;
+        capture.validate().map_err(PgError::config)?;
         let slot = self.slot_name(capture).await?;
         drop_slot(self.pool(), &slot).await?;
         let mut tx = self.pool().begin().await?;

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use super::{ContractFailure, ContractResult, broke};
 use crate::change::{Ack, Change, ChangeRecord, Table};
 use crate::document::{HashtagId, ProjectId, UserId};
+use crate::error::ErrorChain;
 use crate::source::{ChangeSource, DocumentSource, Snapshot, SourceLookup};
 
 /// Boxed error of a fixture step.
@@ -58,7 +59,7 @@ pub trait SourceFixture: Send + Sync {
 }
 
 fn fixture(step: &'static str) -> impl FnOnce(FixtureError) -> ContractFailure {
-    move |error| ContractFailure(format!("fixture {step}: {error}"))
+    move |error| ContractFailure(format!("fixture {step}: {}", ErrorChain(error.as_ref())))
 }
 
 async fn take_all(source: &dyn ChangeSource) -> ContractResult<Vec<ChangeRecord>> {
