@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use testcontainers::ContainerAsync;
 use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, Image};
 use testcontainers_modules::elastic_search::ElasticSearch;
 use testcontainers_modules::postgres::Postgres;
 use tokio::sync::OnceCell;
@@ -20,30 +20,36 @@ static ELASTICSEARCH: OnceCell<(ContainerAsync<ElasticSearch>, String)> = OnceCe
 
 /// URL of a PostgreSQL container whose role may create databases.
 pub async fn postgres_url() -> anyhow::Result<String> {
-    let (_, url) = POSTGRES
-        .get_or_try_init(|| async {
-            let container = Postgres::default()
-                .start()
-                .await
-                .context("cannot start a PostgreSQL container")?;
-            let port = container.get_host_port_ipv4(5432).await?;
-            let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres");
-            anyhow::Ok((container, url))
-        })
-        .await?;
-    Ok(url.clone())
+    started(&POSTGRES, "a PostgreSQL", 5432, |port| {
+        format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres")
+    })
+    .await
 }
 
 /// URL of an Elasticsearch container.
 pub async fn elasticsearch_url() -> anyhow::Result<String> {
-    let (_, url) = ELASTICSEARCH
+    started(&ELASTICSEARCH, "an Elasticsearch", 9200, |port| {
+        format!("http://127.0.0.1:{port}")
+    })
+    .await
+}
+
+/// The URL `url` makes of the host port of `port` in the container of `cell`, started on first use
+/// (`what` names it in the error).
+async fn started<I: Image + Default>(
+    cell: &'static OnceCell<(ContainerAsync<I>, String)>,
+    what: &str,
+    port: u16,
+    url: fn(u16) -> String,
+) -> anyhow::Result<String> {
+    let (_, url) = cell
         .get_or_try_init(|| async {
-            let container = ElasticSearch::default()
+            let container = I::default()
                 .start()
                 .await
-                .context("cannot start an Elasticsearch container")?;
-            let port = container.get_host_port_ipv4(9200).await?;
-            anyhow::Ok((container, format!("http://127.0.0.1:{port}")))
+                .with_context(|| format!("cannot start {what} container"))?;
+            let port = container.get_host_port_ipv4(port).await?;
+            anyhow::Ok((container, url(port)))
         })
         .await?;
     Ok(url.clone())

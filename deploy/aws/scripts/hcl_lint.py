@@ -108,7 +108,10 @@ def load(path: pathlib.Path, errors: list[str]) -> Module:
             mod.calls[name] = body
         exprs: list[str] = []
         for k, v in doc.items():
-            if k != "variable":  # variable blocks only reference themselves in validations
+            if k == "moved":  # `from` is an address that no longer exists; `to` must
+                for block in v:
+                    expressions(block.get("to"), exprs)
+            elif k != "variable":  # variable blocks only reference themselves in validations
                 expressions(v, exprs)
         for block in doc.get("variable", []):
             expressions(block, exprs)

@@ -229,39 +229,49 @@ resource "aws_appautoscaling_target" "api" {
   max_capacity       = var.run_services ? var.api_max_count : 0
 }
 
-resource "aws_appautoscaling_policy" "api_cpu" {
-  name               = "${var.name}-api-cpu"
-  policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.api.service_namespace
-  resource_id        = aws_appautoscaling_target.api.resource_id
-  scalable_dimension = aws_appautoscaling_target.api.scalable_dimension
-
-  target_tracking_scaling_policy_configuration {
-    target_value       = var.api_cpu_target_percent
-    scale_in_cooldown  = 300
-    scale_out_cooldown = 60
-
-    predefined_metric_specification {
-      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+# Two target-tracking policies on the same target: the API scales out on whichever asks for more.
+locals {
+  api_scaling = {
+    cpu = {
+      target = var.api_cpu_target_percent
+      metric = "ECSServiceAverageCPUUtilization"
+      label  = null
+    }
+    requests = {
+      target = var.api_requests_per_target_per_minute
+      metric = "ALBRequestCountPerTarget"
+      label  = "${var.alb_arn_suffix}/${var.target_group_arn_suffix}"
     }
   }
 }
 
-resource "aws_appautoscaling_policy" "api_requests" {
-  name               = "${var.name}-api-requests"
+resource "aws_appautoscaling_policy" "api" {
+  for_each = local.api_scaling
+
+  name               = "${var.name}-api-${each.key}"
   policy_type        = "TargetTrackingScaling"
   service_namespace  = aws_appautoscaling_target.api.service_namespace
   resource_id        = aws_appautoscaling_target.api.resource_id
   scalable_dimension = aws_appautoscaling_target.api.scalable_dimension
 
   target_tracking_scaling_policy_configuration {
-    target_value       = var.api_requests_per_target_per_minute
+    target_value       = each.value.target
     scale_in_cooldown  = 300
     scale_out_cooldown = 60
 
     predefined_metric_specification {
-      predefined_metric_type = "ALBRequestCountPerTarget"
-      resource_label         = "${var.alb_arn_suffix}/${var.target_group_arn_suffix}"
+      predefined_metric_type = each.value.metric
+      resource_label         = each.value.label
     }
   }
+}
+
+moved {
+  from = aws_appautoscaling_policy.api_cpu
+  to   = aws_appautoscaling_policy.api["cpu"]
+}
+
+moved {
+  from = aws_appautoscaling_policy.api_requests
+  to   = aws_appautoscaling_policy.api["requests"]
 }
