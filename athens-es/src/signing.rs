@@ -135,7 +135,7 @@ impl Signer {
             .provider
             .provide_credentials()
             .await
-            .map_err(|error| format!("no AWS credentials: {error}"))?;
+            .map_err(|error| format!("no AWS credentials: {}", ErrorChain(&error)))?;
         *current = Some(credentials.clone());
         Ok(credentials)
     }
@@ -160,7 +160,7 @@ impl Signer {
             .time(SystemTime::now())
             .settings(settings)
             .build()
-            .map_err(|error| format!("cannot sign: {error}"))?
+            .map_err(|error| format!("cannot sign: {}", ErrorChain(&error)))?
             .into();
         let signable = SignableRequest::new(
             method,
@@ -168,9 +168,9 @@ impl Signer {
             headers.iter().copied(),
             SignableBody::Bytes(body),
         )
-        .map_err(|error| format!("cannot sign: {error}"))?;
+        .map_err(|error| format!("cannot sign: {}", ErrorChain(&error)))?;
         let (instructions, _signature) = sign(signable, &params)
-            .map_err(|error| format!("cannot sign: {error}"))?
+            .map_err(|error| format!("cannot sign: {}", ErrorChain(&error)))?
             .into_parts();
         let (signed, _query) = instructions.into_parts();
         Ok(signed
@@ -290,7 +290,7 @@ async fn forward(route: &Route, request: Request<Incoming>) -> Response<Full<Byt
         Err(error) => {
             return problem(
                 StatusCode::BAD_REQUEST,
-                &format!("cannot read the request: {error}"),
+                &format!("cannot read the request: {}", ErrorChain(&error)),
             );
         }
     };
@@ -345,7 +345,7 @@ async fn forward(route: &Route, request: Request<Incoming>) -> Response<Full<Byt
         Ok(response) => relay(response).await,
         Err(error) => problem(
             StatusCode::BAD_GATEWAY,
-            &format!("the search engine did not answer: {error}"),
+            &format!("the search engine did not answer: {}", ErrorChain(&error)),
         ),
     }
 }
@@ -371,7 +371,10 @@ async fn relay(response: reqwest::Response) -> Response<Full<Bytes>> {
         }
         Err(error) => problem(
             StatusCode::BAD_GATEWAY,
-            &format!("the search engine's answer broke off: {error}"),
+            &format!(
+                "the search engine's answer broke off: {}",
+                ErrorChain(&error)
+            ),
         ),
     }
 }
