@@ -182,6 +182,19 @@ async fn an_index_without_its_write_alias_gets_it_on_the_first_write() -> anyhow
     .await
 }
 
+/// An index on an engine that answered the connection check and then went away.
+async fn gone_engine() -> anyhow::Result<EsIndex> {
+    let fake = FakeEngine::start(Vec::new())?;
+    let index = EsIndex::connect(&EsConfig {
+        url: fake.url.clone(),
+        request_timeout_secs: 5,
+        ..EsConfig::default()
+    })
+    .await?;
+    fake.finish();
+    Ok(index)
+}
+
 #[tokio::test]
 async fn an_unreachable_engine_is_unavailable() -> anyhow::Result<()> {
     let refused = EsIndex::connect(&EsConfig {
@@ -195,15 +208,7 @@ async fn an_unreachable_engine_is_unavailable() -> anyhow::Result<()> {
         "{refused:?}"
     );
 
-    // An engine that answered the connection check and then went away.
-    let fake = FakeEngine::start(Vec::new())?;
-    let index = EsIndex::connect(&EsConfig {
-        url: fake.url.clone(),
-        request_timeout_secs: 5,
-        ..EsConfig::default()
-    })
-    .await?;
-    fake.finish();
+    let index = gone_engine().await?;
     let target = IndexName("athens-projects-v1-x".into());
     let written = index
         .write(&target, &[upsert(sample_document(1, "a"))])
@@ -446,14 +451,7 @@ async fn an_unreadable_ca_certificate_is_a_configuration_error() -> anyhow::Resu
 
 #[tokio::test]
 async fn an_unreachable_engine_keeps_the_transport_error_as_cause() -> anyhow::Result<()> {
-    let fake = FakeEngine::start(Vec::new())?;
-    let index = EsIndex::connect(&EsConfig {
-        url: fake.url.clone(),
-        request_timeout_secs: 5,
-        ..EsConfig::default()
-    })
-    .await?;
-    fake.finish();
+    let index = gone_engine().await?;
     let written = index
         .write(
             &IndexName("athens-projects-v1-x".into()),
