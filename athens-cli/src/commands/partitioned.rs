@@ -44,11 +44,14 @@ pub struct Partitioned<'a> {
     whole: SyncEngine,
     /// Its lease: every partition's.
     whole_lease: Arc<dyn WriterLease>,
+    /// Each partition's source and lease (counted against this process's budget), opened once:
+    /// the lease fences the acknowledgements of the source it came from.
+    partitions: Vec<(Partition, Arc<PgSource>, Arc<dyn WriterLease>)>,
 }
 
 impl<'a> Partitioned<'a> {
-    /// Wires the writer of every partition; the partitions' writers are wired each time they
-    /// start.
+    /// Wires the writer of every partition and opens each partition's source and lease; the
+    /// partitions' engines are wired each time they start.
     pub async fn new(
         settings: &'a Settings,
         source: Arc<PgSource>,
@@ -71,6 +74,23 @@ impl<'a> Partitioned<'a> {
             settings.sync.clone(),
             shutdown.clone(),
         );
+        let capture = &settings.capture;
+        let held = capture
+            .partitions_per_process
+            .unwrap_or(capture.partitions)
+            .get() as usize;
+        let budget = Arc::new(Semaphore::new(held));
+        let mut partitions = Vec::new();
+        for partition in Partition::all(capture.partitions) {
+            let changes = source.partition(partition);
+            let lease = changes
+                .lease()
+                .await
+                .context("cannot open a partition's writer lease connection")?;
+            let lease: Arc<dyn WriterLease> =
+                Arc::new(LeaseBudget::new(Arc::new(lease), budget.clone()));
+            partitions.push((partition, Arc::new(changes), lease));
+        }
         Ok(Partitioned {
             settings,
             source,
@@ -78,6 +98,7 @@ impl<'a> Partitioned<'a> {
             shutdown,
             whole,
             whole_lease,
+            partitions,
         })
     }
 
@@ -113,26 +134,21 @@ impl<'a> Partitioned<'a> {
     async fn stream(&self) -> anyhow::Result<Stopped> {
         let capture = &self.settings.capture;
         let count = capture.partitions;
-        let held = capture.partitions_per_process.unwrap_or(count).get() as usize;
-        let budget = Arc::new(Semaphore::new(held));
+        let held = capture.partitions_per_process.unwrap_or(count).get();
         let rebuild = CancellationToken::new();
         let stop = self.shutdown.child_token();
         let mut engines = JoinSet::new();
-        for partition in Partition::all(count) {
-            let changes = self.source.partition(partition);
-            let lease = changes
-                .lease()
-                .await
-                .context("cannot open a partition's writer lease connection")?;
+        for (partition, changes, lease) in &self.partitions {
+            let partition = *partition;
             let engine = SyncEngine::new(
-                Arc::new(changes),
+                changes.clone(),
                 Arc::new(PartitionDocuments::new(self.source.clone(), partition)),
                 Arc::new(PartitionIndex::new(
                     self.index.clone(),
                     partition,
                     rebuild.clone(),
                 )),
-                Arc::new(LeaseBudget::new(Arc::new(lease), budget.clone())),
+                lease.clone(),
                 self.settings.sync.clone(),
                 stop.clone(),
             );
