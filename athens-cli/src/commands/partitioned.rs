@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use athens_core::partition::{LeaseBudget, Partition, PartitionDocuments, PartitionIndex};
-use athens_core::{SearchIndex, SyncEngine, WriterLease};
+use athens_core::{ErrorChain, SearchIndex, SyncEngine, WriterLease};
 use athens_es::EsIndex;
 use athens_pg::PgSource;
 use tokio::sync::Semaphore;
@@ -113,7 +113,7 @@ impl<'a> Partitioned<'a> {
                 Ok(()) => attempt = 0,
                 Err(error) if error.is_retryable() => {
                     attempt += 1;
-                    warn!(attempt, error = %error, "rebuild interrupted, resuming");
+                    warn!(attempt, error = %ErrorChain(&error), "rebuild interrupted, resuming");
                     let retry = &self.settings.sync.retry;
                     let pause = retry
                         .initial
@@ -170,7 +170,7 @@ impl<'a> Partitioned<'a> {
                         info!(pending, "a table was truncated: rebuilding the whole index, which needs every partition");
                         break Ok(Stopped::Rebuild);
                     }
-                    Err(error) => warn!(error = %error, "could not look for truncates"),
+                    Err(error) => warn!(error = %ErrorChain(&error), "could not look for truncates"),
                 },
                 joined = engines.join_next() => match joined {
                     None => break Ok(Stopped::Shutdown),
@@ -197,7 +197,7 @@ impl<'a> Partitioned<'a> {
             if let Ok((partition, Err(error))) = joined
                 && !rebuild.is_cancelled()
             {
-                warn!(partition = %partition, error = %error, "a partition's writer stopped with an error");
+                warn!(partition = %partition, error = %ErrorChain(&error), "a partition's writer stopped with an error");
             }
         }
         stopped

@@ -162,6 +162,10 @@ async fn bad_configuration_and_unreachable_services_fail_with_one_clear_message(
         "cannot connect to PostgreSQL",
     );
     assert!(!stderr.contains("wrong"), "no secret in messages");
+    assert!(
+        stderr.contains("password authentication failed for user"),
+        "the server's own words end the message, as its root cause: {stderr}"
+    );
 
     fails_with(world.run(&["seed"]).unwrap(), 1, "athens migrate");
     world.ok(&["migrate"]).unwrap();
