@@ -11,6 +11,43 @@ use crate::document::ProjectId;
 
 pub use chain::ErrorChain;
 
+/// Writes the constructors of kinds that carry a message and no cause yet, `name => Variant`:
+/// `SourceError::unavailable("...")`, then [`with_source`](SourceError::with_source) for the cause.
+macro_rules! constructors {
+    ($($name:ident => $variant:ident),* $(,)?) => {$(
+        #[doc = concat!("[`Self::", stringify!($variant), "`] with `message` and no cause yet.")]
+        pub fn $name(message: impl Into<String>) -> Self {
+            Self::$variant {
+                message: message.into(),
+                source: None,
+            }
+        }
+    )*};
+}
+
+/// For an enum whose every kind carries a message and an optional cause: its [`constructors!`],
+/// `with_source` and `message`.
+macro_rules! kinds_with_cause {
+    ($($name:ident => $variant:ident),* $(,)?) => {
+        constructors!($($name => $variant),*);
+
+        /// The same error, caused by `cause`.
+        pub fn with_source(mut self, cause: impl Into<Cause>) -> Self {
+            match &mut self {
+                $(Self::$variant { source, .. })|* => *source = Some(cause.into()),
+            }
+            self
+        }
+
+        /// The message, without the kind's words before it.
+        pub fn message(&self) -> &str {
+            match self {
+                $(Self::$variant { message, .. })|* => message,
+            }
+        }
+    };
+}
+
 /// The error that caused another: an adapter's own error, kept whole so that its chain can be printed
 /// and inspected (`downcast_ref`).
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -60,58 +97,12 @@ pub enum SourceError {
 }
 
 impl SourceError {
-    /// [`SourceError::Unavailable`] with `message` and no cause yet.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        SourceError::Unavailable {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// [`SourceError::Misconfigured`] with `message` and no cause yet.
-    pub fn misconfigured(message: impl Into<String>) -> Self {
-        SourceError::Misconfigured {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// [`SourceError::Invalid`] with `message` and no cause yet.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        SourceError::Invalid {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// [`SourceError::LeaseLost`] with `message` and no cause yet.
-    pub fn lease_lost(message: impl Into<String>) -> Self {
-        SourceError::LeaseLost {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// The same error, caused by `cause`.
-    pub fn with_source(mut self, cause: impl Into<Cause>) -> Self {
-        match &mut self {
-            SourceError::Unavailable { source, .. }
-            | SourceError::Misconfigured { source, .. }
-            | SourceError::Invalid { source, .. }
-            | SourceError::LeaseLost { source, .. } => *source = Some(cause.into()),
-        }
-        self
-    }
-
-    /// The message, without the kind's words before it.
-    pub fn message(&self) -> &str {
-        match self {
-            SourceError::Unavailable { message, .. }
-            | SourceError::Misconfigured { message, .. }
-            | SourceError::Invalid { message, .. }
-            | SourceError::LeaseLost { message, .. } => message,
-        }
-    }
+    kinds_with_cause!(
+        unavailable => Unavailable,
+        misconfigured => Misconfigured,
+        invalid => Invalid,
+        lease_lost => LeaseLost,
+    );
 
     /// True when the same call may succeed later without anyone acting.
     pub fn is_retryable(&self) -> bool {
@@ -171,68 +162,13 @@ pub enum IndexError {
 }
 
 impl IndexError {
-    /// [`IndexError::Unavailable`] with `message` and no cause yet.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        IndexError::Unavailable {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// [`IndexError::Rejected`] with `message` and no cause yet.
-    pub fn rejected(message: impl Into<String>) -> Self {
-        IndexError::Rejected {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// [`IndexError::NotFound`] with `message` and no cause yet.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        IndexError::NotFound {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// [`IndexError::Invalid`] with `message` and no cause yet.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        IndexError::Invalid {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// [`IndexError::Fenced`] with `message` and no cause yet.
-    pub fn fenced(message: impl Into<String>) -> Self {
-        IndexError::Fenced {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// The same error, caused by `cause`.
-    pub fn with_source(mut self, cause: impl Into<Cause>) -> Self {
-        match &mut self {
-            IndexError::Unavailable { source, .. }
-            | IndexError::Rejected { source, .. }
-            | IndexError::NotFound { source, .. }
-            | IndexError::Invalid { source, .. }
-            | IndexError::Fenced { source, .. } => *source = Some(cause.into()),
-        }
-        self
-    }
-
-    /// The message, without the kind's words before it.
-    pub fn message(&self) -> &str {
-        match self {
-            IndexError::Unavailable { message, .. }
-            | IndexError::Rejected { message, .. }
-            | IndexError::NotFound { message, .. }
-            | IndexError::Invalid { message, .. }
-            | IndexError::Fenced { message, .. } => message,
-        }
-    }
+    kinds_with_cause!(
+        unavailable => Unavailable,
+        rejected => Rejected,
+        not_found => NotFound,
+        invalid => Invalid,
+        fenced => Fenced,
+    );
 
     /// True when the same call may succeed later without anyone acting.
     pub fn is_retryable(&self) -> bool {
@@ -272,21 +208,10 @@ pub enum SearchError {
 }
 
 impl SearchError {
-    /// [`SearchError::Unavailable`] with `message` and no cause yet.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        SearchError::Unavailable {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// [`SearchError::Internal`] with `message` and no cause yet.
-    pub fn internal(message: impl Into<String>) -> Self {
-        SearchError::Internal {
-            message: message.into(),
-            source: None,
-        }
-    }
+    constructors!(
+        unavailable => Unavailable,
+        internal => Internal,
+    );
 
     /// The same error, caused by `cause` (an [`SearchError::InvalidRequest`] is the client's doing
     /// and has none: it is returned as is).
