@@ -13,8 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use athens_pg::entity::{hashtags, project_hashtags, projects, user_projects, users};
 use reqwest::Method;
-use serde_json::json;
+use sea_orm::{EntityName, EntityTrait, IdenStatic, Iterable};
+use serde_json::{Value, json};
 
 use crate::load::{Generator, Plan, UPDATES};
 use crate::procs;
@@ -24,6 +26,43 @@ use crate::{ALIAS, Bench, DATABASE};
 
 /// The index pgsync writes.
 const PGSYNC_INDEX: &str = "athens-bench-pgsync";
+
+/// The columns of a table as Athens reads it: its entity's (athens-pg), the specification the
+/// capture triggers and the document queries derive from, so pgsync reads what Athens reads.
+fn columns<E: EntityTrait>() -> Vec<&'static str> {
+    E::Column::iter().map(|column| column.as_str()).collect()
+}
+
+/// pgsync's description of Athens' document: a project with its hashtags through
+/// `project_hashtags` and its creators (label `creators`) through `user_projects`.
+fn nodes() -> Value {
+    json!({
+        "table": projects::Entity.table_name(),
+        "columns": columns::<projects::Entity>(),
+        "children": [
+            {
+                "table": hashtags::Entity.table_name(),
+                "columns": columns::<hashtags::Entity>(),
+                "label": "hashtags",
+                "relationship": {
+                    "variant": "object",
+                    "type": "one_to_many",
+                    "through_tables": [project_hashtags::Entity.table_name()]
+                }
+            },
+            {
+                "table": users::Entity.table_name(),
+                "columns": columns::<users::Entity>(),
+                "label": "creators",
+                "relationship": {
+                    "variant": "object",
+                    "type": "one_to_many",
+                    "through_tables": [user_projects::Entity.table_name()]
+                }
+            }
+        ]
+    })
+}
 
 struct Pgsync {
     bin: PathBuf,
@@ -42,32 +81,7 @@ impl Pgsync {
         let document = json!([{
             "database": DATABASE,
             "index": PGSYNC_INDEX,
-            "nodes": {
-                "table": "projects",
-                "columns": ["id", "name", "slug", "description", "created_at"],
-                "children": [
-                    {
-                        "table": "hashtags",
-                        "columns": ["id", "name", "created_at"],
-                        "label": "hashtags",
-                        "relationship": {
-                            "variant": "object",
-                            "type": "one_to_many",
-                            "through_tables": ["project_hashtags"]
-                        }
-                    },
-                    {
-                        "table": "users",
-                        "columns": ["id", "name", "created_at"],
-                        "label": "creators",
-                        "relationship": {
-                            "variant": "object",
-                            "type": "one_to_many",
-                            "through_tables": ["user_projects"]
-                        }
-                    }
-                ]
-            }
+            "nodes": nodes(),
         }]);
         std::fs::write(&schema, serde_json::to_vec_pretty(&document)?)?;
         let env = [
@@ -305,4 +319,67 @@ async fn latency(
         change.is_finite().then_some(change <= 0.1),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use athens_core::{Creator, Hashtag, HashtagId, ProjectDocument, ProjectId, UserId};
+
+    use super::*;
+
+    /// The keys of a JSON object, sorted.
+    fn keys(value: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = value
+            .as_object()
+            .map(|object| object.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    fn sorted(columns: &Value, extra: &[&str]) -> Vec<String> {
+        let mut names: Vec<String> = columns
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|column| column.as_str().map(str::to_owned))
+            .chain(extra.iter().map(|name| (*name).to_owned()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn pgsync_reads_every_field_of_athens_document() {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let document = serde_json::to_value(ProjectDocument {
+            id: ProjectId(1),
+            name: "n".into(),
+            slug: "s".into(),
+            description: "d".into(),
+            created_at: at,
+            updated_at: at,
+            hashtags: vec![Hashtag {
+                id: HashtagId(2),
+                name: "h".into(),
+                created_at: at,
+            }],
+            creators: vec![Creator {
+                id: UserId(3),
+                name: "u".into(),
+                created_at: at,
+            }],
+        })
+        .unwrap();
+        let nodes = nodes();
+        assert_eq!(
+            sorted(&nodes["columns"], &["hashtags", "creators"]),
+            keys(&document)
+        );
+        for (child, field) in [(0, "hashtags"), (1, "creators")] {
+            let node = &nodes["children"][child];
+            assert_eq!(node["label"], field);
+            assert_eq!(sorted(&node["columns"], &[]), keys(&document[field][0]));
+        }
+    }
 }
