@@ -165,17 +165,11 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     ));
     bench.backfill_rate = Some(defaults.rate());
     let of_ceiling = Some(median_ratio).filter(|r| r.is_finite());
-    bench.report.headline(
-        "backfill throughput / raw `_bulk` ceiling (median of paired rounds)",
-        of_ceiling.map_or_else(|| "n/a".into(), ratio),
-        "≥ 0.75×",
-        of_ceiling.map(|r| r >= 0.75),
-    );
-    bench.report.headline(
-        "Athens' share of the backfill's CPU (PostgreSQL + engine + Athens)",
-        format!("{:.1}%", defaults.athens_share() * 100.0),
-        "< 15%",
-        Some(defaults.athens_share() < 0.15),
+    headlines(
+        bench,
+        &format!("{} projects, median of paired rounds", bench.projects),
+        of_ceiling,
+        &defaults,
     );
     bench.report.headline(
         "backfill docs/s; Athens peak RSS",
@@ -185,6 +179,23 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     );
     bench.report.tables.push(table);
     Ok(())
+}
+
+/// The backfill's headlines: its rate against the raw ceiling and Athens' share of the CPU, for the
+/// run `what` describes.
+fn headlines(bench: &mut Bench, what: &str, of_ceiling: Option<f64>, backfill: &Backfill) {
+    bench.report.headline(
+        &format!("backfill throughput / raw `_bulk` ceiling ({what})"),
+        of_ceiling.map_or_else(|| "n/a".into(), ratio),
+        "≥ 0.75×",
+        of_ceiling.map(|r| r >= 0.75),
+    );
+    bench.report.headline(
+        &format!("Athens' share of the backfill's CPU, PostgreSQL + engine + Athens ({what})"),
+        format!("{:.1}%", backfill.athens_share() * 100.0),
+        "< 15%",
+        Some(backfill.athens_share() < 0.15),
+    );
 }
 
 /// Makes sure the alias exists (a section run without `backfill` needs an index).
@@ -241,18 +252,11 @@ pub async fn million(bench: &mut Bench) -> anyhow::Result<()> {
         ));
     }
     bench.report.tables.push(table);
-    let of_ceiling = ceiling.map(|c| backfill.rate() / c);
-    bench.report.headline(
-        "backfill at 1M / raw `_bulk` ceiling",
-        of_ceiling.map_or_else(|| "n/a".into(), ratio),
-        "≥ 0.75×",
-        of_ceiling.map(|r| r >= 0.75),
-    );
-    bench.report.headline(
-        "Athens' share of CPU at 1M",
-        format!("{:.1}%", backfill.athens_share() * 100.0),
-        "< 15%",
-        Some(backfill.athens_share() < 0.15),
+    headlines(
+        bench,
+        "1,000,000 projects",
+        ceiling.map(|c| backfill.rate() / c),
+        &backfill,
     );
     Ok(())
 }

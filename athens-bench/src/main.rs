@@ -6,8 +6,12 @@
 //! - `raw`: `_bulk` of Athens' own documents, prebuilt NDJSON, bulk size × concurrency, refresh off
 //!   and 1 s, and the same documents through Athens' write path; single-document requests; the
 //!   engine's ceiling on this machine;
+//! - `readers`: the backfill's reader side alone: the real engine's backfill into an index that
+//!   discards writes, 1, 2 and 4 readers alternating (issue 17); not in the default list;
 //! - `backfill`: `athens reindex` as a child process: documents per second, CPU per 1k documents of
 //!   PostgreSQL, the engine and Athens, Athens' peak memory;
+//! - `ceiling`: `athens reindex` against a raw loader of the same documents, pre-encoded, with the
+//!   same bulk size and requests in flight, alternating (issue 17); not in the default list;
 //! - `stream`: `athens sync` under an open-loop, constant-rate mix of writes on the five tables:
 //!   highest rate with bounded lag, commit-to-acknowledgement and commit-to-searchable latency,
 //!   fan-out cases;
@@ -39,12 +43,16 @@ mod api;
 mod backfill;
 mod backlog;
 mod capture;
+mod ceiling;
+mod corpus;
+mod discard;
 mod load;
 mod outbox;
 mod pgsync;
 mod pipeline;
 mod procs;
 mod raw;
+mod readers;
 mod relevance;
 mod report;
 mod source;
@@ -71,7 +79,8 @@ struct Args {
     /// Projects to seed (users and hashtags scale with them).
     #[arg(long, default_value_t = 100_000)]
     projects: u64,
-    /// Sections to run, comma-separated: raw,backfill,stream,api,source,pgsync,backlog (and capture).
+    /// Sections to run, comma-separated: raw,backfill,stream,api,source,pgsync,backlog (and
+    /// readers, ceiling, capture, pipeline, outbox on request).
     #[arg(
         long,
         value_delimiter = ',',
@@ -98,6 +107,10 @@ struct Args {
     /// The benchmark's own database on that server (dropped and created afresh).
     #[arg(long, default_value = DATABASE)]
     database: String,
+    /// Use the benchmark's database as it is when it already holds --projects projects or more:
+    /// no fresh database, no seeding (a large database is seeded once for several runs).
+    #[arg(long)]
+    keep_database: bool,
     /// The engine (OpenSearch by default: pgsync's engine here).
     #[arg(long, default_value = "http://127.0.0.1:9208")]
     engine_url: String,
@@ -230,6 +243,12 @@ impl Scale {
         }
     }
 }
+
+/// Every section, in the order they run.
+const SECTIONS: [&str; 12] = [
+    "raw", "readers", "backfill", "ceiling", "stream", "api", "source", "pgsync", "capture",
+    "backlog", "pipeline", "outbox",
+];
 
 /// Name of the benchmark's own database.
 pub const DATABASE: &str = "athens_bench";
@@ -405,6 +424,18 @@ async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Projects in the database at `url`; 0 when it cannot be read (no database, no table).
+async fn seeded_projects(url: &str) -> u64 {
+    let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(url).await else {
+        return 0;
+    };
+    let count: Result<i64, _> = sqlx::query_scalar("SELECT count(*) FROM projects")
+        .fetch_one(&pool)
+        .await;
+    pool.close().await;
+    count.map_or(0, |count| u64::try_from(count).unwrap_or(0))
+}
+
 /// An engine's distribution and version ("opensearch 2.19.1") from its answer to `GET /`.
 fn engine_label(root: &Value) -> String {
     format!(
@@ -541,17 +572,20 @@ async fn main() -> anyhow::Result<()> {
     if args.load_debian {
         return relevance::load_demo(&args.corpus, &args.database_url).await;
     }
+    let corpus_run = |per_kind: usize| corpus::CorpusRun {
+        corpus: args.corpus.clone(),
+        per_kind,
+        engines: args.relevance_engines.clone(),
+        admin_url: args.database_url.clone(),
+        athens: Athens {
+            bin: athens_bin.clone(),
+            env: Vec::new(),
+            log_dir: log_dir.clone(),
+        },
+    };
     if args.suggest {
         return suggest::run(suggest::Options {
-            corpus: args.corpus.clone(),
-            per_kind: args.suggest_items,
-            engines: args.relevance_engines.clone(),
-            admin_url: args.database_url.clone(),
-            athens: Athens {
-                bin: athens_bin,
-                env: Vec::new(),
-                log_dir,
-            },
+            run: corpus_run(args.suggest_items),
             port: 18_093,
         })
         .await;
@@ -563,15 +597,7 @@ async fn main() -> anyhow::Result<()> {
             args.out.clone()
         };
         return relevance::run(relevance::Options {
-            corpus: args.corpus.clone(),
-            per_kind: args.per_kind,
-            engines: args.relevance_engines.clone(),
-            admin_url: args.database_url.clone(),
-            athens: Athens {
-                bin: athens_bin,
-                env: Vec::new(),
-                log_dir,
-            },
+            run: corpus_run(args.per_kind),
             out,
             command: args.command.clone(),
             show_misses: args.show_misses,
@@ -583,10 +609,17 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     println!(
-        "athens-bench: fresh database {}, {projects} projects",
+        "athens-bench: database {}, {projects} projects",
         args.database
     );
-    fresh_database(&args.database_url, &args.database).await?;
+    let kept = if args.keep_database && !args.tiny {
+        seeded_projects(&db_url).await >= projects
+    } else {
+        false
+    };
+    if !kept {
+        fresh_database(&args.database_url, &args.database).await?;
+    }
     let pool = PgPoolOptions::new()
         .max_connections(48)
         .acquire_timeout(Duration::from_secs(60))
@@ -630,45 +663,42 @@ async fn main() -> anyhow::Result<()> {
     };
     bench.drop_indexes(ALIAS).await?;
 
-    let seed_started = Instant::now();
-    bench.athens.run(&["migrate"])?;
-    bench
-        .athens
-        .run(&["seed", "--projects", &projects.to_string()])?;
-    bench.athens.run(&["setup"])?;
-    sqlx::raw_sql("VACUUM ANALYZE").execute(&bench.pool).await?;
-    println!(
-        "seeded {projects} projects in {:.1} s",
-        seed_started.elapsed().as_secs_f64()
-    );
+    if kept {
+        println!("kept database {} as it is", args.database);
+    } else {
+        let seed_started = Instant::now();
+        bench.athens.run(&["migrate"])?;
+        bench
+            .athens
+            .run(&["seed", "--projects", &projects.to_string()])?;
+        bench.athens.run(&["setup"])?;
+        sqlx::raw_sql("VACUUM ANALYZE").execute(&bench.pool).await?;
+        println!(
+            "seeded {projects} projects in {:.1} s",
+            seed_started.elapsed().as_secs_f64()
+        );
+    }
     bench.report.context = context(&bench, &args.command).await;
 
-    let wants = |name: &str| args.sections.iter().any(|s| s == name);
     for section in &args.sections {
-        if ![
-            "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog",
-            "pipeline", "outbox",
-        ]
-        .contains(&section.as_str())
-        {
+        if !SECTIONS.contains(&section.as_str()) {
             bail!("unknown section {section}");
         }
     }
-    for name in [
-        "raw", "backfill", "stream", "api", "source", "pgsync", "capture", "backlog", "pipeline",
-        "outbox",
-    ] {
-        if !wants(name) {
+    for name in SECTIONS {
+        if !args.sections.iter().any(|s| s == name) {
             continue;
         }
         let section_started = Instant::now();
         println!("== {name}");
-        if !["raw", "backfill", "backlog"].contains(&name) {
+        if !["raw", "backfill", "backlog", "readers", "ceiling"].contains(&name) {
             backfill::ensure_index(&mut bench).await?;
         }
         let result = match name {
             "raw" => raw::run(&mut bench).await,
             "backfill" => backfill::run(&mut bench).await,
+            "readers" => readers::run(&mut bench).await,
+            "ceiling" => ceiling::run(&mut bench).await,
             "stream" => stream::run(&mut bench).await,
             "api" => api::run(&mut bench).await,
             "source" => source::run(&mut bench).await,

@@ -28,24 +28,40 @@ const TINY_BULK_SIZES: [usize; 1] = [1000];
 const TINY_CONCURRENCY: [usize; 1] = [2];
 const TINY_SINGLE_CONCURRENCY: [usize; 1] = [4];
 /// Alias whose indexes the raw runs create (never the one Athens serves).
-const RAW_ALIAS: &str = "athens-bench-raw";
+pub const RAW_ALIAS: &str = "athens-bench-raw";
 
-/// Every project's document, read page by page like a backfill does.
-pub async fn documents(db_url: &str, limit: usize) -> anyhow::Result<Vec<ProjectDocument>> {
+/// Every project's document, read page by page like a backfill does, `page_size` at a time, each
+/// page handed to `each`, until `limit` documents.
+pub async fn for_each_page(
+    db_url: &str,
+    limit: usize,
+    page_size: usize,
+    mut each: impl FnMut(Vec<ProjectDocument>) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
     let source = PgSource::connect(&PgConfig::new(db_url)).await?;
-    let mut documents = Vec::new();
+    let mut read = 0;
     let mut after = None;
-    while documents.len() < limit {
-        let page = source
-            .load_page(after, 5_000.min(limit - documents.len()))
-            .await?;
+    while read < limit {
+        let page = source.load_page(after, page_size.min(limit - read)).await?;
         let Some(last) = page.documents.last() else {
             break;
         };
         after = Some(last.id);
-        documents.extend(page.documents);
+        read += page.documents.len();
+        each(page.documents)?;
     }
     source.close().await;
+    Ok(read)
+}
+
+/// Every project's document (at most `limit`), read page by page like a backfill does.
+pub async fn documents(db_url: &str, limit: usize) -> anyhow::Result<Vec<ProjectDocument>> {
+    let mut documents = Vec::new();
+    for_each_page(db_url, limit, 5_000, |page| {
+        documents.extend(page);
+        Ok(())
+    })
+    .await?;
     Ok(documents)
 }
 
@@ -61,14 +77,16 @@ fn upserts(documents: &[ProjectDocument]) -> Vec<IndexOp> {
 }
 
 /// NDJSON bodies of `bulk_size` documents each, with the action line Athens sends.
-fn bodies(documents: &[ProjectDocument], bulk_size: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+pub fn bodies(documents: &[ProjectDocument], bulk_size: usize) -> anyhow::Result<Vec<Vec<u8>>> {
     documents
         .chunks(bulk_size)
         .map(|chunk| Ok(athens_es::bulk_body(&upserts(chunk))?))
         .collect()
 }
 
-async fn send(bench: &Bench, index: &IndexName, body: Vec<u8>) -> anyhow::Result<()> {
+/// Sends one prebuilt `_bulk` body to `index`; fails on an error status or an `errors: true`
+/// answer.
+pub async fn send(bench: &Bench, index: &IndexName, body: Vec<u8>) -> anyhow::Result<()> {
     let response = bench
         .http
         .post(format!(
@@ -216,7 +234,11 @@ async fn single_rate(
 }
 
 /// A client for the raw indexes, writing `bulk_size` documents per request, `concurrency` in flight.
-async fn connect(bench: &Bench, bulk_size: usize, concurrency: usize) -> anyhow::Result<EsIndex> {
+pub async fn connect(
+    bench: &Bench,
+    bulk_size: usize,
+    concurrency: usize,
+) -> anyhow::Result<EsIndex> {
     EsIndex::connect(&EsConfig {
         url: bench.engine_url.clone(),
         alias: RAW_ALIAS.into(),

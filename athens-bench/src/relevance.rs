@@ -19,12 +19,14 @@ use athens_testkit::debian::{self, Corpus};
 use athens_testkit::relevance::{self, Kind, KindScore, Query, Scores};
 use serde_json::Value;
 
-use crate::procs::Athens;
+use crate::corpus::{self, CorpusRun};
 
 /// Name of the relevance benchmark's own database.
 const DATABASE: &str = "athens_relevance";
 /// Alias of its index.
 const ALIAS: &str = "athens-relevance";
+/// The benchmark's indexes (the alias's physical indexes).
+const INDEXES: &str = "athens-relevance*";
 /// Where the committed sample and its queries live, from the repository root.
 const SAMPLE_PATH: &str = "athens-testkit/data/debian-sample.txt.gz";
 /// The recorded queries of the sample.
@@ -39,17 +41,9 @@ const END: &str = "<!-- athens-bench relevance:end -->";
 
 /// What the relevance run needs.
 pub struct Options {
-    /// `live` (`apt-cache dumpavail`), `sample` (the committed sample and its recorded queries) or
-    /// the path of a dumpavail file.
-    pub corpus: String,
-    /// Queries per kind generated (not for the sample, whose queries are recorded).
-    pub per_kind: usize,
-    /// Engines' base URLs.
-    pub engines: Vec<String>,
-    /// A PostgreSQL URL whose role may create databases.
-    pub admin_url: String,
-    /// How to run `athens` (its environment is set here).
-    pub athens: Athens,
+    /// The corpus, the engines, the database server and `athens` (`per_kind`: queries generated
+    /// per kind, not for the sample, whose queries are recorded).
+    pub run: CorpusRun,
     /// Markdown output.
     pub out: PathBuf,
     /// The command line quoted in the report.
@@ -61,7 +55,7 @@ pub struct Options {
 
 /// Writes the committed sample and its recorded queries from `apt-cache dumpavail`.
 pub fn write_sample(root: &Path) -> anyhow::Result<()> {
-    let dumpavail = dumpavail()?;
+    let dumpavail = corpus::dumpavail()?;
     let text = debian::sample_text(&dumpavail);
     std::fs::write(root.join(SAMPLE_PATH), debian::gzip(&text)?)?;
     let corpus = Corpus::new(debian::parse_dumpavail(&text));
@@ -73,30 +67,6 @@ pub fn write_sample(root: &Path) -> anyhow::Result<()> {
         queries.len()
     );
     Ok(())
-}
-
-pub(crate) fn dumpavail() -> anyhow::Result<String> {
-    let output = std::process::Command::new("apt-cache")
-        .arg("dumpavail")
-        .output()
-        .context("cannot run apt-cache dumpavail (a Debian machine with apt lists is needed)")?;
-    if !output.status.success() || output.stdout.is_empty() {
-        bail!("apt-cache dumpavail gave nothing: run apt-get update first");
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// The corpus `source` names: `sample`, `live` (`apt-cache dumpavail`) or a dumpavail file.
-fn corpus(source: &str) -> anyhow::Result<Corpus> {
-    match source {
-        "sample" => Corpus::sample(),
-        "live" => Ok(Corpus::new(debian::parse_dumpavail(&dumpavail()?))),
-        path => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-            Ok(Corpus::new(debian::parse_dumpavail(&text)))
-        }
-    }
 }
 
 /// Loads the corpus `source` names into the five tables at `database_url` (migrated already),
@@ -115,7 +85,7 @@ pub async fn load_demo(source: &str, database_url: &str) -> anyhow::Result<()> {
         println!("the tables hold {projects} projects already: left as they are");
         return Ok(());
     }
-    let corpus = corpus(source)?;
+    let corpus = corpus::corpus(source)?;
     let loaded = debian::load(database_url, &corpus).await?;
     println!(
         "loaded the Debian corpus ({source}): {} projects, {} users, {} hashtags, {} creator links, {} hashtag links",
@@ -130,15 +100,15 @@ pub async fn load_demo(source: &str, database_url: &str) -> anyhow::Result<()> {
 
 /// Runs the benchmark and writes its tables.
 pub async fn run(mut options: Options) -> anyhow::Result<()> {
-    let (corpus, queries, corpus_note) = match options.corpus.as_str() {
+    let (corpus, queries, corpus_note) = match options.run.corpus.as_str() {
         "sample" => (
             Corpus::sample()?,
             relevance::recorded()?,
             "the committed sample (`athens-testkit/data/debian-sample.txt.gz`) and its recorded queries".to_owned(),
         ),
         source => {
-            let corpus = corpus(source)?;
-            let queries = relevance::generate(&corpus, options.per_kind, relevance::SEED);
+            let corpus = corpus::corpus(source)?;
+            let queries = relevance::generate(&corpus, options.run.per_kind, relevance::SEED);
             let what = if source == "live" {
                 "`apt-cache dumpavail` of this machine"
             } else {
@@ -149,13 +119,13 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
                 queries,
                 format!(
                     "{what}; {} queries per kind generated with seed {}",
-                    options.per_kind,
+                    options.run.per_kind,
                     relevance::SEED
                 ),
             )
         }
     };
-    let written = options.athens.log_dir.join("relevance-queries.tsv");
+    let written = options.run.athens.log_dir.join("relevance-queries.tsv");
     std::fs::write(&written, relevance::write_queries(&queries))?;
     println!(
         "relevance: queries in {}, {} packages, {} users, {} hashtags, {} queries",
@@ -165,17 +135,8 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
         corpus.hashtags.len(),
         queries.len()
     );
-    let db_url = crate::database_url(&options.admin_url, DATABASE)?;
-    crate::fresh_database(&options.admin_url, DATABASE).await?;
-    options.athens.env = vec![
-        ("ATHENS_DATABASE_URL".into(), db_url.clone()),
-        ("ATHENS_INDEX".into(), ALIAS.into()),
-        ("ATHENS_LOG".into(), "warn".into()),
-    ];
-    options.athens.run(&["migrate"])?;
-    let loaded = debian::load(&db_url, &corpus).await?;
+    let loaded = options.run.load(&corpus, DATABASE, ALIAS, &[]).await?;
     println!("loaded {loaded:?}");
-    options.athens.run(&["setup"])?;
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -195,17 +156,9 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
         "- date: {}; one query at a time, Athens and the baseline alternating kind by kind on the same index",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
-    for engine in &options.engines {
+    for engine in &options.run.engines {
         let engine = engine.trim_end_matches('/');
-        let banner: Value = http.get(engine).send().await?.json().await?;
-        let name = crate::engine_label(&banner);
-        println!("== {name}: athens reindex");
-        drop_indexes(&http, engine).await?;
-        let mut athens = options.athens.clone();
-        athens
-            .env
-            .push(("ATHENS_ENGINE_URL".into(), engine.to_owned()));
-        athens.run(&["reindex"])?;
+        let (name, _) = options.run.reindex(&http, engine, INDEXES).await?;
         let (athens_scores, baseline) = measure(&http, engine, &corpus, &queries).await?;
         if options.show_misses {
             show_misses(&http, engine, &corpus, &queries).await?;
@@ -224,7 +177,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
 
 /// Deletes the benchmark's indexes on `engine`.
 async fn drop_indexes(http: &reqwest::Client, engine: &str) -> anyhow::Result<()> {
-    crate::drop_matching(http, engine, &format!("{ALIAS}*")).await
+    crate::drop_matching(http, engine, INDEXES).await
 }
 
 /// The project ids of the hits of `body` posted to the alias.

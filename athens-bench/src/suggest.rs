@@ -12,20 +12,22 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use athens_testkit::debian::{self, Corpus};
+use anyhow::bail;
+use athens_testkit::debian::Corpus;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use serde_json::Value;
 
-use crate::procs::Athens;
+use crate::corpus::{self, CorpusRun};
 use crate::stats::Samples;
 
 /// Name of the suggestion benchmark's own database.
 const DATABASE: &str = "athens_suggest";
 /// Alias of its index.
 const ALIAS: &str = "athens-suggest";
+/// The benchmark's indexes (the alias's physical indexes).
+const INDEXES: &str = "athens-suggest-v*";
 /// The seed of the items typed.
 const SEED: u64 = 11;
 /// Longest prefix typed.
@@ -35,16 +37,9 @@ const LIMIT: usize = 5;
 
 /// What the suggestion run needs.
 pub struct Options {
-    /// `live` (`apt-cache dumpavail`), `sample` (the committed sample) or a dumpavail file.
-    pub corpus: String,
-    /// Items typed per kind.
-    pub per_kind: usize,
-    /// Engines' base URLs.
-    pub engines: Vec<String>,
-    /// A PostgreSQL URL whose role may create databases.
-    pub admin_url: String,
-    /// How to run `athens` (its environment is set here).
-    pub athens: Athens,
+    /// The corpus, the engines, the database server and `athens` (`per_kind`: items typed per
+    /// kind).
+    pub run: CorpusRun,
     /// Port of `athens serve` during the run.
     pub port: u16,
 }
@@ -153,14 +148,8 @@ fn typed(corpus: &Corpus, per_kind: usize) -> Vec<Typed> {
 
 /// Runs the benchmark and prints its table.
 pub async fn run(mut options: Options) -> anyhow::Result<()> {
-    let corpus = match options.corpus.as_str() {
-        "sample" => Corpus::sample()?,
-        "live" => Corpus::new(debian::parse_dumpavail(&crate::relevance::dumpavail()?)),
-        path => Corpus::new(debian::parse_dumpavail(
-            &std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?,
-        )),
-    };
-    let typed = typed(&corpus, options.per_kind);
+    let corpus = corpus::corpus(&options.run.corpus)?;
+    let typed = typed(&corpus, options.run.per_kind);
     println!(
         "suggest: {} packages, {} users, {} hashtags; {} items typed, {} requests per engine",
         corpus.packages.len(),
@@ -169,34 +158,19 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
         typed.len(),
         typed.iter().map(|t| t.prefixes.len()).sum::<usize>()
     );
-    let db_url = crate::database_url(&options.admin_url, DATABASE)?;
-    crate::fresh_database(&options.admin_url, DATABASE).await?;
     let addr = format!("127.0.0.1:{}", options.port);
-    options.athens.env = vec![
-        ("ATHENS_DATABASE_URL".into(), db_url),
-        ("ATHENS_INDEX".into(), ALIAS.into()),
-        ("ATHENS_LOG".into(), "warn".into()),
-        ("ATHENS_HTTP_ADDR".into(), addr.clone()),
-    ];
-    options.athens.run(&["migrate"])?;
-    debian::load(&options.athens.env[0].1, &corpus).await?;
-    options.athens.run(&["setup"])?;
+    options
+        .run
+        .load(&corpus, DATABASE, ALIAS, &[("ATHENS_HTTP_ADDR", &addr)])
+        .await?;
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
     let base = format!("http://{addr}");
-    for engine in &options.engines {
+    for engine in &options.run.engines {
         let engine = engine.trim_end_matches('/');
-        let banner: Value = http.get(engine).send().await?.json().await?;
-        let name = crate::engine_label(&banner);
-        println!("== {name}: athens reindex");
-        drop_indexes(&http, engine).await?;
-        let mut athens = options.athens.clone();
-        athens
-            .env
-            .push(("ATHENS_ENGINE_URL".into(), engine.to_owned()));
-        athens.run(&["reindex"])?;
+        let (name, athens) = options.run.reindex(&http, engine, INDEXES).await?;
         let server = athens.spawn(&["serve"], &[])?;
         let measured = async {
             wait_ready(&http, &base).await?;
@@ -207,13 +181,13 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
         drop_indexes(&http, engine).await?;
         println!("{}", table(&name, measured?));
     }
-    crate::fresh_database(&options.admin_url, DATABASE).await?;
+    crate::fresh_database(&options.run.admin_url, DATABASE).await?;
     Ok(())
 }
 
 /// Deletes the benchmark's indexes on `engine`.
 async fn drop_indexes(http: &reqwest::Client, engine: &str) -> anyhow::Result<()> {
-    crate::drop_matching(http, engine, &format!("{ALIAS}-v*")).await
+    crate::drop_matching(http, engine, INDEXES).await
 }
 
 async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {

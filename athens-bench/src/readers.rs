@@ -1,0 +1,232 @@
+//! The backfill's reader side alone (issue 17): the real engine's backfill
+//! ([`SyncEngine::backfill`] over [`PgSource`]) from the benchmark's database into a
+//! [`DiscardIndex`], with 1, 2 and 4 readers (`sync.backfill_readers`) alternating in one run, so
+//! that what is measured is PostgreSQL's page reads and Athens' document building, not the engine.
+//!
+//! The machine is shared, so each run records what limits it: the CPU seconds of the PostgreSQL
+//! backends of the run (found by their `application_name` in `pg_stat_activity`) and of this
+//! process (the engine runs in it), how busy the machine's cores were, and the load average.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use anyhow::{Context, ensure};
+use athens_core::{EngineConfig, SyncEngine};
+use athens_pg::{PgConfig, PgSource};
+use sea_orm::sqlx;
+use tokio_util::sync::CancellationToken;
+
+use crate::discard::DiscardIndex;
+use crate::report::{Table, num, ratio};
+use crate::{Bench, procs};
+
+/// Reader counts, in the order of the odd rounds (even rounds run them backwards).
+const READERS: [usize; 3] = [1, 2, 4];
+/// Rounds of the full run: the two orders once each, so that a drift of the machine's speed
+/// during the run weighs on every reader count alike.
+const ROUNDS: usize = 2;
+
+/// What one backfill into the discarding index did.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    readers: usize,
+    documents: u64,
+    seconds: f64,
+    /// CPU seconds of this process (the engine and the source adapter).
+    athens_cpu: f64,
+    /// CPU seconds of the run's PostgreSQL backends.
+    postgres_cpu: f64,
+    /// Share of the machine's cores busy (every process), 0 to 1.
+    busy: f64,
+    /// One-minute load average at the end of the run.
+    load: f64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.documents as f64 / self.seconds
+    }
+}
+
+/// The one-minute load average (`/proc/loadavg`).
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// CPU seconds so far of each PostgreSQL backend whose `application_name` is `application`.
+async fn backends(bench: &Bench, application: &str) -> anyhow::Result<HashMap<i32, f64>> {
+    let pids: Vec<i32> =
+        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+            .bind(application)
+            .fetch_all(&bench.pool)
+            .await?;
+    Ok(pids
+        .into_iter()
+        .filter_map(|pid| Some((pid, procs::cpu_seconds(u32::try_from(pid).ok()?)?)))
+        .collect())
+}
+
+/// CPU seconds the backends used between two readings (a backend born in between counts whole).
+fn backends_since(before: &HashMap<i32, f64>, after: &HashMap<i32, f64>) -> f64 {
+    after
+        .iter()
+        .map(|(pid, cpu)| cpu - before.get(pid).copied().unwrap_or(0.0))
+        .sum()
+}
+
+/// One backfill with `readers` readers into a fresh discarding index.
+async fn measure(bench: &Bench, readers: usize) -> anyhow::Result<Run> {
+    let application = format!("athens-bench-readers-{}", std::process::id());
+    let config = PgConfig {
+        application_name: application.clone(),
+        max_connections: u32::try_from(readers)?.max(4) + 2,
+        ..PgConfig::new(bench.db_url.clone())
+    };
+    let source = Arc::new(PgSource::connect(&config).await?);
+    let lease = source.lease().await?;
+    let index = Arc::new(DiscardIndex::default());
+    let engine = SyncEngine::new(
+        source.clone(),
+        source.clone(),
+        index.clone(),
+        Arc::new(lease),
+        EngineConfig {
+            backfill_readers: NonZeroUsize::new(readers).context("no readers")?,
+            ..EngineConfig::default()
+        },
+        CancellationToken::new(),
+    );
+    engine.acquire_lease().await?;
+    let pg_before = backends(bench, &application).await?;
+    let athens_before = procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
+    let ticks = procs::machine_ticks();
+    let report = engine.backfill().await;
+    let busy = procs::machine_busy(ticks, procs::machine_ticks());
+    let athens_cpu = procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - athens_before;
+    let pg_after = backends(bench, &application).await?;
+    engine.release_lease().await?;
+    source.close().await;
+    let report = report?;
+    ensure!(
+        index.written() == report.documents && report.documents >= bench.projects * 9 / 10,
+        "{readers} reader(s) wrote {} documents ({} reported) of {} projects",
+        index.written(),
+        report.documents,
+        bench.projects
+    );
+    Ok(Run {
+        readers,
+        documents: report.documents,
+        seconds: report.elapsed.as_secs_f64(),
+        athens_cpu,
+        postgres_cpu: backends_since(&pg_before, &pg_after),
+        busy,
+        load: load_average(),
+    })
+}
+
+/// Runs the section: every reader count in each round, the order reversed every other round.
+pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+    let rounds = if bench.tiny { 1 } else { ROUNDS };
+    let load_before = load_average();
+    let mut runs: Vec<(usize, Run)> = Vec::new();
+    for round in 1..=rounds {
+        let mut order = READERS.to_vec();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for readers in order {
+            let run = measure(bench, readers).await?;
+            println!(
+                "readers {readers} round {round}: {} docs in {:.1} s, {:.0} docs/s; Athens {:.2} cores, PostgreSQL {:.2} cores, machine {:.0}% busy, load {:.2}",
+                run.documents,
+                run.seconds,
+                run.rate(),
+                run.athens_cpu / run.seconds,
+                run.postgres_cpu / run.seconds,
+                run.busy * 100.0,
+                run.load
+            );
+            runs.push((round, run));
+        }
+    }
+    // Each reader count's rate over all its rounds: documents over seconds, summed.
+    let rate_of = |readers: usize| -> f64 {
+        let (documents, seconds) = runs
+            .iter()
+            .filter(|(_, run)| run.readers == readers)
+            .fold((0.0, 0.0), |(d, s), (_, run)| {
+                (d + run.documents as f64, s + run.seconds)
+            });
+        documents / seconds
+    };
+    let one = rate_of(1);
+    let mut table = Table::new(
+        &format!(
+            "Backfill, reader side alone ({} projects into an index that discards writes)",
+            bench.projects
+        ),
+        &[
+            "readers",
+            "round",
+            "docs/s",
+            "÷ 1 reader (same round)",
+            "Athens CPU s/1k docs",
+            "Athens cores",
+            "PostgreSQL CPU s/1k docs",
+            "PostgreSQL cores",
+            "machine busy",
+            "load average",
+        ],
+    );
+    for (round, run) in &runs {
+        let single = runs
+            .iter()
+            .find(|(r, other)| r == round && other.readers == 1)
+            .map_or(f64::NAN, |(_, other)| other.rate());
+        let per_k = |cpu: f64| num(cpu / run.documents as f64 * 1000.0, 3);
+        table.row(vec![
+            run.readers.to_string(),
+            round.to_string(),
+            num(run.rate(), 0),
+            ratio(run.rate() / single),
+            per_k(run.athens_cpu),
+            num(run.athens_cpu / run.seconds, 2),
+            per_k(run.postgres_cpu),
+            num(run.postgres_cpu / run.seconds, 2),
+            format!("{:.0}%", run.busy * 100.0),
+            num(run.load, 2),
+        ]);
+    }
+    let defaults = EngineConfig::default();
+    table.note(format!(
+        "the real engine's backfill (`SyncEngine::backfill`, {} ranges per reader when readers > 1, pages of {} documents, {} writes in flight per reader) over `PgSource`, into `DiscardIndex` (athens-bench: accepts and drops every write); reader counts alternate within each round, the order reversed every other round; load average {load_before:.2} at the start",
+        4, defaults.chunk_size, defaults.write_concurrency
+    ));
+    table.note("Athens = this process (`/proc/self/stat`: the engine, the source adapter, document building); PostgreSQL = the run's backends (`pg_stat_activity` by `application_name`, `/proc/<pid>/stat`); cores = CPU seconds ÷ wall seconds; machine busy: `/proc/stat`, every process, 100% = both cores");
+    let mut summary = Vec::new();
+    for readers in READERS {
+        summary.push(format!(
+            "{readers}: {} docs/s ({})",
+            num(rate_of(readers), 0),
+            ratio(rate_of(readers) / one)
+        ));
+    }
+    table.note(format!(
+        "over all rounds (documents ÷ seconds): {}",
+        summary.join("; ")
+    ));
+    let two = rate_of(2) / one;
+    bench.report.headline(
+        "backfill, reader side alone: 2 readers ÷ 1 reader",
+        ratio(two),
+        "≥ 1.7×",
+        Some(two >= 1.7),
+    );
+    bench.report.tables.push(table);
+    Ok(())
+}
