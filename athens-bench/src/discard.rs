@@ -46,7 +46,7 @@ impl DiscardIndex {
         if self.state().created.contains(&index.0) {
             Ok(())
         } else {
-            Err(IndexError::NotFound(index.0.clone()))
+            Err(IndexError::not_found(index.0.clone()))
         }
     }
 }
@@ -88,7 +88,7 @@ impl SearchIndex for DiscardIndex {
         self.known(index)?;
         let mut state = self.state();
         if state.claimed.as_deref() != Some(writer.as_str()) {
-            return Err(IndexError::Fenced(writer.as_str().to_owned()));
+            return Err(IndexError::fenced(writer.as_str()));
         }
         Ok(state.live.replace(index.clone()))
     }
@@ -182,7 +182,7 @@ mod tests {
         let other = IndexName("elsewhere".into());
         assert!(matches!(
             index.write(&other, &[upsert(3)]).await,
-            Err(IndexError::NotFound(_))
+            Err(IndexError::NotFound { .. })
         ));
         index.drop_index(&created).await.unwrap();
         assert!(index.write(&created, &[upsert(4)]).await.is_err());
@@ -198,7 +198,7 @@ mod tests {
         index.claim(&second).await.unwrap();
         assert!(matches!(
             index.publish_as(&created, &first).await,
-            Err(IndexError::Fenced(_))
+            Err(IndexError::Fenced { .. })
         ));
         assert_eq!(index.publish_as(&created, &second).await.unwrap(), None);
         assert_eq!(index.live_index().await.unwrap(), Some(created));

@@ -7,7 +7,7 @@
 //!   and 1 s, and the same documents through Athens' write path; single-document requests; the
 //!   engine's ceiling on this machine;
 //! - `readers`: the backfill's reader side alone: the real engine's backfill into an index that
-//!   discards writes, 1, 2 and 4 readers alternating (issue 17); not in the default list;
+//!   discards writes, 1, 2 and 4 readers alternating (issue 17);
 //! - `backfill`: `athens reindex` as a child process: documents per second, CPU per 1k documents of
 //!   PostgreSQL, the engine and Athens, Athens' peak memory;
 //! - `ceiling`: `athens reindex` against a raw loader of the same documents, pre-encoded, with the
@@ -79,12 +79,12 @@ struct Args {
     /// Projects to seed (users and hashtags scale with them).
     #[arg(long, default_value_t = 100_000)]
     projects: u64,
-    /// Sections to run, comma-separated: raw,backfill,stream,api,source,pgsync,backlog (and
-    /// readers, ceiling, capture, pipeline, outbox on request).
+    /// Sections to run, comma-separated: raw,readers,backfill,stream,api,source,pgsync,backlog
+    /// (and ceiling, capture, pipeline, outbox on request).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "raw,backfill,stream,api,source,pgsync,backlog"
+        default_value = "raw,readers,backfill,stream,api,source,pgsync,backlog"
     )]
     sections: Vec<String>,
     /// Smoke size: 2,000 projects and runs of a second or two, to prove the runner works.
