@@ -156,6 +156,16 @@ impl MigrationName for CreateSourceTables {
     }
 }
 
+/// A table of entities (users, hashtags, projects) with its identity key `id`; the other columns
+/// follow.
+fn entity_table(table: impl IntoIden, id: impl IntoIden) -> TableCreateStatement {
+    Table::create()
+        .table(table)
+        .if_not_exists()
+        .col(identity(id))
+        .to_owned()
+}
+
 fn identity(column: impl IntoIden) -> ColumnDef {
     ColumnDef::new(column)
         .integer()
@@ -196,103 +206,96 @@ fn link_table(
         .col(ColumnDef::new(first_column).integer().not_null())
         .col(ColumnDef::new(second_column).integer().not_null())
         .primary_key(Index::create().col(first_column).col(second_column))
-        .foreign_key(
-            ForeignKey::create()
-                .from(table, first_column)
-                .to(first_parent, first_key)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
-        .foreign_key(
-            ForeignKey::create()
-                .from(table, second_column)
-                .to(second_parent, second_key)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .foreign_key(&mut cascading(
+            table,
+            first_column,
+            (first_parent, first_key),
+        ))
+        .foreign_key(&mut cascading(
+            table,
+            second_column,
+            (second_parent, second_key),
+        ))
+        .to_owned()
+}
+
+/// A foreign key from `column` of `table` to `parent`'s `key`, deleting the row with its parent.
+fn cascading(
+    table: impl IntoIden,
+    column: impl IntoIden,
+    (parent, key): (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .from(table, column)
+        .to(parent, key)
+        .on_delete(ForeignKeyAction::Cascade)
         .to_owned()
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateSourceTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(Users::Table)
-                    .if_not_exists()
-                    .col(identity(Users::Id))
-                    .col(ColumnDef::new(Users::Name).string().not_null())
-                    .col(created_at(Users::CreatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(Hashtags::Table)
-                    .if_not_exists()
-                    .col(identity(Hashtags::Id))
-                    .col(
-                        ColumnDef::new(Hashtags::Name)
-                            .string()
-                            .not_null()
-                            .unique_key(),
-                    )
-                    .col(created_at(Hashtags::CreatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(Projects::Table)
-                    .if_not_exists()
-                    .col(identity(Projects::Id))
-                    .col(ColumnDef::new(Projects::Name).string().not_null())
-                    .col(
-                        ColumnDef::new(Projects::Slug)
-                            .string()
-                            .not_null()
-                            .unique_key(),
-                    )
-                    .col(ColumnDef::new(Projects::Description).text().null())
-                    .col(created_at(Projects::CreatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(link_table(
+        let tables = [
+            entity_table(Users::Table, Users::Id)
+                .col(ColumnDef::new(Users::Name).string().not_null())
+                .col(created_at(Users::CreatedAt))
+                .to_owned(),
+            entity_table(Hashtags::Table, Hashtags::Id)
+                .col(
+                    ColumnDef::new(Hashtags::Name)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
+                .col(created_at(Hashtags::CreatedAt))
+                .to_owned(),
+            entity_table(Projects::Table, Projects::Id)
+                .col(ColumnDef::new(Projects::Name).string().not_null())
+                .col(
+                    ColumnDef::new(Projects::Slug)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
+                .col(ColumnDef::new(Projects::Description).text().null())
+                .col(created_at(Projects::CreatedAt))
+                .to_owned(),
+            link_table(
                 ProjectHashtags::Table,
                 (ProjectHashtags::ProjectId, Projects::Table, Projects::Id),
                 (ProjectHashtags::HashtagId, Hashtags::Table, Hashtags::Id),
-            ))
-            .await?;
-        manager
-            .create_table(link_table(
+            ),
+            link_table(
                 UserProjects::Table,
                 (UserProjects::ProjectId, Projects::Table, Projects::Id),
                 (UserProjects::UserId, Users::Table, Users::Id),
-            ))
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("project_hashtags_hashtag_id_idx")
-                    .table(ProjectHashtags::Table)
-                    .col(ProjectHashtags::HashtagId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("user_projects_user_id_idx")
-                    .table(UserProjects::Table)
-                    .col(UserProjects::UserId)
-                    .to_owned(),
-            )
-            .await?;
+            ),
+        ];
+        for table in tables {
+            manager.create_table(table).await?;
+        }
+        // The link tables' keys lead with the project: the way from a hashtag or a user to its
+        // projects needs an index of its own.
+        for (name, table, column) in [
+            (
+                "project_hashtags_hashtag_id_idx",
+                ProjectHashtags::Table.into_iden(),
+                ProjectHashtags::HashtagId.into_iden(),
+            ),
+            (
+                "user_projects_user_id_idx",
+                UserProjects::Table.into_iden(),
+                UserProjects::UserId.into_iden(),
+            ),
+        ] {
+            let index = Index::create()
+                .if_not_exists()
+                .name(name)
+                .table(table)
+                .col(column)
+                .to_owned();
+            manager.create_index(index).await?;
+        }
         Ok(())
     }
 

@@ -3,13 +3,27 @@
 
 use std::time::{Duration, Instant};
 
-use athens_core::{Ack, ChangeSource, DeadLetter, ProjectId};
+use athens_core::{Ack, ChangeRecord, ChangeSource, DeadLetter, ProjectId, SourceError};
 use athens_pg::PgSource;
 use sea_orm::sqlx::{self, Connection, PgConnection};
 
 use crate::support::{
     ack_second_and_fourth, config, drain, early_transaction, exec, ready, scalar, take_all, user,
 };
+
+/// A poll of `source` waiting up to `wait`, while `sql` commits `delay` after the poll began.
+async fn poll_during(
+    source: &PgSource,
+    wait: Duration,
+    delay: Duration,
+    sql: &str,
+) -> Result<Vec<ChangeRecord>, SourceError> {
+    let (polled, ()) = tokio::join!(source.poll(10, wait), async {
+        tokio::time::sleep(delay).await;
+        exec(source, sql).await;
+    });
+    polled
+}
 
 #[tokio::test]
 async fn a_change_that_commits_after_a_later_one_is_not_skipped() {
@@ -77,12 +91,14 @@ async fn a_notification_wakes_a_waiting_poll_at_once() {
             .unwrap()
             .is_empty()
     );
-    let writer = source.clone();
     let started = Instant::now();
-    let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(20)), async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        exec(&writer, "INSERT INTO users (id, name) VALUES (5, 'Ada')").await;
-    });
+    let polled = poll_during(
+        &source,
+        Duration::from_secs(20),
+        Duration::from_millis(300),
+        "INSERT INTO users (id, name) VALUES (5, 'Ada')",
+    )
+    .await;
     let waited = started.elapsed();
     assert_eq!(polled.unwrap().len(), 1);
     assert!(
@@ -99,17 +115,15 @@ async fn polling_finds_a_change_whose_notification_never_came() {
     let source = PgSource::connect(&quick).await.unwrap();
     source.migrate().await.unwrap();
     source.install_capture().await.unwrap();
-    let writer = source.clone();
     let started = Instant::now();
-    let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(20)), async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        // A row written straight into the outbox: no trigger, so no NOTIFY.
-        exec(
-            &writer,
-            "INSERT INTO athens.outbox (source_table, op, user_id) VALUES ('users', 'I', 42)",
-        )
-        .await;
-    });
+    // A row written straight into the outbox: no trigger, so no NOTIFY.
+    let polled = poll_during(
+        &source,
+        Duration::from_secs(20),
+        Duration::from_millis(300),
+        "INSERT INTO athens.outbox (source_table, op, user_id) VALUES ('users', 'I', 42)",
+    )
+    .await;
     let waited = started.elapsed();
     assert_eq!(polled.unwrap()[0].change, user(42));
     assert!(
@@ -144,15 +158,13 @@ async fn writers_notify_only_while_a_consumer_waits() {
     // Right after changes, a consumer polls quickly instead of asking for notifications.
     tokio::time::sleep(Duration::from_millis(700)).await;
 
-    let writer = source.clone();
-    let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(10)), async move {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        exec(
-            &writer,
-            "BEGIN; INSERT INTO users (name) VALUES ('b'); INSERT INTO users (name) VALUES ('c'); COMMIT;",
-        )
-        .await;
-    });
+    let polled = poll_during(
+        &source,
+        Duration::from_secs(10),
+        Duration::from_millis(400),
+        "BEGIN; INSERT INTO users (name) VALUES ('b'); INSERT INTO users (name) VALUES ('c'); COMMIT;",
+    )
+    .await;
     assert_eq!(polled.unwrap().len(), 2);
     let notified = tokio::time::timeout(Duration::from_secs(2), listener.recv()).await;
     assert!(notified.is_ok(), "a waiting consumer is notified");
@@ -200,15 +212,13 @@ async fn while_changes_flow_a_consumer_polls_quickly_without_notifications() {
             dead_letters: Vec::new(),
         };
         source.ack(&ack).await.unwrap();
-        let writer = source.clone();
-        let (polled, ()) = tokio::join!(source.poll(10, Duration::from_secs(5)), async move {
-            tokio::time::sleep(Duration::from_millis(120)).await;
-            exec(
-                &writer,
-                "INSERT INTO hashtags (name) VALUES (md5(random()::text))",
-            )
-            .await;
-        });
+        let polled = poll_during(
+            &source,
+            Duration::from_secs(5),
+            Duration::from_millis(120),
+            "INSERT INTO hashtags (name) VALUES (md5(random()::text))",
+        )
+        .await;
         assert_eq!(polled.unwrap().len(), 1);
         source
             .ack(&Ack {
