@@ -49,6 +49,30 @@ pub struct SourceFaults {
     pub ack: Fault,
 }
 
+/// Renames the row `id` of `rows` (users or hashtags) unless it has that name already; says
+/// whether it did.
+fn rename<K: Ord>(rows: &mut BTreeMap<K, (String, DateTime<Utc>)>, id: &K, name: &str) -> bool {
+    match rows.get_mut(id) {
+        Some(row) if row.0 != name => {
+            row.0 = name.into();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Removes the links that `linked` picks from `links`, as a cascading delete does; returns them.
+fn unlink<A: Ord + Copy, B: Ord + Copy>(
+    links: &mut BTreeSet<(A, B)>,
+    linked: impl Fn(&(A, B)) -> bool,
+) -> Vec<(A, B)> {
+    let gone: Vec<(A, B)> = links.iter().filter(|link| linked(link)).copied().collect();
+    for link in &gone {
+        links.remove(link);
+    }
+    gone
+}
+
 #[derive(Debug, Default)]
 struct Tables {
     users: BTreeMap<UserId, (String, DateTime<Utc>)>,
@@ -189,10 +213,7 @@ impl MemorySource {
     /// Renames a user (no change recorded when the name is the same).
     pub fn rename_user(&self, id: UserId, name: &str) {
         self.commit(|t| {
-            if let Some(user) = t.users.get_mut(&id)
-                && user.0 != name
-            {
-                user.0 = name.into();
+            if rename(&mut t.users, &id, name) {
                 t.record(Change::User { user: id });
             }
         });
@@ -201,14 +222,7 @@ impl MemorySource {
     /// Deletes a user; its `user_projects` rows go with it.
     pub fn delete_user(&self, id: UserId) {
         self.commit(|t| {
-            let links: Vec<_> = t
-                .user_projects
-                .iter()
-                .filter(|(_, user)| *user == id)
-                .copied()
-                .collect();
-            for (project, user) in links {
-                t.user_projects.remove(&(project, user));
+            for (project, user) in unlink(&mut t.user_projects, |(_, user)| *user == id) {
                 t.record(Change::UserProject { project, user });
             }
             if t.users.remove(&id).is_some() {
@@ -230,10 +244,7 @@ impl MemorySource {
     /// Renames a hashtag.
     pub fn rename_hashtag(&self, id: HashtagId, name: &str) {
         self.commit(|t| {
-            if let Some(hashtag) = t.hashtags.get_mut(&id)
-                && hashtag.0 != name
-            {
-                hashtag.0 = name.into();
+            if rename(&mut t.hashtags, &id, name) {
                 t.record(Change::Hashtag { hashtag: id });
             }
         });
@@ -242,14 +253,8 @@ impl MemorySource {
     /// Deletes a hashtag; its `project_hashtags` rows go with it.
     pub fn delete_hashtag(&self, id: HashtagId) {
         self.commit(|t| {
-            let links: Vec<_> = t
-                .project_hashtags
-                .iter()
-                .filter(|(_, hashtag)| *hashtag == id)
-                .copied()
-                .collect();
-            for (project, hashtag) in links {
-                t.project_hashtags.remove(&(project, hashtag));
+            for (project, hashtag) in unlink(&mut t.project_hashtags, |(_, hashtag)| *hashtag == id)
+            {
                 t.record(Change::ProjectHashtag { project, hashtag });
             }
             if t.hashtags.remove(&id).is_some() {
@@ -293,24 +298,11 @@ impl MemorySource {
     /// Deletes a project; its link rows go with it.
     pub fn delete_project(&self, id: ProjectId) {
         self.commit(|t| {
-            let tags: Vec<_> = t
-                .project_hashtags
-                .iter()
-                .filter(|(project, _)| *project == id)
-                .copied()
-                .collect();
-            for (project, hashtag) in tags {
-                t.project_hashtags.remove(&(project, hashtag));
+            for (project, hashtag) in unlink(&mut t.project_hashtags, |(project, _)| *project == id)
+            {
                 t.record(Change::ProjectHashtag { project, hashtag });
             }
-            let users: Vec<_> = t
-                .user_projects
-                .iter()
-                .filter(|(project, _)| *project == id)
-                .copied()
-                .collect();
-            for (project, user) in users {
-                t.user_projects.remove(&(project, user));
+            for (project, user) in unlink(&mut t.user_projects, |(project, _)| *project == id) {
                 t.record(Change::UserProject { project, user });
             }
             if t.projects.remove(&id).is_some() {
