@@ -151,6 +151,14 @@ impl Client {
         &self.shared.engine
     }
 
+    /// Formats a handle over this client, `name`, for `Debug`: the engine and the alias.
+    pub(crate) fn debug_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("engine", self.engine())
+            .field("alias", &self.alias())
+            .finish()
+    }
+
     /// The alias searches read.
     pub(crate) fn alias(&self) -> &str {
         &self.shared.config.alias

@@ -54,10 +54,7 @@ pub struct EsIndex {
 
 impl fmt::Debug for EsIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EsIndex")
-            .field("engine", self.client.engine())
-            .field("alias", &self.client.alias())
-            .finish()
+        self.client.debug_as("EsIndex", f)
     }
 }
 

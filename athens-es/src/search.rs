@@ -30,10 +30,7 @@ pub struct EsSearch {
 
 impl fmt::Debug for EsSearch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EsSearch")
-            .field("engine", self.client.engine())
-            .field("alias", &self.client.alias())
-            .finish()
+        self.client.debug_as("EsSearch", f)
     }
 }
 

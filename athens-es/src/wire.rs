@@ -24,25 +24,46 @@ pub(crate) struct IndexedProject<'a> {
     /// `created_at`, so a search served from such an index during a rebuild still answers.
     #[serde(default)]
     updated_at: Option<DateTime<Utc>>,
-    hashtags: Vec<IndexedHashtag<'a>>,
-    creators: Vec<IndexedCreator<'a>>,
+    hashtags: Vec<IndexedEntity<'a>>,
+    creators: Vec<IndexedEntity<'a>>,
     /// Completion inputs, derived from the fields above when writing; never read back.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     suggest: Option<SuggestInputs>,
 }
 
+/// A hashtag or a creator as the index holds it: both are nested as an id, a name and a creation
+/// time.
 #[derive(Debug, Serialize, Deserialize)]
-struct IndexedHashtag<'a> {
+struct IndexedEntity<'a> {
     id: i64,
     name: Cow<'a, str>,
     created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct IndexedCreator<'a> {
-    id: i64,
-    name: Cow<'a, str>,
-    created_at: DateTime<Utc>,
+impl<'a> IndexedEntity<'a> {
+    fn of(id: i64, name: &'a str, created_at: DateTime<Utc>) -> Self {
+        IndexedEntity {
+            id,
+            name: Cow::Borrowed(name),
+            created_at,
+        }
+    }
+
+    fn into_hashtag(self) -> Hashtag {
+        Hashtag {
+            id: HashtagId(self.id),
+            name: self.name.into_owned(),
+            created_at: self.created_at,
+        }
+    }
+
+    fn into_creator(self) -> Creator {
+        Creator {
+            id: UserId(self.id),
+            name: self.name.into_owned(),
+            created_at: self.created_at,
+        }
+    }
 }
 
 impl<'a> From<&'a ProjectDocument> for IndexedProject<'a> {
@@ -57,20 +78,12 @@ impl<'a> From<&'a ProjectDocument> for IndexedProject<'a> {
             hashtags: document
                 .hashtags
                 .iter()
-                .map(|hashtag| IndexedHashtag {
-                    id: hashtag.id.0,
-                    name: Cow::Borrowed(&hashtag.name),
-                    created_at: hashtag.created_at,
-                })
+                .map(|hashtag| IndexedEntity::of(hashtag.id.0, &hashtag.name, hashtag.created_at))
                 .collect(),
             creators: document
                 .creators
                 .iter()
-                .map(|creator| IndexedCreator {
-                    id: creator.id.0,
-                    name: Cow::Borrowed(&creator.name),
-                    created_at: creator.created_at,
-                })
+                .map(|creator| IndexedEntity::of(creator.id.0, &creator.name, creator.created_at))
                 .collect(),
             suggest: Some(SuggestInputs::of(document)),
         }
@@ -89,20 +102,12 @@ impl From<IndexedProject<'_>> for ProjectDocument {
             hashtags: indexed
                 .hashtags
                 .into_iter()
-                .map(|hashtag| Hashtag {
-                    id: HashtagId(hashtag.id),
-                    name: hashtag.name.into_owned(),
-                    created_at: hashtag.created_at,
-                })
+                .map(IndexedEntity::into_hashtag)
                 .collect(),
             creators: indexed
                 .creators
                 .into_iter()
-                .map(|creator| Creator {
-                    id: UserId(creator.id),
-                    name: creator.name.into_owned(),
-                    created_at: creator.created_at,
-                })
+                .map(IndexedEntity::into_creator)
                 .collect(),
         }
     }

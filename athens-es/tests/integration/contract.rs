@@ -2,9 +2,9 @@
 
 use athens_core::testing::{ContractResult, checkpoint_contract, writer_fence_contract};
 use athens_core::{IndexName, ProjectSearch, SearchIndex};
-use athens_es::{Distribution, EsConfig, EsIndex, MAPPING_VERSION};
+use athens_es::{Distribution, EsConfig, MAPPING_VERSION};
 
-use crate::support::{config, drop_all, on_every_engine};
+use crate::support::{on_every_engine, on_every_engine_with};
 
 #[tokio::test]
 async fn runs_against_elasticsearch_and_opensearch() -> anyhow::Result<()> {
@@ -39,12 +39,8 @@ async fn contract_with(
     clause: impl AsyncFn(&dyn SearchIndex) -> ContractResult,
 ) -> anyhow::Result<()> {
     let clause = &clause;
-    on_every_engine(test, |_, engine| async move {
-        let alias = athens_testkit::unique_name(test);
-        let index = EsIndex::connect(&configure(config(&engine, &alias))).await?;
-        let result = clause(&index).await;
-        drop_all(&index).await?;
-        result?;
+    on_every_engine_with(test, configure, |index, _| async move {
+        clause(&index).await?;
         Ok(())
     })
     .await
@@ -180,9 +176,5 @@ async fn mapping_versions_compare_as_numbers_and_an_older_one_is_not_current() -
 
 #[tokio::test]
 async fn keeps_backfill_checkpoints_with_their_index() -> anyhow::Result<()> {
-    on_every_engine("checkpoint", |index, _| async move {
-        checkpoint_contract(&index).await?;
-        Ok(())
-    })
-    .await
+    contract_with("checkpoint", |config| config, checkpoint_contract).await
 }

@@ -30,10 +30,23 @@ where
     F: Fn(EsIndex, TestEngine) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    on_every_engine_with(test, |config| config, body).await
+}
+
+/// [`on_every_engine`] through an adapter whose settings `configure` adjusts.
+pub async fn on_every_engine_with<F, Fut>(
+    test: &str,
+    configure: fn(EsConfig) -> EsConfig,
+    body: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(EsIndex, TestEngine) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     let engines = athens_testkit::engines().await?;
     for engine in engines {
         let alias = athens_testkit::unique_name(test);
-        let index = EsIndex::connect(&config(&engine, &alias))
+        let index = EsIndex::connect(&configure(config(&engine, &alias)))
             .await
             .with_context(|| format!("connect to {engine}"))?;
         let result = body(index.clone(), engine.clone()).await;
