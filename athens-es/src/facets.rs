@@ -51,6 +51,11 @@ struct Buckets<K, B> {
     buckets: Vec<Bucket<K, B>>,
 }
 
+/// The buckets of a terms aggregation; none when the answer has no such aggregation.
+fn buckets<K, B>(terms: Option<Buckets<K, B>>) -> Vec<Bucket<K, B>> {
+    terms.map(|terms| terms.buckets).unwrap_or_default()
+}
+
 #[derive(Debug, Deserialize)]
 struct Bucket<K, B> {
     key: K,
@@ -110,9 +115,7 @@ pub(crate) fn read(
     let mut counts = FacetCounts::default();
     if facets.contains(&Facet::Hashtags) {
         counts.hashtags = Some(
-            aggs.hashtags
-                .map(|buckets| buckets.buckets)
-                .unwrap_or_default()
+            buckets(aggs.hashtags)
                 .into_iter()
                 .map(|bucket| HashtagCount {
                     name: bucket.key,
@@ -123,9 +126,7 @@ pub(crate) fn read(
     }
     if facets.contains(&Facet::Creators) {
         counts.creators = Some(
-            aggs.creators
-                .map(|buckets| buckets.buckets)
-                .unwrap_or_default()
+            buckets(aggs.creators)
                 .into_iter()
                 .map(|bucket| {
                     let name = bucket
