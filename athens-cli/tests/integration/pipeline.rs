@@ -23,6 +23,14 @@ fn names(document: &Value, field: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Runs `statements`, each in a transaction of its own, and waits until the sync applied them.
+async fn apply(world: &World, statements: &[&str]) {
+    for statement in statements {
+        world.sql(statement).await.unwrap();
+    }
+    world.wait_drained(DRAIN).await.unwrap();
+}
+
 #[tokio::test]
 async fn every_change_to_every_table_reaches_the_documents_it_touches() {
     for engine in engines().await {
@@ -74,32 +82,19 @@ async fn every_change_reaches_its_documents(engine: &TestEngine, mode: &str) {
         assert_eq!(names(&one, "hashtags"), ["rust", "search"], "{engine}");
         assert_eq!(names(&one, "creators"), ["Ada"], "{engine}");
 
-        // users: UPDATE reaches every project of the user.
-        world
-            .sql("UPDATE users SET name = 'Ada Lovelace' WHERE id = 1")
-            .await
-            .unwrap();
-        // hashtags: UPDATE reaches every project using it.
-        world
-            .sql("UPDATE hashtags SET name = 'Search' WHERE id = 2")
-            .await
-            .unwrap();
-        // projects: UPDATE.
-        world
-            .sql("UPDATE projects SET description = 'changed' WHERE id = 3")
-            .await
-            .unwrap();
-        // user_projects: INSERT and DELETE.
-        world
-            .sql("INSERT INTO user_projects (project_id, user_id) VALUES (3, 1); DELETE FROM user_projects WHERE project_id = 2 AND user_id = 1;")
-            .await
-            .unwrap();
-        // project_hashtags: DELETE.
-        world
-            .sql("DELETE FROM project_hashtags WHERE project_id = 2 AND hashtag_id = 1")
-            .await
-            .unwrap();
-        world.wait_drained(DRAIN).await.unwrap();
+        let statements = [
+            // users: UPDATE reaches every project of the user.
+            "UPDATE users SET name = 'Ada Lovelace' WHERE id = 1",
+            // hashtags: UPDATE reaches every project using it.
+            "UPDATE hashtags SET name = 'Search' WHERE id = 2",
+            // projects: UPDATE.
+            "UPDATE projects SET description = 'changed' WHERE id = 3",
+            // user_projects: INSERT and DELETE.
+            "INSERT INTO user_projects (project_id, user_id) VALUES (3, 1); DELETE FROM user_projects WHERE project_id = 2 AND user_id = 1;",
+            // project_hashtags: DELETE.
+            "DELETE FROM project_hashtags WHERE project_id = 2 AND hashtag_id = 1",
+        ];
+        apply(&world, &statements).await;
         let one = world.document(1).await.unwrap().unwrap();
         assert_eq!(names(&one, "creators"), ["Ada Lovelace"], "{engine}");
         assert_eq!(names(&one, "hashtags"), ["rust", "Search"], "{engine}");
@@ -112,22 +107,15 @@ async fn every_change_reaches_its_documents(engine: &TestEngine, mode: &str) {
         assert_eq!(three["description"], "changed");
         assert_eq!(names(&three, "creators"), ["Ada Lovelace", "Bob"]);
 
-        // hashtags: DELETE removes it from every project; users: DELETE removes the creator.
-        world
-            .sql("DELETE FROM hashtags WHERE id = 2")
-            .await
-            .unwrap();
-        world.sql("DELETE FROM users WHERE id = 2").await.unwrap();
-        // projects: DELETE removes the document; INSERT adds one.
-        world
-            .sql("DELETE FROM projects WHERE id = 2")
-            .await
-            .unwrap();
-        world
-            .sql("INSERT INTO projects (id, name, slug, description) VALUES (4, 'Four', 'four', 'new')")
-            .await
-            .unwrap();
-        world.wait_drained(DRAIN).await.unwrap();
+        let statements = [
+            // hashtags: DELETE removes it from every project; users: DELETE removes the creator.
+            "DELETE FROM hashtags WHERE id = 2",
+            "DELETE FROM users WHERE id = 2",
+            // projects: DELETE removes the document; INSERT adds one.
+            "DELETE FROM projects WHERE id = 2",
+            "INSERT INTO projects (id, name, slug, description) VALUES (4, 'Four', 'four', 'new')",
+        ];
+        apply(&world, &statements).await;
         let one = world.document(1).await.unwrap().unwrap();
         assert_eq!(names(&one, "hashtags"), ["rust"]);
         let three = world.document(3).await.unwrap().unwrap();
