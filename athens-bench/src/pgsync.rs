@@ -40,27 +40,23 @@ fn nodes() -> Value {
         "table": projects::Entity.table_name(),
         "columns": columns::<projects::Entity>(),
         "children": [
-            {
-                "table": hashtags::Entity.table_name(),
-                "columns": columns::<hashtags::Entity>(),
-                "label": "hashtags",
-                "relationship": {
-                    "variant": "object",
-                    "type": "one_to_many",
-                    "through_tables": [project_hashtags::Entity.table_name()]
-                }
-            },
-            {
-                "table": users::Entity.table_name(),
-                "columns": columns::<users::Entity>(),
-                "label": "creators",
-                "relationship": {
-                    "variant": "object",
-                    "type": "one_to_many",
-                    "through_tables": [user_projects::Entity.table_name()]
-                }
-            }
+            child::<hashtags::Entity, project_hashtags::Entity>("hashtags"),
+            child::<users::Entity, user_projects::Entity>("creators"),
         ]
+    })
+}
+
+/// A child node of a project: the rows of `E` linked through `Through`, as an array `label`.
+fn child<E: EntityTrait + Default, Through: EntityTrait + Default>(label: &str) -> Value {
+    json!({
+        "table": E::default().table_name(),
+        "columns": columns::<E>(),
+        "label": label,
+        "relationship": {
+            "variant": "object",
+            "type": "one_to_many",
+            "through_tables": [Through::default().table_name()]
+        }
     })
 }
 
