@@ -6,6 +6,7 @@
 //! which writer claimed it last (a fenced [`publish_as`](SearchIndex::publish_as) fails). It counts
 //! the documents it was given, so a run can check that every project was read.
 
+use athens_core::KeysetPage;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,8 +134,7 @@ impl SearchIndex for DiscardIndex {
     async fn ids_page(
         &self,
         index: &IndexName,
-        _after: Option<ProjectId>,
-        _limit: usize,
+        _page: KeysetPage,
     ) -> Result<Vec<ProjectId>, IndexError> {
         self.known(index)?;
         Ok(Vec::new())

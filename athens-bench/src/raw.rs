@@ -5,6 +5,7 @@
 //! cost is read against the ceiling; then one document per request, the ceiling of a stream of
 //! single changes.
 
+use athens_core::KeysetPage;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -42,7 +43,9 @@ pub async fn for_each_page(
     let mut read = 0;
     let mut after = None;
     while read < limit {
-        let page = source.load_page(after, page_size.min(limit - read)).await?;
+        let page = source
+            .load_page(KeysetPage::after(after, page_size.min(limit - read)))
+            .await?;
         let Some(last) = page.documents.last() else {
             break;
         };

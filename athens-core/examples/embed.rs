@@ -5,6 +5,7 @@
 
 #![allow(clippy::print_stdout)] // an example reports to its user on stdout
 
+use athens_core::KeysetPage;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -74,10 +75,9 @@ impl SearchIndex for CountingIndex {
     async fn ids_page(
         &self,
         index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
+        page: KeysetPage,
     ) -> Result<Vec<ProjectId>, IndexError> {
-        self.inner.ids_page(index, after, limit).await
+        self.inner.ids_page(index, page).await
     }
     async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
         self.inner.count(index).await

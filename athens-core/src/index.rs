@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::checkpoint::BackfillCheckpoint;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::IndexError;
+use crate::keyset::KeysetPage;
 use crate::source::Version;
 
 /// The name of one physical index (the alias the API reads points at one of them).
@@ -159,12 +160,11 @@ pub trait SearchIndex: Send + Sync {
         ids: &[ProjectId],
     ) -> Result<Vec<ProjectDocument>, IndexError>;
 
-    /// A page of the ids stored in `index`: greater than `after`, at most `limit`, ascending.
+    /// The ids stored in `index` that `page` holds, ascending.
     async fn ids_page(
         &self,
         index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
+        page: KeysetPage,
     ) -> Result<Vec<ProjectId>, IndexError>;
 
     /// The number of documents in `index`.

@@ -20,6 +20,7 @@ mod document;
 pub mod engine;
 mod error;
 mod index;
+mod keyset;
 pub mod partition;
 mod search;
 mod source;
@@ -38,6 +39,7 @@ pub use engine::{
 };
 pub use error::{Cause, ErrorChain, IndexError, SearchError, SourceError, SyncError};
 pub use index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
+pub use keyset::KeysetPage;
 pub use search::{
     CreatorCount, DEFAULT_PAGE_SIZE, FACET_SIZE, Facet, FacetCounts, HashtagCount, HashtagMode,
     MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS, MAX_PAGE_SIZE, MAX_TEXT_CHARS,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::change::{Ack, Backlog, ChangeRecord};
 use crate::document::{HashtagId, ProjectDocument, ProjectId, UserId};
 use crate::error::SourceError;
+use crate::keyset::KeysetPage;
 
 /// A feed of committed changes that stay pending until acknowledged.
 ///
@@ -76,31 +77,9 @@ pub trait DocumentSource: Send + Sync {
     /// The current documents of `ids`, and which of them no longer exist.
     async fn load(&self, ids: &[ProjectId]) -> Result<Snapshot, SourceError>;
 
-    /// A keyset page of every project: ids greater than `after`, at most `limit`, ascending. `missing`
-    /// is always empty.
-    async fn load_page(
-        &self,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError>;
-
-    /// A keyset page of the projects with ids in `(after, until]` (`until = None`: no upper
-    /// bound), at most `limit`, ascending, for backfills that read disjoint ranges in parallel.
-    /// `missing` is always empty. The default reads [`load_page`](Self::load_page) and drops what
-    /// lies past `until`: correct, but it reads up to a page beyond the range; adapters bound the
-    /// query instead.
-    async fn load_range(
-        &self,
-        after: Option<ProjectId>,
-        until: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
-        let mut snapshot = self.load_page(after, limit).await?;
-        if let Some(until) = until {
-            snapshot.documents.retain(|document| document.id <= until);
-        }
-        Ok(snapshot)
-    }
+    /// The projects of `page`, ascending, for backfills (which read disjoint ranges in parallel,
+    /// each bounded by `page.until`) and verify. `missing` is always empty.
+    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError>;
 
     /// The lowest and highest project ids (`None` when there is no project), for splitting a
     /// backfill into ranges. The default says `None`: such a source is backfilled as one range,

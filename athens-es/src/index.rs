@@ -1,6 +1,7 @@
 //! [`EsIndex`]: the [`SearchIndex`] port over Elasticsearch or OpenSearch. Physical indexes behind an
 //! alias, versioned bulk writes with per-operation outcomes, atomic alias swaps, reads for verify.
 
+use athens_core::KeysetPage;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -495,18 +496,22 @@ impl SearchIndex for EsIndex {
     async fn ids_page(
         &self,
         index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
+        page: KeysetPage,
     ) -> Result<Vec<ProjectId>, IndexError> {
+        let limit = page.limit;
+        let query = match page.until {
+            Some(until) => json!({ "range": { fields::ID: { "lte": until.0 } } }),
+            None => json!({ "match_all": {} }),
+        };
         let mut ids = Vec::with_capacity(limit.min(MAX_WINDOW));
-        let mut after = after;
+        let mut after = page.after;
         while ids.len() < limit {
             let size = (limit - ids.len()).min(MAX_WINDOW);
             let mut body = json!({
                 "size": size,
                 "_source": false,
                 "track_total_hits": false,
-                "query": { "match_all": {} },
+                "query": query,
                 "sort": [{ fields::ID: "asc" }],
             });
             if let Some(after) = after {

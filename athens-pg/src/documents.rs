@@ -21,6 +21,7 @@
 //! `-infinity`, year 20000: PostgreSQL stores them, the client's date type and the engines' date
 //! format do not); a link row without a project touches no project.
 
+use athens_core::KeysetPage;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -82,11 +83,7 @@ static CREATOR_LINKS: LazyLock<String> = LazyLock::new(|| {
 /// Which projects a read is about.
 enum Selection<'a> {
     Ids(&'a [ProjectId]),
-    Page {
-        after: Option<ProjectId>,
-        until: Option<ProjectId>,
-        limit: usize,
-    },
+    Page(KeysetPage),
 }
 
 fn project_row((id, name, slug, description, created_at, updated_at): ProjectTuple) -> ProjectRow {
@@ -129,11 +126,11 @@ impl PgSource {
                     .collect();
                 (rows, missing)
             }
-            Selection::Page {
+            Selection::Page(KeysetPage {
                 after,
                 until,
                 limit,
-            } => {
+            }) => {
                 let rows: Vec<ProjectTuple> = sqlx::query_as(PROJECTS_PAGE.as_str())
                     .bind(after.map_or(i64::MIN, |id| id.0))
                     .bind(until.map_or(i64::MAX, |id| id.0))
@@ -206,33 +203,8 @@ impl DocumentSource for PgSource {
         Ok(self.read(Selection::Ids(ids)).await?)
     }
 
-    async fn load_page(
-        &self,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
-        Ok(self
-            .read(Selection::Page {
-                after,
-                until: None,
-                limit,
-            })
-            .await?)
-    }
-
-    async fn load_range(
-        &self,
-        after: Option<ProjectId>,
-        until: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
-        Ok(self
-            .read(Selection::Page {
-                after,
-                until,
-                limit,
-            })
-            .await?)
+    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError> {
+        Ok(self.read(Selection::Page(page)).await?)
     }
 
     async fn id_bounds(&self) -> Result<Option<(ProjectId, ProjectId)>, SourceError> {

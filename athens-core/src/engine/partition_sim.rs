@@ -11,6 +11,7 @@
 //! What it does not model: CPU (paused time makes it free) and the capacity of a shared engine and
 //! database (each call's latency is the same whatever runs beside it).
 
+use crate::KeysetPage;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -196,13 +197,9 @@ impl DocumentSource for PartitionDocuments {
         self.source.load(ids).await
     }
 
-    async fn load_page(
-        &self,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
+    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError> {
         tokio::time::sleep(LOAD).await;
-        self.source.load_page(after, limit).await
+        self.source.load_page(page).await
     }
 
     async fn projects_touched(

@@ -4,6 +4,7 @@
 //! of a fan-out loses no project, reads of one project never overlap, and batches are acknowledged
 //! in order.
 
+use crate::KeysetPage;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,13 +112,9 @@ impl DocumentSource for Slow {
     async fn load(&self, ids: &[ProjectId]) -> Result<Snapshot, SourceError> {
         self.read(ids, self.source.load(ids)).await
     }
-    async fn load_page(
-        &self,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
-        tokio::time::sleep(cost(limit, 20)).await;
-        self.source.load_page(after, limit).await
+    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError> {
+        tokio::time::sleep(cost(page.limit, 20)).await;
+        self.source.load_page(page).await
     }
     async fn projects_touched(
         &self,

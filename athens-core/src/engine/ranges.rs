@@ -24,6 +24,7 @@ use crate::checkpoint::BackfillCheckpoint;
 use crate::document::ProjectId;
 use crate::error::SyncError;
 use crate::index::IndexName;
+use crate::keyset::KeysetPage;
 use crate::source::Snapshot;
 
 /// A page read and sent to the index, by the last id it holds.
@@ -230,7 +231,10 @@ impl SyncEngine {
         let mut total = WriteSummary::default();
         // The read in progress, the page it returned while every write slot was busy, and whether
         // a short page said there is nothing after it.
-        let mut reading = Some(self.load_range(after, until, page_size).boxed());
+        let mut reading = Some(
+            self.load_page(KeysetPage::after(after, page_size).until(until))
+                .boxed(),
+        );
         let mut ready: Option<Snapshot> = None;
         let mut done = false;
         loop {
@@ -242,7 +246,10 @@ impl SyncEngine {
                 let write = self.write_settled(target, operations(snapshot));
                 writes.push(write.map(move |written| (last, written)).boxed());
                 if !done {
-                    reading = Some(self.load_range(Some(last), until, page_size).boxed());
+                    reading = Some(
+                        self.load_page(KeysetPage::after(Some(last), page_size).until(until))
+                            .boxed(),
+                    );
                 }
             }
             // Past this point a read is running or a write is in flight (a waiting page means every
@@ -276,15 +283,10 @@ impl SyncEngine {
         }
     }
 
-    /// One page of the range `(after, until]`, retried like every source read.
-    async fn load_range(
-        &self,
-        after: Option<ProjectId>,
-        until: Option<ProjectId>,
-        page_size: usize,
-    ) -> Result<Snapshot, SyncError> {
+    /// One page of a range, retried like every source read.
+    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SyncError> {
         retrying("load page", &self.config.retry, &self.shutdown, || {
-            self.documents.load_range(after, until, page_size)
+            self.documents.load_page(page)
         })
         .await
     }

@@ -1,6 +1,7 @@
 //! A shared fixture of the engine tests: the in-memory index wrapped so a test can act around its
 //! calls (inject latency, hang, pause at a gate, count) without forwarding every port method itself.
 
+use crate::KeysetPage;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -124,10 +125,9 @@ impl<H: IndexHooks> SearchIndex for Hooked<H> {
     async fn ids_page(
         &self,
         index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
+        page: KeysetPage,
     ) -> Result<Vec<ProjectId>, IndexError> {
-        self.around(Call::IdsPage, self.inner.ids_page(index, after, limit))
+        self.around(Call::IdsPage, self.inner.ids_page(index, page))
             .await
     }
     async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {

@@ -10,6 +10,7 @@ use super::write::retrying;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::{IndexError, SyncError};
 use crate::index::IndexName;
+use crate::keyset::KeysetPage;
 
 /// How many drifted ids a report lists by name.
 const SAMPLE_LIMIT: usize = 20;
@@ -102,7 +103,8 @@ impl SyncEngine {
                 self.check_lease().await?;
             }
             let page = retrying("load page", &self.config.retry, &self.shutdown, || {
-                self.documents.load_page(after, page_size)
+                self.documents
+                    .load_page(KeysetPage::after(after, page_size))
             })
             .await?;
             let Some(last) = page.documents.last().map(|document| document.id) else {
@@ -168,7 +170,10 @@ impl SyncEngine {
             if ids.exhausted || (through.is_none() && !extra.is_empty()) {
                 return Ok(extra);
             }
-            let page = self.index.ids_page(live, ids.after, page_size).await?;
+            let page = self
+                .index
+                .ids_page(live, KeysetPage::after(ids.after, page_size))
+                .await?;
             ids.exhausted = page.len() < page_size;
             ids.after = page.last().copied().or(ids.after);
             ids.buffer.extend(page);

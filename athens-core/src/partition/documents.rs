@@ -1,6 +1,7 @@
 //! [`PartitionDocuments`]: a [`DocumentSource`] whose users and hashtags resolve to one partition's
 //! projects, so a partition's writer plans, reads and writes only its own projects.
 
+use crate::KeysetPage;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -31,21 +32,8 @@ impl DocumentSource for PartitionDocuments {
         self.source.load(ids).await
     }
 
-    async fn load_page(
-        &self,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
-        self.source.load_page(after, limit).await
-    }
-
-    async fn load_range(
-        &self,
-        after: Option<ProjectId>,
-        until: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
-        self.source.load_range(after, until, limit).await
+    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError> {
+        self.source.load_page(page).await
     }
 
     async fn id_bounds(&self) -> Result<Option<(ProjectId, ProjectId)>, SourceError> {

@@ -1,6 +1,7 @@
 //! [`PartitionIndex`]: the index as one partition's writer sees it: it writes documents, and never
 //! builds or publishes a new physical index, which only a writer holding every partition may do.
 
+use crate::KeysetPage;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -125,10 +126,9 @@ impl SearchIndex for PartitionIndex {
     async fn ids_page(
         &self,
         index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
+        page: KeysetPage,
     ) -> Result<Vec<ProjectId>, IndexError> {
-        self.index.ids_page(index, after, limit).await
+        self.index.ids_page(index, page).await
     }
 
     async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {

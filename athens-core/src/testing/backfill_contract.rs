@@ -1,9 +1,10 @@
 //! The clauses of the ports that a parallel, resumable backfill relies on: ranges of project ids
-//! read apart ([`DocumentSource::load_range`], [`DocumentSource::id_bounds`]) and checkpoints kept
+//! read apart ([`DocumentSource::load_page`] bounded by [`KeysetPage::until`](crate::KeysetPage::until), [`DocumentSource::id_bounds`]) and checkpoints kept
 //! with their index ([`SearchIndex::save_checkpoint`], [`SearchIndex::unfinished_backfills`]). The
 //! fakes and the real adapters run them like the other contract suites.
 
 use super::contract::{ContractFailure, ContractResult, SourceFixture, broke};
+use crate::KeysetPage;
 use crate::checkpoint::{BackfillCheckpoint, RangeProgress};
 use crate::document::ProjectId;
 use crate::index::{IndexName, SearchIndex, WriterId};
@@ -21,7 +22,7 @@ fn check(condition: bool, message: impl FnOnce() -> String) -> ContractResult {
 }
 
 /// Checks, over a source holding no project, that `id_bounds` spans the projects there are and
-/// that `load_range` pages stay inside their range and together read every project once.
+/// that bounded `load_page` pages stay inside their range and together read every project once.
 pub async fn range_contract(fx: &dyn SourceFixture) -> ContractResult {
     let documents = fx.documents();
     let mut added = Vec::new();
@@ -41,27 +42,27 @@ pub async fn range_contract(fx: &dyn SourceFixture) -> ContractResult {
     }
     let until = added[3];
     let page = documents
-        .load_range(None, Some(until), 100)
+        .load_page(KeysetPage::first(100).until(Some(until)))
         .await
-        .map_err(broke("load_range"))?;
+        .map_err(broke("load_page"))?;
     let first: Vec<ProjectId> = page.documents.iter().map(|d| d.id).collect();
     check(first == added[..4], || {
         format!(
-            "load_range(None, {until}) must read the projects up to {until} in order: {first:?}"
+            "load_page(first, until {until}) must read the projects up to {until} in order: {first:?}"
         )
     })?;
     check(page.missing.is_empty(), || {
-        "load_range reports nothing missing".into()
+        "load_page reports nothing missing".into()
     })?;
     let mut rest = Vec::new();
     let mut after = Some(until);
     loop {
         let page = documents
-            .load_range(after, None, 2)
+            .load_page(KeysetPage::after(after, 2))
             .await
-            .map_err(broke("load_range"))?;
+            .map_err(broke("load_page"))?;
         check(page.documents.len() <= 2, || {
-            "load_range must return at most `limit` documents".into()
+            "load_page must return at most `limit` documents".into()
         })?;
         let Some(last) = page.documents.last().map(|d| d.id) else {
             break;
@@ -73,9 +74,9 @@ pub async fn range_contract(fx: &dyn SourceFixture) -> ContractResult {
         format!("paging the open range after {until} must read the rest once: {rest:?}")
     })?;
     let empty = documents
-        .load_range(Some(added[1]), Some(added[1]), 10)
+        .load_page(KeysetPage::after(Some(added[1]), 10).until(Some(added[1])))
         .await
-        .map_err(broke("load_range"))?;
+        .map_err(broke("load_page"))?;
     check(empty.documents.is_empty(), || {
         "an empty range reads nothing".into()
     })

@@ -1,6 +1,7 @@
 //! An in-memory search index with the engine's external-versioning semantics, an alias, and fault
 //! injection. It honours the same contract as the real adapters (see [`super::contract`]).
 
+use crate::KeysetPage;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
@@ -320,17 +321,14 @@ impl SearchIndex for MemoryIndex {
     async fn ids_page(
         &self,
         index: &IndexName,
-        after: Option<ProjectId>,
-        limit: usize,
+        page: KeysetPage,
     ) -> Result<Vec<ProjectId>, IndexError> {
         self.read(index, |stored| {
             stored
                 .iter()
-                .filter(|(id, held)| {
-                    held.document.is_some() && after.is_none_or(|after| **id > after)
-                })
+                .filter(|(id, held)| held.document.is_some() && page.holds(**id))
                 .map(|(id, _)| *id)
-                .take(limit)
+                .take(page.limit)
                 .collect()
         })
     }

@@ -1,6 +1,7 @@
 //! An in-memory source: the five tables, an outbox filled the way the PostgreSQL triggers fill it
 //! (cascades included), versioned snapshots, a writer lease, and fault injection.
 
+use crate::KeysetPage;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -458,20 +459,7 @@ impl DocumentSource for MemorySource {
         })
     }
 
-    async fn load_page(
-        &self,
-        after: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
-        self.load_range(after, None, limit).await
-    }
-
-    async fn load_range(
-        &self,
-        after: Option<ProjectId>,
-        until: Option<ProjectId>,
-        limit: usize,
-    ) -> Result<Snapshot, SourceError> {
+    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError> {
         if self.faults.load.fire() {
             return Err(unavailable());
         }
@@ -480,9 +468,9 @@ impl DocumentSource for MemorySource {
         let ids: Vec<ProjectId> = tables
             .projects
             .keys()
-            .filter(|id| after.is_none_or(|after| **id > after))
-            .take_while(|id| until.is_none_or(|until| **id <= until))
-            .take(limit)
+            .skip_while(|id| !page.holds(**id))
+            .take_while(|id| page.holds(**id))
+            .take(page.limit)
             .copied()
             .collect();
         Ok(Snapshot {

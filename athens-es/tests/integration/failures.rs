@@ -1,6 +1,7 @@
 //! Failures: documents the engine refuses for good, an engine that cannot be reached, whole-request
 //! error statuses, oversized requests, and the headers sent (which every engine must accept).
 
+use athens_core::KeysetPage;
 use athens_core::testing::sample_document;
 use athens_core::{
     ErrorChain, Hashtag, HashtagId, IndexError, IndexName, IndexOp, ProjectId, ProjectSearch,
@@ -91,7 +92,10 @@ async fn a_dropped_index_is_not_found() -> anyhow::Result<()> {
             index.refresh(&target).await.map(|_| ()),
             index.count(&target).await.map(|_| ()),
             index.get(&target, &[ProjectId(1)]).await.map(|_| ()),
-            index.ids_page(&target, None, 10).await.map(|_| ()),
+            index
+                .ids_page(&target, KeysetPage::first(10))
+                .await
+                .map(|_| ()),
             index.finish_bulk_load(&target).await,
             index.publish(&target).await.map(|_| ()),
         ] {

@@ -4,6 +4,7 @@
 //! application, over athens-es's `ProjectSearch` and athens-pg's `SourceLookup`, behind a
 //! `TestClient`.
 
+use athens_core::KeysetPage;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -197,7 +198,7 @@ pub async fn index(database: &Database, config: &EsConfig) -> anyhow::Result<Arc
     let index = EsIndex::connect(config)
         .await
         .context("connect athens-es")?;
-    let snapshot = database.source.load_page(None, 10_000).await?;
+    let snapshot = database.source.load_page(KeysetPage::first(10_000)).await?;
     ensure!(
         snapshot.documents.len() == PROJECTS.len() + BULK,
         "corpus not read back whole"

@@ -24,7 +24,7 @@ mod logical {
     });
 }
 
-/// The ranges a parallel backfill reads (`load_range`, `id_bounds`).
+/// The ranges a parallel backfill reads (`load_page` bounded by `until`, `id_bounds`).
 #[tokio::test]
 async fn postgres_source_reads_ranges_of_project_ids() {
     let captured =

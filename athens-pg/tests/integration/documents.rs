@@ -1,6 +1,7 @@
 //! Document reads: versions ordered across sources, set-based loads, keyset pages, resolution of
 //! users and hashtags to projects.
 
+use athens_core::KeysetPage;
 use std::collections::BTreeSet;
 
 use athens_core::{DocumentSource, HashtagId, ProjectId, SourceLookup, UserId, Version};
@@ -23,7 +24,7 @@ async fn versions_strictly_increase_across_loads_and_sources() {
     for round in 0..20 {
         let source = if round % 2 == 0 { &first } else { &second };
         let snapshot = if round % 3 == 0 {
-            source.load_page(None, 10).await.unwrap()
+            source.load_page(KeysetPage::first(10)).await.unwrap()
         } else {
             source.load(&[ProjectId(1)]).await.unwrap()
         };
@@ -104,7 +105,10 @@ async fn loads_assemble_documents_and_report_missing_ids() {
     let empty = source.load(&[]).await.unwrap();
     assert!(empty.documents.is_empty() && empty.missing.is_empty());
 
-    let page = source.load_page(Some(ProjectId(1)), 1).await.unwrap();
+    let page = source
+        .load_page(KeysetPage::after(Some(ProjectId(1)), 1))
+        .await
+        .unwrap();
     assert_eq!(
         page.documents.iter().map(|d| d.id).collect::<Vec<_>>(),
         vec![ProjectId(2)]

@@ -1,6 +1,7 @@
 //! The core sync engine over this adapter and the in-memory index: what the index holds after
 //! draining equals what PostgreSQL says, through every kind of change.
 
+use athens_core::KeysetPage;
 use std::num::NonZeroUsize;
 
 use athens_core::{DocumentSource, EngineConfig};
@@ -9,7 +10,11 @@ use athens_pg::{CaptureMode, PgSource, SeedOptions};
 use crate::support::{SMALL_SEED, exec, quick_engine, ready_in, seeded_engine};
 
 async fn expected(source: &PgSource) -> Vec<athens_core::ProjectDocument> {
-    source.load_page(None, 100_000).await.unwrap().documents
+    source
+        .load_page(KeysetPage::first(100_000))
+        .await
+        .unwrap()
+        .documents
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 //! `/usr/lib/postgresql/*/bin` (as the `postgres` OS user when run as root) on a free port, and
 //! stops and removes the cluster at the end. About 3 s.
 
+use athens_core::KeysetPage;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -131,7 +132,13 @@ async fn an_invalidated_slot_is_recreated_and_the_index_rebuilt() {
         seeded_engine(&source, changes.clone(), &SMALL_SEED, quick_engine()).await;
     engine.acquire_lease().await.unwrap();
     engine.drain().await.unwrap();
-    let expected = || async { source.load_page(None, 1000).await.unwrap().documents };
+    let expected = || async {
+        source
+            .load_page(KeysetPage::first(1000))
+            .await
+            .unwrap()
+            .documents
+    };
     assert_eq!(index.live_documents(), expected().await);
 
     // The consumer is away: a change to the documents, then WAL until the server gives up on

@@ -3,6 +3,7 @@
 //! columns, and the document queries read exactly its columns (column privileges prove it).
 //! Adding a field to an entity without capturing or reading it, or the reverse, fails here.
 
+use athens_core::KeysetPage;
 use athens_core::{Change, DocumentSource, ProjectId};
 use athens_pg::entity::{hashtags, project_hashtags, projects, user_projects, users};
 use athens_pg::{PgError, PgSource};
@@ -190,7 +191,7 @@ impl Reader {
     /// Whether every document read works: by id and by page.
     async fn reads(&self) -> bool {
         let by_id = self.source.load(&[ProjectId(1)]).await;
-        let by_page = self.source.load_page(None, 10).await;
+        let by_page = self.source.load_page(KeysetPage::first(10)).await;
         match (by_id, by_page) {
             (Ok(by_id), Ok(by_page)) => {
                 assert_eq!(by_id.documents.len(), 1);

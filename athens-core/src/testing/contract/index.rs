@@ -6,6 +6,7 @@
 //! creates when it passes; [`search_index_contract`] runs them all, in order, on one alias.
 
 use super::{ContractResult, broke, sample_document};
+use crate::KeysetPage;
 use crate::document::{ProjectDocument, ProjectId};
 use crate::error::IndexError;
 use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
@@ -190,7 +191,7 @@ pub async fn reads_show_the_newest_stored_documents(index: &dyn SearchIndex) -> 
     let count = index.count(&target).await.map_err(broke("count"))?;
     ensure!(count == 1, "count must be 1 after the delete, got {count}");
     let ids = index
-        .ids_page(&target, None, 10)
+        .ids_page(&target, KeysetPage::first(10))
         .await
         .map_err(broke("ids_page"))?;
     ensure!(
@@ -207,19 +208,31 @@ pub async fn a_large_batch_is_applied_item_by_item(index: &dyn SearchIndex) -> C
     drop_created(index, &target).await
 }
 
-/// Reads for verify: `ids_page` pages in ascending id order after its cursor.
+/// Reads for verify: `ids_page` pages in ascending id order after its cursor, up to its bound.
 pub async fn ids_page_in_id_order_after_the_cursor(index: &dyn SearchIndex) -> ContractResult {
     let target = fresh(index).await?;
     write_many(index, &target).await?;
     index.refresh(&target).await.map_err(broke("refresh"))?;
     let page = index
-        .ids_page(&target, Some(ProjectId(100)), 50)
+        .ids_page(&target, KeysetPage::after(Some(ProjectId(100)), 50))
         .await
         .map_err(broke("ids_page"))?;
     let expected: Vec<ProjectId> = (101..151).map(ProjectId).collect();
     ensure!(
         page == expected,
         "ids_page must page in ascending id order after the cursor, got {page:?}"
+    );
+    let bounded = index
+        .ids_page(
+            &target,
+            KeysetPage::after(Some(ProjectId(100)), 50).until(Some(ProjectId(110))),
+        )
+        .await
+        .map_err(broke("ids_page"))?;
+    let expected: Vec<ProjectId> = (101..=110).map(ProjectId).collect();
+    ensure!(
+        bounded == expected,
+        "ids_page must stop at the page's upper bound, got {bounded:?}"
     );
     drop_created(index, &target).await
 }

@@ -6,6 +6,7 @@
 //! Each clause runs over a source that holds nothing yet, through a [`SourceFixture`] that writes to
 //! it the way applications would.
 
+use crate::KeysetPage;
 use std::error::Error;
 use std::time::{Duration, Instant};
 
@@ -320,7 +321,7 @@ pub async fn pages_list_every_project_once(fx: &dyn SourceFixture) -> ContractRe
     let mut after = None;
     loop {
         let page = documents
-            .load_page(after, 2)
+            .load_page(KeysetPage::after(after, 2))
             .await
             .map_err(broke("load_page"))?;
         ensure!(page.missing.is_empty(), "load_page must not report missing");
