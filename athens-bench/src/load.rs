@@ -686,7 +686,7 @@ pub async fn recheck(
     let ids: Vec<i64> = probes.iter().map(|(project, _)| *project).collect();
     let indexed = engine.descriptions(index, &ids).await?;
     let stored: HashMap<i64, String> = sqlx::query_as::<_, (i64, Option<String>)>(
-        "SELECT id, description FROM projects WHERE id = ANY($1)",
+        "SELECT id::bigint, description FROM projects WHERE id = ANY($1::bigint[])",
     )
     .bind(&ids)
     .fetch_all(pool)
