@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +19,7 @@ use super::tests::config;
 use super::{EngineConfig, SyncEngine};
 use crate::change::{Ack, Backlog, Change, ChangeId, ChangeRecord};
 use crate::document::{HashtagId, ProjectId, UserId};
-use crate::error::SourceError;
+use crate::error::{SourceError, SyncError};
 use crate::source::{ChangeSource, DocumentSource, Snapshot, WriterLease};
 use crate::testing::{MemoryIndex, MemoryLease, MemorySource};
 
@@ -158,6 +159,25 @@ struct Process {
     lease: Arc<MemoryLease>,
 }
 
+impl Process {
+    /// Runs the engine until shutdown, in a task of its own.
+    fn start(&self) -> JoinHandle<Result<(), SyncError>> {
+        let engine = self.engine.clone();
+        tokio::spawn(async move { engine.run().await })
+    }
+
+    /// Waits until nothing is pending in `source`, then stops the engine `running`.
+    async fn stop_when_drained(
+        &self,
+        source: &MemorySource,
+        running: JoinHandle<Result<(), SyncError>>,
+    ) {
+        until(|| source.pending() == 0).await;
+        self.engine.shutdown.cancel();
+        running.await.unwrap().unwrap();
+    }
+}
+
 fn process(slow: &Arc<Slow>) -> Process {
     process_with(slow, shipped())
 }
@@ -240,10 +260,7 @@ async fn an_unrelated_update_is_searchable_while_a_large_fan_out_drains() {
     let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
     let writer = process(&slow);
     let (user, theirs, other) = creator_of(&slow, &writer, 10_000).await;
-    let running = {
-        let engine = writer.engine.clone();
-        tokio::spawn(async move { engine.run().await })
-    };
+    let running = writer.start();
 
     source.rename_user(user, "Ada Lovelace");
     until(|| named(&slow, "Ada Lovelace") > 0).await;
@@ -260,9 +277,7 @@ async fn an_unrelated_update_is_searchable_while_a_large_fan_out_drains() {
         "the update became searchable only once the fan-out was done"
     );
     until(|| named(&slow, "Ada Lovelace") == theirs.len()).await;
-    until(|| source.pending() == 0).await;
-    writer.engine.shutdown.cancel();
-    running.await.unwrap().unwrap();
+    writer.stop_when_drained(&source, running).await;
     assert_eq!(slow.index.live_documents(), source.expected_documents());
 }
 
@@ -275,10 +290,7 @@ async fn a_crash_in_the_middle_of_a_fan_out_loses_no_project() {
     let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
     let first = process(&slow);
     let (user, theirs, other) = creator_of(&slow, &first, 10_000).await;
-    let running = {
-        let engine = first.engine.clone();
-        tokio::spawn(async move { engine.run().await })
-    };
+    let running = first.start();
     source.rename_user(user, "Ada Lovelace");
     until(|| named(&slow, "Ada Lovelace") > 0).await;
     source.describe_project(other, "after");
@@ -317,19 +329,14 @@ async fn reads_never_overlap_and_batches_are_acknowledged_in_order() {
     let writer = process(&slow);
     let (user, theirs, other) = creator_of(&slow, &writer, 3_000).await;
     slow.observed.lock().unwrap().acked.clear();
-    let running = {
-        let engine = writer.engine.clone();
-        tokio::spawn(async move { engine.run().await })
-    };
+    let running = writer.start();
     source.rename_user(user, "Ada Lovelace");
     for round in 0..40 {
         tokio::time::sleep(Duration::from_millis(7)).await;
         source.describe_project(theirs[round * 61 % theirs.len()], &format!("round {round}"));
         source.describe_project(other, &format!("round {round}"));
     }
-    until(|| source.pending() == 0).await;
-    writer.engine.shutdown.cancel();
-    running.await.unwrap().unwrap();
+    writer.stop_when_drained(&source, running).await;
     assert_eq!(slow.index.live_documents(), source.expected_documents());
 
     let observed = slow.observed.lock().unwrap();
@@ -370,17 +377,12 @@ async fn renames_of_a_user_whose_fan_out_drains_supersede_it() {
     let writer = process(&slow);
     let (user, theirs, _) = creator_of(&slow, &writer, 10_000).await;
     slow.observed.lock().unwrap().loaded = 0;
-    let running = {
-        let engine = writer.engine.clone();
-        tokio::spawn(async move { engine.run().await })
-    };
+    let running = writer.start();
     for round in 0..5 {
         source.rename_user(user, &format!("Ada {round}"));
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    until(|| source.pending() == 0).await;
-    writer.engine.shutdown.cancel();
-    running.await.unwrap().unwrap();
+    writer.stop_when_drained(&source, running).await;
 
     assert_eq!(named(&slow, "Ada 4"), theirs.len());
     assert_eq!(slow.index.live_documents(), source.expected_documents());
@@ -415,10 +417,7 @@ async fn trickle(linger: Duration) -> Trickle {
     assert!(writer.lease.try_acquire().await.unwrap());
     writer.engine.drain().await.unwrap();
     slow.observed.lock().unwrap().acks = 0;
-    let running = {
-        let engine = writer.engine.clone();
-        tokio::spawn(async move { engine.run().await })
-    };
+    let running = writer.start();
     let mut committed: Vec<(ProjectId, Instant)> = Vec::new();
     let mut slowest = Duration::ZERO;
     let started = Instant::now();
@@ -439,9 +438,7 @@ async fn trickle(linger: Duration) -> Trickle {
         });
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    until(|| source.pending() == 0).await;
-    writer.engine.shutdown.cancel();
-    running.await.unwrap().unwrap();
+    writer.stop_when_drained(&source, running).await;
     assert_eq!(slow.index.live_documents(), source.expected_documents());
     let acks = slow.observed.lock().unwrap().acks;
     Trickle { acks, slowest }
