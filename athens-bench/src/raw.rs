@@ -6,6 +6,7 @@
 //! single changes.
 
 use athens_core::KeysetPage;
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -246,8 +247,9 @@ pub async fn connect(
         url: bench.engine_url.clone(),
         alias: RAW_ALIAS.into(),
         request_timeout_secs: 300,
-        bulk_size,
-        bulk_concurrency: concurrency,
+        bulk_size: NonZeroUsize::new(bulk_size).context("the bulk size must be at least 1")?,
+        bulk_concurrency: NonZeroUsize::new(concurrency)
+            .context("the bulk concurrency must be at least 1")?,
         ..EsConfig::default()
     })
     .await
@@ -260,7 +262,12 @@ async fn prepare(bench: &Bench) -> anyhow::Result<(Vec<ProjectDocument>, EsIndex
     let documents = documents(&bench.db_url, docs).await?;
     ensure!(!documents.is_empty(), "no documents to send");
     let defaults = EsConfig::default();
-    let es = connect(bench, defaults.bulk_size, defaults.bulk_concurrency).await?;
+    let es = connect(
+        bench,
+        defaults.bulk_size.get(),
+        defaults.bulk_concurrency.get(),
+    )
+    .await?;
     bench.drop_indexes(RAW_ALIAS).await?;
     Ok((documents, es))
 }

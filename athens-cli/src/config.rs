@@ -363,6 +363,19 @@ mod tests {
                 .starts_with("sync.write_concurrency must be at least 1"),
             "{error}"
         );
+        for key in ["engine.bulk_size", "engine.bulk_concurrency"] {
+            let error = Figment::new()
+                .merge(Serialized::default(key, 0))
+                .extract::<Settings>()
+                .map_err(invalid)
+                .unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("{key} must be at least 1")),
+                "{error}"
+            );
+        }
         for key in ["max_concurrency", "idle_timeout_ms"] {
             let error = sync_section(&format!("[http]\n{key} = 0\n")).unwrap_err();
             assert_eq!(

@@ -1,5 +1,6 @@
 //! The adapter's configuration: one serde struct the CLI combines with the others.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use secrecy::SecretString;
@@ -38,9 +39,9 @@ pub struct EsConfig {
     /// Time the engine may spend on one search, in milliseconds (the engine's `timeout`).
     pub search_timeout_ms: u64,
     /// Operations per bulk request.
-    pub bulk_size: usize,
+    pub bulk_size: NonZeroUsize,
     /// Bulk requests one write call keeps in flight at once.
-    pub bulk_concurrency: usize,
+    pub bulk_concurrency: NonZeroUsize,
     /// Primary shards of a new index.
     pub shards: u32,
     /// Replicas of a serving index. `None` lets the engine pick 0 or 1 from the number of data nodes
@@ -54,6 +55,18 @@ pub struct EsConfig {
     pub compression: bool,
 }
 
+/// Operations per bulk request by default.
+const BULK_SIZE: NonZeroUsize = match NonZeroUsize::new(1_000) {
+    Some(n) => n,
+    None => panic!("the default bulk size is positive"),
+};
+
+/// Bulk requests in flight per write call by default.
+const BULK_CONCURRENCY: NonZeroUsize = match NonZeroUsize::new(2) {
+    Some(n) => n,
+    None => panic!("the default bulk concurrency is positive"),
+};
+
 impl Default for EsConfig {
     fn default() -> Self {
         EsConfig {
@@ -63,8 +76,8 @@ impl Default for EsConfig {
             ca_certificate: None,
             request_timeout_secs: 30,
             search_timeout_ms: 5_000,
-            bulk_size: 1_000,
-            bulk_concurrency: 2,
+            bulk_size: BULK_SIZE,
+            bulk_concurrency: BULK_CONCURRENCY,
             shards: 1,
             replicas: None,
             refresh_interval: "1s".into(),
@@ -153,10 +166,8 @@ impl EsConfig {
         if self.request_timeout_secs == 0 || self.search_timeout_ms == 0 {
             return Err(invalid("timeouts must be greater than zero".into()));
         }
-        if self.bulk_size == 0 || self.bulk_concurrency == 0 || self.shards == 0 {
-            return Err(invalid(
-                "bulk_size, bulk_concurrency and shards must be at least 1".into(),
-            ));
+        if self.shards == 0 {
+            return Err(invalid("shards must be at least 1".into()));
         }
         let interval = self.refresh_interval.as_str();
         let digits = interval.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -226,6 +237,21 @@ mod tests {
             ..EsConfig::default()
         };
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_zero_bulk_setting_is_refused() {
+        for key in ["bulk_size", "bulk_concurrency"] {
+            let refused = serde_json::from_value::<EsConfig>(serde_json::json!({ key: 0 }));
+            let message = refused
+                .err()
+                .map(|error| error.to_string())
+                .unwrap_or_default();
+            assert!(
+                message.contains("nonzero"),
+                "{key} = 0 must be refused, got {message:?}"
+            );
+        }
     }
 
     #[test]

@@ -432,11 +432,11 @@ impl SearchIndex for EsIndex {
         // Futures built first, then polled: a closure returning an async block here trips the
         // compiler's higher-ranked lifetime check inside `async_trait`.
         let requests: Vec<_> = ops
-            .chunks(config.bulk_size.max(1))
+            .chunks(config.bulk_size.get())
             .map(|chunk| self.write_counted(index, chunk))
             .collect();
         let results: Vec<_> = stream::iter(requests)
-            .buffered(config.bulk_concurrency.max(1))
+            .buffered(config.bulk_concurrency.get())
             .collect()
             .await;
         merge(results)

@@ -1,5 +1,7 @@
 //! The `SearchIndex` contract every implementation passes, one test per clause, on every engine.
 
+use std::num::NonZeroUsize;
+
 use athens_core::testing::{ContractResult, checkpoint_contract, writer_fence_contract};
 use athens_core::{IndexName, ProjectSearch, SearchIndex};
 use athens_es::{Distribution, EsConfig, MAPPING_VERSION};
@@ -61,8 +63,8 @@ mod small_bulks {
     use super::*;
 
     clauses_with!(|config| EsConfig {
-        bulk_size: 40,
-        bulk_concurrency: 3,
+        bulk_size: NonZeroUsize::new(40).unwrap(),
+        bulk_concurrency: NonZeroUsize::new(3).unwrap(),
         ..config
     });
 }

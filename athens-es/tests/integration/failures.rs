@@ -1,6 +1,8 @@
 //! Failures: documents the engine refuses for good, an engine that cannot be reached, whole-request
 //! error statuses, oversized requests, and the headers sent (which every engine must accept).
 
+use std::num::NonZeroUsize;
+
 use athens_core::KeysetPage;
 use athens_core::testing::sample_document;
 use athens_core::{
@@ -324,7 +326,7 @@ async fn an_oversized_bulk_request_is_split_until_it_fits() -> anyhow::Result<()
     ])?;
     let index = EsIndex::connect(&EsConfig {
         url: fake.url.clone(),
-        bulk_concurrency: 1,
+        bulk_concurrency: NonZeroUsize::MIN,
         ..EsConfig::default()
     })
     .await?;
