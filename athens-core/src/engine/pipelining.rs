@@ -178,6 +178,14 @@ impl Process {
     }
 }
 
+/// An empty source and index behind the slow fakes, and a process writing with the shipped sizes.
+fn slow_rig() -> (Arc<MemorySource>, Arc<Slow>, Process) {
+    let source = MemorySource::new();
+    let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
+    let writer = process(&slow);
+    (source, slow, writer)
+}
+
 fn process(slow: &Arc<Slow>) -> Process {
     process_with(slow, shipped())
 }
@@ -256,9 +264,7 @@ async fn until(mut done: impl FnMut() -> bool) -> Duration {
 /// be searchable within a few chunk writes, not after the whole fan-out.
 #[tokio::test(start_paused = true)]
 async fn an_unrelated_update_is_searchable_while_a_large_fan_out_drains() {
-    let source = MemorySource::new();
-    let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
-    let writer = process(&slow);
+    let (source, slow, writer) = slow_rig();
     let (user, theirs, other) = creator_of(&slow, &writer, 10_000).await;
     let running = writer.start();
 
@@ -286,9 +292,7 @@ async fn an_unrelated_update_is_searchable_while_a_large_fan_out_drains() {
 /// project of the user.
 #[tokio::test(start_paused = true)]
 async fn a_crash_in_the_middle_of_a_fan_out_loses_no_project() {
-    let source = MemorySource::new();
-    let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
-    let first = process(&slow);
+    let (source, slow, first) = slow_rig();
     let (user, theirs, other) = creator_of(&slow, &first, 10_000).await;
     let running = first.start();
     source.rename_user(user, "Ada Lovelace");
@@ -324,9 +328,7 @@ async fn a_crash_in_the_middle_of_a_fan_out_loses_no_project() {
 /// batch and every batch before it.
 #[tokio::test(start_paused = true)]
 async fn reads_never_overlap_and_batches_are_acknowledged_in_order() {
-    let source = MemorySource::new();
-    let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
-    let writer = process(&slow);
+    let (source, slow, writer) = slow_rig();
     let (user, theirs, other) = creator_of(&slow, &writer, 3_000).await;
     slow.observed.lock().unwrap().acked.clear();
     let running = writer.start();
@@ -368,13 +370,11 @@ async fn reads_never_overlap_and_batches_are_acknowledged_in_order() {
 
 /// A user with 10,000 projects renamed five times, 30 ms apart, while the first rename's fan-out
 /// drains: each rename resolves the user again, so a newer fan-out supersedes the unread part of
-/// an older one. Without that, the five fan-outs read 50,000 documents, and a user renamed more
+/// an older one. Without that, the five fan-outs read 40,000 documents here, and a user renamed more
 /// often than a fan-out of theirs takes grows a queue the stream never drains.
 #[tokio::test(start_paused = true)]
 async fn renames_of_a_user_whose_fan_out_drains_supersede_it() {
-    let source = MemorySource::new();
-    let slow = Slow::new(&source, &Arc::new(MemoryIndex::new()));
-    let writer = process(&slow);
+    let (source, slow, writer) = slow_rig();
     let (user, theirs, _) = creator_of(&slow, &writer, 10_000).await;
     slow.observed.lock().unwrap().loaded = 0;
     let running = writer.start();
