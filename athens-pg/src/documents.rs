@@ -1,6 +1,7 @@
 //! [`DocumentSource`] and [`SourceLookup`] over the five tables: each read is one REPEATABLE READ transaction whose first
-//! statement takes the next version from `athens.version`, then three set-based queries (projects,
-//! hashtag links, creator links) assembled by [`build_documents`].
+//! statement takes the next version from `athens.version`, then two set-based queries (projects;
+//! hashtag and creator links in one) assembled by [`build_documents`]: with `BEGIN` and `COMMIT`,
+//! five round trips per read.
 //!
 //! The snapshot of a REPEATABLE READ transaction is taken by its first statement, the one that
 //! takes the version. A read that begins after another one ended therefore takes a later value of
@@ -44,7 +45,8 @@ type ProjectTuple = (
     DateTime<Utc>,
     DateTime<Utc>,
 );
-type LinkTuple = (i64, i64, String, DateTime<Utc>);
+/// A link row: hashtag (`true`) or creator, project id, then the linked row's id, name, `created_at`.
+type LinkTuple = (bool, i64, i64, String, DateTime<Utc>);
 
 /// The projects' select list: id and document columns (see [`tables`](crate::tables)).
 fn project_columns() -> String {
@@ -65,17 +67,15 @@ static PROJECTS_PAGE: LazyLock<String> = LazyLock::new(|| {
         project_columns()
     )
 });
-static HASHTAG_LINKS: LazyLock<String> = LazyLock::new(|| {
+/// The hashtag links (`true`) and creator links (`false`) of a set of projects, in one query.
+static LINKS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT ph.project_id::bigint, {} FROM project_hashtags ph \
-         JOIN hashtags h ON h.id = ph.hashtag_id WHERE ph.project_id = ANY($1::bigint[])",
-        table(Table::Hashtags).select_list("h")
-    )
-});
-static CREATOR_LINKS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT up.project_id::bigint, {} FROM user_projects up \
+        "SELECT true, ph.project_id::bigint, {} FROM project_hashtags ph \
+         JOIN hashtags h ON h.id = ph.hashtag_id WHERE ph.project_id = ANY($1::bigint[]) \
+         UNION ALL \
+         SELECT false, up.project_id::bigint, {} FROM user_projects up \
          JOIN users u ON u.id = up.user_id WHERE up.project_id = ANY($1::bigint[])",
+        table(Table::Hashtags).select_list("h"),
         table(Table::Users).select_list("u")
     )
 });
@@ -99,9 +99,10 @@ fn project_row((id, name, slug, description, created_at, updated_at): ProjectTup
 
 impl PgSource {
     async fn read(&self, selection: Selection<'_>) -> Result<Snapshot, PgError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *tx)
+        // One statement opens the snapshot's transaction: every statement of a page is a round trip.
+        let mut tx = self
+            .pool()
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
             .await?;
         let version: i64 = sqlx::query_scalar("SELECT nextval('athens.version')")
             .fetch_one(&mut *tx)
@@ -164,36 +165,34 @@ async fn links(
     conn: &mut PgConnection,
     ids: &[i64],
 ) -> Result<(Vec<HashtagLink>, Vec<CreatorLink>), PgError> {
-    let hashtags: Vec<LinkTuple> = sqlx::query_as(HASHTAG_LINKS.as_str())
+    let rows: Vec<LinkTuple> = sqlx::query_as(LINKS.as_str())
         .bind(ids)
         .fetch_all(&mut *conn)
         .await?;
-    let creators: Vec<LinkTuple> = sqlx::query_as(CREATOR_LINKS.as_str())
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await?;
-    let hashtags = hashtags
-        .into_iter()
-        .map(|(project, id, name, created_at)| HashtagLink {
-            project: ProjectId(project),
-            hashtag: Hashtag {
-                id: HashtagId(id),
-                name,
-                created_at,
-            },
-        })
-        .collect();
-    let creators = creators
-        .into_iter()
-        .map(|(project, id, name, created_at)| CreatorLink {
-            project: ProjectId(project),
-            creator: Creator {
-                id: UserId(id),
-                name,
-                created_at,
-            },
-        })
-        .collect();
+    let mut hashtags = Vec::new();
+    let mut creators = Vec::new();
+    for (is_hashtag, project, id, name, created_at) in rows {
+        let project = ProjectId(project);
+        if is_hashtag {
+            hashtags.push(HashtagLink {
+                project,
+                hashtag: Hashtag {
+                    id: HashtagId(id),
+                    name,
+                    created_at,
+                },
+            });
+        } else {
+            creators.push(CreatorLink {
+                project,
+                creator: Creator {
+                    id: UserId(id),
+                    name,
+                    created_at,
+                },
+            });
+        }
+    }
     Ok((hashtags, creators))
 }
 
