@@ -534,6 +534,15 @@ async fn soak(plan: Plan, mode: &str) {
         let outage = Duration::from_millis(rng.random_range(1000..6000));
         match (fault, &database_proxy, &engine_proxy) {
             (Fault::KillSync, _, _) => {
+                // The leader, not the standby: right after a job or a restart nobody (or the job)
+                // may hold the lease, and killing the first slot then killed the standby, so no
+                // hand-over between the syncs happened at all.
+                let waited = Instant::now();
+                while !fleet.is_sync(lease.holder().as_deref())
+                    && waited.elapsed() < Duration::from_secs(10)
+                {
+                    idle(&mut fleet, &lease, Duration::from_millis(200)).await;
+                }
                 fleet.kill_leader(lease.holder().as_deref());
                 tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
             }

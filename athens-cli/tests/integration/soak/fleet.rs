@@ -193,6 +193,11 @@ impl<'a> Fleet<'a> {
         }
     }
 
+    /// Whether `holder` is one of the syncs (not a job, not nobody).
+    pub fn is_sync(&self, holder: Option<&str>) -> bool {
+        self.slots.iter().any(|slot| Some(slot.name) == holder)
+    }
+
     /// SIGKILLs the sync holding the lease (the first one when no sync holds it).
     pub fn kill_leader(&mut self, holder: Option<&str>) {
         self.watch(holder);
