@@ -420,12 +420,16 @@ mod tests {
         );
 
         let root = std::io::Error::other("shard [3] failed: circuit breaker");
+        // Other tests of this binary hit the same callsite on their threads, with no subscriber:
+        // recompute its interest now that this thread has one.
+        tracing::callsite::rebuild_interest_cache();
         let error = ApiError::from(SearchError::internal("bad answer").with_source(root));
         assert!(!format!("{:?}", error.to_problem()).contains("circuit"));
         let line = logs.line("search failed").unwrap_or_default();
         assert!(
             line.contains("bad answer: shard [3] failed: circuit breaker"),
-            "{line}"
+            "{}",
+            logs.text()
         );
     }
 

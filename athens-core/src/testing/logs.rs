@@ -19,7 +19,11 @@ impl CapturedLogs {
             .with_writer(logs.clone())
             .with_ansi(false)
             .finish();
-        (logs.clone(), tracing::subscriber::set_default(subscriber))
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Another test thread may have cached a callsite's interest while no subscriber of this
+        // thread existed; recompute it so this thread's events are not dropped.
+        tracing::callsite::rebuild_interest_cache();
+        (logs.clone(), guard)
     }
 
     /// Everything written so far.
