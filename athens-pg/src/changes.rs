@@ -18,7 +18,10 @@ use athens_core::{
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, PgPool, Postgres};
+use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::sqlx::{
+    self, AssertSqlSafe, Connection, FromRow, PgConnection, PgPool, Postgres, Row as _,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -104,33 +107,42 @@ impl Drop for Listener {
     }
 }
 
-/// A poll's row: the snapshot's xmin and the outbox's oid, then an outbox row (all NULL when the
-/// outbox has none at or above the floor).
-type PolledRow = (
-    i64,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<bool>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<DateTime<Utc>>,
-);
+/// A poll's row: the capture's partition count (in a partition's poll only), the snapshot's xmin
+/// and the outbox's oid, then an outbox row (`None` when the outbox has none at or above the floor).
+struct PolledRow {
+    partitions: Option<i32>,
+    xmin: i64,
+    table: i64,
+    row: Option<OutboxRow>,
+}
 
-/// [`PolledRow`] of a partition's poll, led by the capture's partition count.
-type PartitionRow = (
-    i32,
-    i64,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<bool>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<DateTime<Utc>>,
-);
+impl FromRow<'_, PgRow> for PolledRow {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let partitions = match row.try_get("partitions") {
+            Err(sqlx::Error::ColumnNotFound(_)) => None,
+            found => Some(found?),
+        };
+        let id: Option<i64> = row.try_get("id")?;
+        let outbox = match id {
+            None => None,
+            Some(id) => Some((
+                id,
+                row.try_get("source_table")?,
+                row.try_get("truncated")?,
+                row.try_get("project_id")?,
+                row.try_get("user_id")?,
+                row.try_get("hashtag_id")?,
+                row.try_get("recorded_at")?,
+            )),
+        };
+        Ok(Self {
+            partitions,
+            xmin: row.try_get("xmin")?,
+            table: row.try_get("outbox")?,
+            row: outbox,
+        })
+    }
+}
 
 /// Fails unless the capture writes `expected` partitions (it says `captured`).
 fn check_partitions(captured: i32, expected: u32) -> Result<(), PgError> {
@@ -206,10 +218,10 @@ impl PgSource {
                 }
                 Scope::Whole | Scope::Every(_) => {
                     sqlx::query_as(
-                        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
-                            'athens.outbox'::regclass::oid::bigint, \
-                            o.id, o.source_table, o.op = 'T', o.project_id, o.user_id, \
-                            o.hashtag_id, o.recorded_at \
+                        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, \
+                            'athens.outbox'::regclass::oid::bigint AS outbox, \
+                            o.id, o.source_table, o.op = 'T' AS truncated, o.project_id, \
+                            o.user_id, o.hashtag_id, o.recorded_at \
                      FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
                          SELECT * FROM athens.outbox WHERE id >= $2 ORDER BY id LIMIT $1) AS o \
                      ON true ORDER BY o.id",
@@ -220,17 +232,11 @@ impl PgSource {
                     .await?
                 }
             };
-            let Some(&(xmin, table, ..)) = rows.first() else {
+            let Some(&PolledRow { xmin, table, .. }) = rows.first() else {
                 return Ok(Vec::new());
             };
-            let records: Vec<OutboxRow> = rows
-                .into_iter()
-                .filter_map(
-                    |(_, _, id, source_table, truncated, project, user, hashtag, at)| {
-                        Some((id?, source_table?, truncated?, project, user, hashtag, at?))
-                    },
-                )
-                .collect();
+            let records: Vec<OutboxRow> =
+                rows.into_iter().filter_map(|polled| polled.row).collect();
             let seen = Seen {
                 table,
                 xmin,
@@ -251,10 +257,11 @@ impl PgSource {
         limit: i64,
         floor: i64,
     ) -> Result<Vec<PolledRow>, PgError> {
-        let rows: Vec<PartitionRow> = sqlx::query_as(
-            "SELECT athens.partitions(), pg_snapshot_xmin(pg_current_snapshot())::text::bigint, \
-                    'athens.outbox'::regclass::oid::bigint, \
-                    o.id, o.source_table, o.op = 'T', o.project_id, o.user_id, \
+        let rows: Vec<PolledRow> = sqlx::query_as(
+            "SELECT athens.partitions() AS partitions, \
+                    pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, \
+                    'athens.outbox'::regclass::oid::bigint AS outbox, \
+                    o.id, o.source_table, o.op = 'T' AS truncated, o.project_id, o.user_id, \
                     o.hashtag_id, o.recorded_at \
              FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
                  SELECT * FROM athens.outbox WHERE partition = $3 AND id >= $2 \
@@ -266,19 +273,10 @@ impl PgSource {
         .bind(i64::from(partition.index()))
         .fetch_all(self.pool())
         .await?;
-        if let Some(&(captured, ..)) = rows.first() {
+        if let Some(captured) = rows.first().and_then(|row| row.partitions) {
             check_partitions(captured, partition.count().get())?;
         }
-        Ok(rows
-            .into_iter()
-            .map(
-                |(_, xmin, table, id, source, truncated, project, user, hashtag, at)| {
-                    (
-                        xmin, table, id, source, truncated, project, user, hashtag, at,
-                    )
-                },
-            )
-            .collect())
+        Ok(rows)
     }
 
     /// Tells writers that a consumer waits for up to `wait` (plus a second): their triggers notify
