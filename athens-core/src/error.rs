@@ -84,11 +84,13 @@ pub enum SourceError {
         #[source]
         source: Option<Cause>,
     },
-    /// The source refused a call that needs the writer lease (an acknowledgement) because this
-    /// process no longer holds it: another writer may have taken over.
-    #[error("source refused a writer that lost its lease: {message}")]
+    /// This process no longer holds the writer lease: the source refused a call that needs it (an
+    /// acknowledgement), or the lease itself found it lost ([`WriterLease::lost`](crate::WriterLease::lost)).
+    /// Another writer may have taken over.
+    #[error("writer lease lost: {message}")]
     LeaseLost {
-        /// What went wrong, in words for an operator.
+        /// Which lease, and what is known of the loss (taken by another holder, lapsed, released),
+        /// in words for an operator.
         message: String,
         /// The error that caused it, when there was one.
         #[source]
@@ -249,9 +251,17 @@ pub enum SyncError {
     /// The index failed in a way retrying does not fix.
     #[error(transparent)]
     Index(IndexError),
-    /// Another process took the writer lease: this one must stop writing.
-    #[error("writer lease lost")]
-    LeaseLost,
+    /// This process no longer holds the writer lease (another process took it, or it lapsed), or
+    /// the index was claimed by another writer: this one must stop writing.
+    #[error("writer lease lost: {message}")]
+    LeaseLost {
+        /// Which lease, and what is known of the loss (taken by another holder, lapsed, released,
+        /// fenced by the index), in words for an operator.
+        message: String,
+        /// The error that told, when there was one: the source's or the index's.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Work waited longer than the index remembers deletions: its state may be older than a
     /// deletion the index forgot, so it is dropped unacknowledged and replayed from the source.
     #[error("work older than {0:?} dropped, to be replayed from the source")]
@@ -280,20 +290,25 @@ pub enum SyncError {
 }
 
 impl From<SourceError> for SyncError {
-    /// A writer the source fenced has lost its lease, whatever the lease said when it last looked.
+    /// A writer the source fenced has lost its lease, whatever the lease said when it last looked:
+    /// the source's message and cause carry over.
     fn from(error: SourceError) -> Self {
         match error {
-            SourceError::LeaseLost { .. } => SyncError::LeaseLost,
+            SourceError::LeaseLost { message, source } => SyncError::LeaseLost { message, source },
             other => SyncError::Source(other),
         }
     }
 }
 
 impl From<IndexError> for SyncError {
-    /// A writer the index fenced has lost its lease, whatever the lease said when it last looked.
+    /// A writer the index fenced has lost its lease, whatever the lease said when it last looked:
+    /// the index's message and cause carry over.
     fn from(error: IndexError) -> Self {
         match error {
-            IndexError::Fenced { .. } => SyncError::LeaseLost,
+            IndexError::Fenced { message, source } => SyncError::LeaseLost {
+                message: format!("index claimed by another writer: {message}"),
+                source,
+            },
             other => SyncError::Index(other),
         }
     }
@@ -315,7 +330,7 @@ impl SyncError {
         match self {
             SyncError::Source(error) => error.is_retryable(),
             SyncError::Index(error) => error.is_retryable(),
-            SyncError::LeaseLost | SyncError::Expired(_) => true,
+            SyncError::LeaseLost { .. } | SyncError::Expired(_) => true,
             SyncError::OutcomeMismatch { .. }
             | SyncError::MappingChanged(_)
             | SyncError::Unrepaired(_)

@@ -122,7 +122,8 @@ pub trait SourceLookup: Send + Sync {
 /// # Contract
 /// - `try_acquire` is idempotent for the holder and never blocks on another holder.
 /// - A holder that crashes or loses its connection loses the lease, so a standby can take over.
-/// - `is_held` tells a holder, before it acknowledges work, whether it still holds the lease.
+/// - `is_held` tells a holder, before it acknowledges work, whether it still holds the lease; once
+///   it said no, `lost` says which lease and why, as far as the lease knows.
 #[async_trait]
 pub trait WriterLease: Send + Sync {
     /// Takes the lease if it is free (or already ours). Returns whether this process now holds it.
@@ -133,4 +134,12 @@ pub trait WriterLease: Send + Sync {
 
     /// Gives the lease up so a standby can take it.
     async fn release(&self) -> Result<(), SourceError>;
+
+    /// Why this process no longer holds the lease, asked once [`is_held`](Self::is_held) said so:
+    /// a [`SourceError::LeaseLost`] naming the lease and what is known of the loss (taken by
+    /// another holder, lapsed, released), with the error that ended it as its source when there
+    /// was one.
+    async fn lost(&self) -> SourceError {
+        SourceError::lease_lost("this process no longer holds the writer lease")
+    }
 }

@@ -47,3 +47,47 @@ async fn a_retried_step_logs_the_root_cause() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_lost_lease_is_logged_with_what_is_known_of_the_loss() {
+    let source = MemorySource::new();
+    source.add_project("Athens", "athens", "keeps an index in sync");
+    let lease = Arc::new(source.lease());
+    let shutdown = CancellationToken::new();
+    let engine = SyncEngine::new(
+        source.clone(),
+        source.clone(),
+        Arc::new(MemoryIndex::new()),
+        lease.clone(),
+        EngineConfig {
+            poll_wait: Duration::from_millis(10),
+            ..EngineConfig::default()
+        },
+        shutdown.clone(),
+    );
+    let (logs, _guard) = CapturedLogs::start();
+    let take_over = async {
+        while !lease.is_held().await.unwrap() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        lease.expire();
+        let standby = source.lease();
+        assert!(standby.try_acquire().await.unwrap());
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while logs.line("sync interrupted, resuming").is_none() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        shutdown.cancel();
+        waited
+    };
+    let (ran, waited) = tokio::join!(engine.run(), take_over);
+    ran.unwrap();
+    assert!(waited.is_ok(), "no lost lease logged in:\n{}", logs.text());
+    let line = logs.line("sync interrupted, resuming").unwrap_or_default();
+    assert!(
+        line.contains("writer lease lost: the memory lease is held by handle"),
+        "{line}"
+    );
+}

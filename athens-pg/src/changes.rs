@@ -517,13 +517,19 @@ impl PgSource {
     /// (if any) was found still held. Fenced so: a writer whose lease lapsed while it hung, and
     /// that a standby may have replaced, acknowledges nothing, however late it wakes up.
     async fn fenced_transaction(&self) -> Result<sqlx::Transaction<'static, Postgres>, PgError> {
-        let holder = self.inner.fence.required()?;
+        let holder = self.inner.fence.required(|| self.lease_name())?;
         let mut tx = self.pool().begin().await?;
+        let keys = self.lease_keys();
         if let Some(holder) = holder
-            && !crate::lease::still_held(&mut tx, &self.lease_keys(), holder).await?
+            && !crate::lease::still_held(&mut tx, &keys, holder).await?
         {
             self.inner.fence.lost(holder);
-            return Err(PgError::LeaseLost);
+            let reason = format!(
+                "the session of server process {} no longer holds it",
+                holder.pid
+            );
+            let reason = crate::lease::taken_over(&reason, &mut tx, &keys).await;
+            return Err(PgError::lease_lost(self.lease_name(), reason));
         }
         Ok(tx)
     }

@@ -47,10 +47,18 @@ pub enum PgError {
     /// An ORM error (schema migrations, entity writes).
     #[error(transparent)]
     Orm(#[from] DbErr),
-    /// An acknowledgement found that the writer lease taken through this source is no longer
-    /// held: another writer may have taken over.
-    #[error("the writer lease is no longer held by this process")]
-    LeaseLost,
+    /// The writer lease is no longer held by this process (found by an acknowledgement, fenced
+    /// by it, or by the lease itself): another writer may have taken over.
+    #[error("{lease} is no longer held by this process: {reason}")]
+    LeaseLost {
+        /// Which lease.
+        lease: String,
+        /// What is known of the loss: who holds it now, or that its session ended.
+        reason: String,
+        /// The error that ended its session, when there was one.
+        #[source]
+        source: Option<Box<PgError>>,
+    },
 }
 
 /// What an error means for the caller.
@@ -70,6 +78,15 @@ impl PgError {
         }
     }
 
+    /// [`PgError::LeaseLost`] of `lease` for `reason`, with no cause.
+    pub(crate) fn lease_lost(lease: String, reason: impl Into<String>) -> Self {
+        PgError::LeaseLost {
+            lease,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
     /// True when the same call may succeed later without anyone acting (lost connection, timeout,
     /// failover, serialization conflict).
     pub fn is_retryable(&self) -> bool {
@@ -79,7 +96,7 @@ impl PgError {
     fn kind(&self) -> Kind {
         match self {
             PgError::Config { .. } | PgError::Misconfigured(_) => Kind::Misconfigured,
-            PgError::Invalid(_) | PgError::LeaseLost => Kind::Invalid,
+            PgError::Invalid(_) | PgError::LeaseLost { .. } => Kind::Invalid,
             PgError::Connect {
                 retryable: true, ..
             } => Kind::Unavailable,
@@ -178,7 +195,7 @@ impl From<PgError> for SourceError {
     fn from(error: PgError) -> Self {
         let message = error.operator_message();
         let kind = match error {
-            PgError::LeaseLost => SourceError::lease_lost(message),
+            PgError::LeaseLost { .. } => SourceError::lease_lost(message),
             _ => match error.kind() {
                 Kind::Unavailable => SourceError::unavailable(message),
                 Kind::Misconfigured => SourceError::misconfigured(message),

@@ -38,6 +38,8 @@ use crate::error::PgError;
 pub struct PgLease {
     options: PgConnectOptions,
     keys: Vec<i64>,
+    /// Which lease, in words for an operator.
+    name: String,
     timeout: Duration,
     /// `idle_session_timeout` of the lease session; zero leaves the server's setting.
     lease_timeout: Duration,
@@ -47,6 +49,8 @@ pub struct PgLease {
     fence: Arc<Fence>,
     /// The session holding the lock, while this handle holds it.
     mine: SyncMutex<Option<Session>>,
+    /// Why this handle last found the lease lost, until [`lost`](WriterLease::lost) tells.
+    loss: SyncMutex<Option<PgError>>,
 }
 
 impl fmt::Debug for PgLease {
@@ -60,7 +64,8 @@ impl fmt::Debug for PgLease {
 /// A server session, told apart from a later one that reuses its process id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Session {
-    pid: i32,
+    /// The server process id of the session.
+    pub(crate) pid: i32,
     started: DateTime<Utc>,
 }
 
@@ -86,12 +91,18 @@ impl Fence {
     }
 
     /// The session an acknowledgement must find holding the lock: `Ok(None)` when unfenced,
-    /// an error when the lease is known lost.
-    pub(crate) fn required(&self) -> Result<Option<Session>, PgError> {
+    /// an error naming the lease (`lease`) when it is known lost.
+    pub(crate) fn required(
+        &self,
+        lease: impl FnOnce() -> String,
+    ) -> Result<Option<Session>, PgError> {
         match *self.holder.lock().unwrap_or_else(PoisonError::into_inner) {
             None => Ok(None),
             Some(Some(session)) => Ok(Some(session)),
-            Some(None) => Err(PgError::LeaseLost),
+            Some(None) => Err(PgError::lease_lost(
+                lease(),
+                "this process found it lost, or gave it up, before",
+            )),
         }
     }
 
@@ -107,6 +118,11 @@ const HOLDS_LOCK: &str = "SELECT count(DISTINCT (classid::bigint << 32) | objid:
        = cardinality($1::bigint[]) FROM pg_locks \
      WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1 \
        AND ((classid::bigint << 32) | objid::bigint) = ANY($1)";
+
+/// The process id of a session holding an advisory lock of the keys `$1`, if one does.
+const HOLDER_NOW: &str = "SELECT pid FROM pg_locks \
+     WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+       AND ((classid::bigint << 32) | objid::bigint) = ANY($1) LIMIT 1";
 
 /// Takes the advisory locks of the keys `$1`, in order; true when it got every one. One it did not
 /// get does not stop it from trying the next: [`PgLease::acquire`] gives back what it got then.
@@ -130,23 +146,27 @@ impl PgLease {
     /// the next acquire opens a new one. Acknowledgements are not fenced by it: take the lease with
     /// [`PgSource::lease`](crate::PgSource::lease) for that.
     pub async fn connect(config: &PgConfig) -> Result<PgLease, PgError> {
-        PgLease::fenced(config, Arc::default(), vec![config.lease_key]).await
+        let name = crate::source::Scope::Whole.lease_name(config.lease_key);
+        PgLease::fenced(config, Arc::default(), vec![config.lease_key], name).await
     }
 
-    /// A handle on the locks of `keys`, reporting the holder to `fence`.
+    /// A handle on the locks of `keys` (the lease `name`), reporting the holder to `fence`.
     pub(crate) async fn fenced(
         config: &PgConfig,
         fence: Arc<Fence>,
         keys: Vec<i64>,
+        name: String,
     ) -> Result<PgLease, PgError> {
         let mut lease = PgLease {
             options: config.connect_options()?,
             keys,
+            name,
             timeout: config.connect_timeout,
             lease_timeout: config.lease_timeout,
             session: Mutex::new(None),
             fence,
             mine: SyncMutex::new(None),
+            loss: SyncMutex::new(None),
         };
         let conn = tokio::time::timeout(config.connect_timeout, lease.open())
             .await
@@ -270,16 +290,30 @@ impl PgLease {
             return Ok(false);
         }
         let held = match self.on_session(&mut session, HOLDS_LOCK).await {
-            Ok(held) => held,
+            Ok(true) => return Ok(true),
+            Ok(false) => {
+                let reason = match session.as_mut() {
+                    Some(conn) => {
+                        taken_over("its session no longer holds it", conn, &self.keys).await
+                    }
+                    None => "its session no longer holds it".to_owned(),
+                };
+                PgError::lease_lost(self.name.clone(), reason)
+            }
             Err(error) => {
                 warn!(error = %ErrorChain(&error), keys = ?self.keys, "writer lease connection lost");
-                false
+                PgError::LeaseLost {
+                    lease: self.name.clone(),
+                    reason: "its session failed: it lapsed (the server ends a session idle for \
+                             longer than database.lease_timeout) or its connection was lost"
+                        .to_owned(),
+                    source: Some(Box::new(error)),
+                }
             }
         };
-        if !held {
-            self.let_go();
-        }
-        Ok(held)
+        self.let_go();
+        *self.loss.lock().unwrap_or_else(PoisonError::into_inner) = Some(held);
+        Ok(false)
     }
 
     async fn give_up(&self) -> Result<(), PgError> {
@@ -303,6 +337,20 @@ impl PgLease {
             }
         }
         Ok(())
+    }
+}
+
+/// `reason`, followed by which session holds a lock of `keys` now, asked on `conn` (left out when
+/// that cannot be told).
+pub(crate) async fn taken_over(reason: &str, conn: &mut PgConnection, keys: &[i64]) -> String {
+    let holder: Result<Option<i32>, sqlx::Error> = sqlx::query_scalar(HOLDER_NOW)
+        .bind(keys)
+        .fetch_optional(conn)
+        .await;
+    match holder {
+        Ok(Some(pid)) => format!("{reason}; the session of server process {pid} holds it now"),
+        Ok(None) => format!("{reason}, and no session holds it now"),
+        Err(_) => reason.to_owned(),
     }
 }
 
@@ -340,5 +388,20 @@ impl WriterLease for PgLease {
 
     async fn release(&self) -> Result<(), SourceError> {
         Ok(self.give_up().await?)
+    }
+
+    async fn lost(&self) -> SourceError {
+        let loss = self
+            .loss
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        loss.unwrap_or_else(|| {
+            PgError::lease_lost(
+                self.name.clone(),
+                "this process released it, or never took it",
+            )
+        })
+        .into()
     }
 }

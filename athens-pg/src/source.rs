@@ -61,6 +61,20 @@ impl Scope {
                 .collect(),
         }
     }
+
+    /// Which lease this scope takes, in words for an operator.
+    pub(crate) fn lease_name(&self, lease_key: i64) -> String {
+        match self {
+            Scope::Whole => format!("the writer lease (advisory lock {lease_key})"),
+            Scope::Partition(partition) => format!(
+                "the writer lease of partition {partition} (advisory lock {})",
+                partition_lease_key(lease_key, partition.index())
+            ),
+            Scope::Every(count) => format!(
+                "the writer leases of all {count} partitions (advisory locks of key {lease_key})"
+            ),
+        }
+    }
 }
 
 /// The advisory lock key of partition `index`'s lease: `lease_key` with `index + 1` xor'ed into
@@ -141,6 +155,11 @@ impl PgSource {
         self.inner.scope.lease_keys(self.inner.config.lease_key)
     }
 
+    /// Which writer lease this source takes, in words for an operator.
+    pub(crate) fn lease_name(&self) -> String {
+        self.inner.scope.lease_name(self.inner.config.lease_key)
+    }
+
     /// A writer lease on this database, on its own connection outside the pool (opened now, so a
     /// database that refuses it fails here rather than at the first acquire). Once it was taken,
     /// this source's acknowledgements check, in their own transaction, that it is still held.
@@ -149,6 +168,7 @@ impl PgSource {
             &self.inner.config,
             self.inner.fence.clone(),
             self.lease_keys(),
+            self.lease_name(),
         )
         .await
     }

@@ -102,7 +102,7 @@ async fn a_reindex_that_lost_its_lease_cannot_publish_over_the_new_writers_index
         "a change the standby acknowledged is missing from the live index"
     );
     assert!(
-        matches!(published, Err(SyncError::LeaseLost)),
+        matches!(published, Err(SyncError::LeaseLost { .. })),
         "a fenced reindex reports the lost lease: {published:?}"
     );
     assert_eq!(
@@ -142,7 +142,7 @@ async fn a_writer_that_lost_its_lease_does_not_retry_an_old_state() {
     release.send(()).unwrap();
     let result = retrying.await.unwrap();
     assert!(
-        matches!(result, Err(SyncError::LeaseLost)),
+        matches!(result, Err(SyncError::LeaseLost { .. })),
         "the old writer stops: {result:?}"
     );
     assert!(
@@ -193,7 +193,7 @@ async fn a_repair_needs_the_writer_lease() {
     writer.index.remove(projects[0]);
     let refused = repairer.engine.verify(true).await;
     assert!(
-        matches!(refused, Err(SyncError::LeaseLost)),
+        matches!(refused, Err(SyncError::LeaseLost { .. })),
         "a repair without the lease must not write: {refused:?}"
     );
     assert!(writer.live(projects[0]).is_none());

@@ -215,7 +215,7 @@ impl SyncEngine {
         if self.lease.is_held().await? {
             Ok(())
         } else {
-            Err(SyncError::LeaseLost)
+            Err(self.lease.lost().await.into())
         }
     }
 }

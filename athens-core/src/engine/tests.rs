@@ -301,7 +301,7 @@ async fn a_lost_lease_stops_the_writer_before_it_acknowledges() {
     rig.source.describe_project(projects[0], "late");
     rig.lease.expire();
     let error = rig.engine.drain().await.unwrap_err();
-    assert!(matches!(error, SyncError::LeaseLost), "{error:?}");
+    assert!(matches!(error, SyncError::LeaseLost { .. }), "{error:?}");
     assert!(rig.source.pending() > 0, "nothing may be acknowledged");
 }
 

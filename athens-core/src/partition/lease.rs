@@ -64,6 +64,10 @@ impl WriterLease for LeaseBudget {
         self.slot().take();
         released
     }
+
+    async fn lost(&self) -> SourceError {
+        self.lease.lost().await
+    }
 }
 
 #[cfg(test)]

@@ -566,4 +566,11 @@ impl WriterLease for MemoryLease {
         }
         Ok(())
     }
+
+    async fn lost(&self) -> SourceError {
+        SourceError::lease_lost(match self.source.tables().lease_holder {
+            Some(holder) => format!("the memory lease is held by handle {holder} now"),
+            None => "the memory lease lapsed or was released, and no handle holds it now".into(),
+        })
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use athens_core::{Ack, ChangeSource, SourceError, WriterLease};
+use athens_core::{Ack, ChangeSource, ErrorChain, SourceError, WriterLease};
 use athens_pg::{PgConfig, PgLease, PgSource};
 
 use crate::support::{config, empty, exec, ready, scalar};
@@ -74,6 +74,21 @@ async fn a_holder_whose_connection_dies_loses_the_lease() {
     assert!(
         !holder.is_held().await.unwrap(),
         "the old holder knows it lost the lease"
+    );
+    let lost = holder.lost().await;
+    let said = ErrorChain(&lost).to_string();
+    assert!(
+        said.starts_with(&format!(
+            "writer lease lost: the writer lease (advisory lock {key}) is no longer held by this \
+             process: its session failed"
+        )),
+        "{said}"
+    );
+    assert!(
+        std::error::Error::source(&lost)
+            .and_then(std::error::Error::source)
+            .is_some(),
+        "the session's own error is kept: {said}"
     );
     assert!(standby.is_held().await.unwrap());
     assert!(
@@ -168,6 +183,26 @@ async fn a_hung_holder_loses_the_lease_and_acknowledges_nothing_when_it_wakes() 
         matches!(refused, Err(SourceError::LeaseLost { .. })),
         "a holder whose lease lapsed must not acknowledge: {refused:?}"
     );
+    let standby_pid = scalar(
+        &standby_source,
+        &format!(
+            "SELECT pid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted \
+               AND ((classid::bigint << 32) | objid::bigint) = {}",
+            short.lease_key
+        ),
+    )
+    .await;
+    let said = refused
+        .as_ref()
+        .map_err(|error| ErrorChain(error).to_string());
+    let said = said.err().unwrap_or_default();
+    assert!(
+        said.contains("is no longer held by this process: the session of server process")
+            && said.ends_with(&format!(
+                "no longer holds it; the session of server process {standby_pid} holds it now"
+            )),
+        "the refusal says who holds the lease now: {said}"
+    );
     assert_eq!(
         scalar(&holder_source, "SELECT count(*) FROM athens.outbox").await,
         1,
@@ -178,12 +213,10 @@ async fn a_hung_holder_loses_the_lease_and_acknowledges_nothing_when_it_wakes() 
         !holder.try_acquire().await.unwrap(),
         "and it cannot take the lease back"
     );
+    let refused = holder_source.ack(&ack).await;
     assert!(
-        matches!(
-            holder_source.ack(&ack).await,
-            Err(SourceError::LeaseLost { .. })
-        ),
-        "nor acknowledge later"
+        matches!(refused, Err(SourceError::LeaseLost { .. })),
+        "nor acknowledge later: {refused:?}"
     );
 
     standby_source.ack(&ack).await.unwrap();

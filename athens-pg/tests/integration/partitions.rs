@@ -294,4 +294,10 @@ async fn the_lease_of_every_partition_is_taken_all_or_none() {
         matches!(refused, SourceError::LeaseLost { .. }),
         "a released lease fences acknowledgements: {refused}"
     );
+    assert!(
+        refused.to_string().starts_with(
+            "writer lease lost: the writer leases of all 4 partitions (advisory locks of key"
+        ),
+        "the refusal names the lease: {refused}"
+    );
 }
