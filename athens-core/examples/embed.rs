@@ -5,16 +5,13 @@
 
 #![allow(clippy::print_stdout)] // an example reports to its user on stdout
 
-use athens_core::KeysetPage;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use athens_core::testing::{MemoryIndex, MemorySource};
 use athens_core::{
-    EngineConfig, IndexError, IndexName, IndexOp, ProjectDocument, ProjectId, SearchIndex,
-    SyncEngine, WriteOutcome, WriterId, WriterLease,
+    EngineConfig, IndexError, IndexName, IndexOp, SyncEngine, WriteOutcome, WriterLease,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -24,63 +21,22 @@ struct CountingIndex {
     written: AtomicU64,
 }
 
-#[async_trait]
-impl SearchIndex for CountingIndex {
-    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
-        self.inner.live_index().await
-    }
-    async fn create_index(&self) -> Result<IndexName, IndexError> {
-        self.inner.create_index().await
-    }
-    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.finish_bulk_load(index).await
-    }
-    async fn publish(&self, index: &IndexName) -> Result<Option<IndexName>, IndexError> {
-        self.inner.publish(index).await
-    }
-    async fn claim(&self, writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
-        self.inner.claim(writer).await
-    }
-    async fn publish_as(
-        &self,
-        index: &IndexName,
-        writer: &WriterId,
-    ) -> Result<Option<IndexName>, IndexError> {
-        self.inner.publish_as(index, writer).await
-    }
-    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
-        self.inner.mapping_is_current(index).await
-    }
-    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.drop_index(index).await
-    }
-    async fn write(
-        &self,
-        index: &IndexName,
-        ops: &[IndexOp],
-    ) -> Result<Vec<WriteOutcome>, IndexError> {
-        self.written.fetch_add(ops.len() as u64, Ordering::Relaxed);
-        self.inner.write(index, ops).await
-    }
-    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.inner.refresh(index).await
-    }
-    async fn get(
-        &self,
-        index: &IndexName,
-        ids: &[ProjectId],
-    ) -> Result<Vec<ProjectDocument>, IndexError> {
-        self.inner.get(index, ids).await
-    }
-    async fn ids_page(
-        &self,
-        index: &IndexName,
-        page: KeysetPage,
-    ) -> Result<Vec<ProjectId>, IndexError> {
-        self.inner.ids_page(index, page).await
-    }
-    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
-        self.inner.count(index).await
+// The port written out as a decorator: the calls named after `pass to` go to `self.inner` as they
+// are, `write` is this adapter's own.
+athens_core::search_index_decorator! {
+    impl SearchIndex for CountingIndex {
+        pass to self.inner: live_index, create_index, finish_bulk_load, publish, claim, publish_as,
+            mapping_is_current, drop_index, refresh, get, ids_page, count, save_checkpoint,
+            unfinished_backfills;
+
+        async fn write(
+            &self,
+            index: &IndexName,
+            ops: &[IndexOp],
+        ) -> Result<Vec<WriteOutcome>, IndexError> {
+            self.written.fetch_add(ops.len() as u64, Ordering::Relaxed);
+            self.inner.write(index, ops).await
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The index-side port: physical indexes behind a public alias, versioned writes and reads for verify.
 
+mod decorator;
+
 use std::fmt;
 
 use async_trait::async_trait;

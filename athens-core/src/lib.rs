@@ -28,6 +28,9 @@ mod suggest;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+/// The attribute [`search_index_decorator!`] puts on the impl it writes.
+#[doc(hidden)]
+pub use async_trait::async_trait as __async_trait;
 pub use change::{Ack, Backlog, Change, ChangeId, ChangeRecord, DeadLetter, Table};
 pub use checkpoint::{BackfillCheckpoint, RangeProgress};
 pub use document::{

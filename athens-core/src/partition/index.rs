@@ -1,18 +1,14 @@
 //! [`PartitionIndex`]: the index as one partition's writer sees it: it writes documents, and never
 //! builds or publishes a new physical index, which only a writer holding every partition may do.
 
-use crate::KeysetPage;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::Partition;
-use crate::checkpoint::BackfillCheckpoint;
-use crate::document::{ProjectDocument, ProjectId};
 use crate::error::IndexError;
-use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
+use crate::index::{IndexName, SearchIndex, WriterId};
 
 /// A [`SearchIndex`] for the writer of one partition. A rebuild of the whole index (the first
 /// backfill, a mapping change, a truncate) reads every project, which no partition may do while
@@ -56,97 +52,43 @@ impl PartitionIndex {
     }
 }
 
-#[async_trait]
-impl SearchIndex for PartitionIndex {
-    async fn live_index(&self) -> Result<Option<IndexName>, IndexError> {
-        self.index.live_index().await
-    }
+crate::search_index_decorator! {
+    impl SearchIndex for PartitionIndex {
+        pass to self.index: live_index, finish_bulk_load, drop_index, write, refresh, get, ids_page,
+            count, save_checkpoint, unfinished_backfills;
 
-    async fn create_index(&self) -> Result<IndexName, IndexError> {
-        Err(self.refuse("create an index"))
-    }
-
-    async fn finish_bulk_load(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.index.finish_bulk_load(index).await
-    }
-
-    async fn publish(&self, _index: &IndexName) -> Result<Option<IndexName>, IndexError> {
-        Err(self.refuse("publish an index"))
-    }
-
-    /// The live index, without claiming: a partition's writer never publishes, so it needs no
-    /// claim, and must not revoke the others' (claims of `P` writers at once would race).
-    async fn claim(&self, _writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
-        match self.index.live_index().await? {
-            Some(live) => Ok(Some(live)),
-            None => Err(self.refuse("backfill the first index")),
+        async fn create_index(&self) -> Result<IndexName, IndexError> {
+            Err(self.refuse("create an index"))
         }
-    }
 
-    async fn publish_as(
-        &self,
-        _index: &IndexName,
-        _writer: &WriterId,
-    ) -> Result<Option<IndexName>, IndexError> {
-        Err(self.refuse("publish an index"))
-    }
-
-    async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
-        if self.index.mapping_is_current(index).await? {
-            Ok(true)
-        } else {
-            Err(self.refuse("rebuild an index built with another mapping"))
+        async fn publish(&self, _index: &IndexName) -> Result<Option<IndexName>, IndexError> {
+            Err(self.refuse("publish an index"))
         }
-    }
 
-    async fn drop_index(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.index.drop_index(index).await
-    }
+        /// The live index, without claiming: a partition's writer never publishes, so it needs no
+        /// claim, and must not revoke the others' (claims of `P` writers at once would race).
+        async fn claim(&self, _writer: &WriterId) -> Result<Option<IndexName>, IndexError> {
+            match self.index.live_index().await? {
+                Some(live) => Ok(Some(live)),
+                None => Err(self.refuse("backfill the first index")),
+            }
+        }
 
-    async fn write(
-        &self,
-        index: &IndexName,
-        ops: &[IndexOp],
-    ) -> Result<Vec<WriteOutcome>, IndexError> {
-        self.index.write(index, ops).await
-    }
+        async fn publish_as(
+            &self,
+            _index: &IndexName,
+            _writer: &WriterId,
+        ) -> Result<Option<IndexName>, IndexError> {
+            Err(self.refuse("publish an index"))
+        }
 
-    async fn refresh(&self, index: &IndexName) -> Result<(), IndexError> {
-        self.index.refresh(index).await
-    }
-
-    async fn get(
-        &self,
-        index: &IndexName,
-        ids: &[ProjectId],
-    ) -> Result<Vec<ProjectDocument>, IndexError> {
-        self.index.get(index, ids).await
-    }
-
-    async fn ids_page(
-        &self,
-        index: &IndexName,
-        page: KeysetPage,
-    ) -> Result<Vec<ProjectId>, IndexError> {
-        self.index.ids_page(index, page).await
-    }
-
-    async fn count(&self, index: &IndexName) -> Result<u64, IndexError> {
-        self.index.count(index).await
-    }
-
-    async fn save_checkpoint(
-        &self,
-        index: &IndexName,
-        checkpoint: &BackfillCheckpoint,
-    ) -> Result<(), IndexError> {
-        self.index.save_checkpoint(index, checkpoint).await
-    }
-
-    async fn unfinished_backfills(
-        &self,
-    ) -> Result<Vec<(IndexName, BackfillCheckpoint)>, IndexError> {
-        self.index.unfinished_backfills().await
+        async fn mapping_is_current(&self, index: &IndexName) -> Result<bool, IndexError> {
+            if self.index.mapping_is_current(index).await? {
+                Ok(true)
+            } else {
+                Err(self.refuse("rebuild an index built with another mapping"))
+            }
+        }
     }
 }
 
