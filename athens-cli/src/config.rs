@@ -338,50 +338,35 @@ mod tests {
         assert_eq!(config.batch_size.get(), 9);
     }
 
+    /// Every setting that must be at least 1.
+    const NONZERO_KEYS: [&str; 10] = [
+        "sync.batch_size",
+        "sync.chunk_size",
+        "sync.write_concurrency",
+        "sync.backfill_readers",
+        "engine.bulk_size",
+        "engine.bulk_concurrency",
+        "http.max_concurrency",
+        "http.idle_timeout_ms",
+        "capture.partitions",
+        "capture.partitions_per_process",
+    ];
+
     #[test]
     fn a_zero_size_is_refused_naming_its_key() {
-        for key in [
-            "batch_size",
-            "chunk_size",
-            "write_concurrency",
-            "backfill_readers",
-        ] {
-            let error = sync_section(&format!("[sync]\n{key} = 0\n")).unwrap_err();
-            assert_eq!(
-                error.to_string(),
-                format!("sync.{key} must be at least 1 (in TOML source string)")
-            );
-        }
-        let error = Figment::new()
-            .merge(Serialized::default("sync.write_concurrency", 0))
-            .extract::<Settings>()
-            .map_err(invalid)
-            .unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("sync.write_concurrency must be at least 1"),
-            "{error}"
-        );
-        for key in ["engine.bulk_size", "engine.bulk_concurrency"] {
-            let error = Figment::new()
-                .merge(Serialized::default(key, 0))
-                .extract::<Settings>()
-                .map_err(invalid)
-                .unwrap_err();
-            assert!(
-                error
-                    .to_string()
-                    .starts_with(&format!("{key} must be at least 1")),
-                "{error}"
-            );
-        }
-        for key in ["max_concurrency", "idle_timeout_ms"] {
-            let error = sync_section(&format!("[http]\n{key} = 0\n")).unwrap_err();
-            assert_eq!(
-                error.to_string(),
-                format!("http.{key} must be at least 1 (in TOML source string)")
-            );
+        for key in NONZERO_KEYS {
+            let (section, name) = key.split_once('.').unwrap();
+            let in_file = Figment::new().merge(Toml::string(&format!("[{section}]\n{name} = 0\n")));
+            let in_layer = Figment::new().merge(Serialized::default(key, 0));
+            for (figment, origin) in [(in_file, " (in TOML source string)"), (in_layer, "")] {
+                let error = figment.extract::<Settings>().map_err(invalid).unwrap_err();
+                assert!(
+                    error
+                        .to_string()
+                        .starts_with(&format!("{key} must be at least 1{origin}")),
+                    "{error}"
+                );
+            }
         }
         let error = sync_section("[sync]\nbatch_size = -1\n").unwrap_err();
         assert!(
