@@ -31,6 +31,9 @@
 //!   second); a busy consumer does not wait, so writers then skip the NOTIFY. The one race (a
 //!   writer looks just before a consumer starts waiting, and commits just after it looked at the
 //!   outbox once more) costs at most one poll interval, the consumer's polling fallback.
+//!   With partitioned writers the register is shared: each arms it up to its own deadline (the
+//!   latest one stays) and none clears it, so a writer taking its change never silences another
+//!   one's wait; the request expires a second after the longest wait.
 //! - The version sequence starts at the install time in microseconds since the epoch, so removing
 //!   and reinstalling capture never hands out a version lower than before.
 

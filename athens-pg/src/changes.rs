@@ -296,7 +296,15 @@ impl PgSource {
 
     /// Tells writers that no consumer waits any more, so they stop notifying. A failure only costs
     /// notifications until the request expires.
+    ///
+    /// The register is one for the whole outbox. The writer of one partition leaves it as it is:
+    /// the writers of the other partitions may be waiting on it, and clearing it would leave an idle
+    /// partition without the notification of its own change for up to `poll_interval`. Their
+    /// requests expire by themselves, a second after the longest wait.
     async fn disarm(&self) {
+        if matches!(self.inner.scope, Scope::Partition(_)) {
+            return;
+        }
         let cleared = sqlx::query("SELECT setval('athens.wakeup', 1, false)")
             .execute(self.pool())
             .await;

@@ -6,14 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use athens_core::partition::{Partition, partition_of};
 use athens_core::{Ack, Change, ChangeRecord, ChangeSource, ProjectId, SourceError, WriterLease};
-use athens_pg::PgSource;
+use athens_pg::{PgConfig, PgSource};
 use sea_orm::sqlx;
 
-use crate::support::{empty, exec, scalar};
+use crate::support::{config, empty, exec, scalar};
 
 fn four() -> NonZeroU32 {
     NonZeroU32::new(4).unwrap()
@@ -299,5 +299,71 @@ async fn the_lease_of_every_partition_is_taken_all_or_none() {
             "writer lease lost: the writer leases of all 4 partitions (advisory locks of key"
         ),
         "the refusal names the lease: {refused}"
+    );
+}
+
+/// An idle partition's writer wakes on a change of its own at once, while the writer of another
+/// partition takes one of its own: before, the first to wake cleared the wake-up register the
+/// other waited on, and the other waited for `database.poll_interval`.
+#[tokio::test]
+async fn an_idle_partition_wakes_on_its_own_change_while_another_takes_one() {
+    let database = athens_testkit::database("partition-wakeup").await.unwrap();
+    let slow = PgConfig {
+        poll_interval: Duration::from_secs(30),
+        ..config(&database.url)
+    };
+    let source = PgSource::connect(&slow).await.unwrap();
+    source.migrate().await.unwrap();
+    let two = NonZeroU32::new(2).unwrap();
+    source.install_partitioned_capture(two).await.unwrap();
+    let partition = |index| Partition::new(index, two).unwrap();
+    let views = [
+        source.partition(partition(0)),
+        source.partition(partition(1)),
+    ];
+    let project_in = |index| {
+        (1..)
+            .find(|id| partition_of(ProjectId(*id), two) == index)
+            .unwrap()
+    };
+    for view in &views {
+        assert!(
+            view.poll(10, Duration::from_millis(300))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    let started = Instant::now();
+    let timed_poll = |view: &PgSource| {
+        let view = view.clone();
+        async move {
+            let records = view.poll(10, Duration::from_secs(20)).await.unwrap();
+            (records.len(), started.elapsed())
+        }
+    };
+    let commits = async {
+        for (index, after) in [(0, 300), (1, 500)] {
+            tokio::time::sleep(Duration::from_millis(after)).await;
+            exec(
+                &source,
+                &format!(
+                    "INSERT INTO projects (id, name, slug) VALUES ({0}, 'P', 'p-{0}')",
+                    project_in(index)
+                ),
+            )
+            .await;
+        }
+    };
+    let (zero, one, ()) = tokio::join!(timed_poll(&views[0]), timed_poll(&views[1]), commits);
+    assert_eq!(zero.0, 1);
+    assert_eq!(one.0, 1);
+    assert!(
+        one.1 < Duration::from_secs(2),
+        "partition 1 took its change {:?} after the polls began (committed at 800 ms, partition \
+         0's at 300 ms woke it at {:?}), polling interval 30 s",
+        one.1,
+        zero.1
     );
 }
