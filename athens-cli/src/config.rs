@@ -88,6 +88,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("ATHENS_SYNC_BATCH_SIZE", "sync.batch_size"),
     ("ATHENS_SYNC_CHUNK_SIZE", "sync.chunk_size"),
     ("ATHENS_SYNC_WRITE_CONCURRENCY", "sync.write_concurrency"),
+    ("ATHENS_SYNC_FANOUT_CHUNK_SIZE", "sync.fanout_chunk_size"),
     ("ATHENS_SYNC_BACKFILL_READERS", "sync.backfill_readers"),
     (
         "ATHENS_SYNC_CHECKPOINT_INTERVAL_MS",
@@ -339,10 +340,11 @@ mod tests {
     }
 
     /// Every setting that must be at least 1.
-    const NONZERO_KEYS: [&str; 10] = [
+    const NONZERO_KEYS: [&str; 11] = [
         "sync.batch_size",
         "sync.chunk_size",
         "sync.write_concurrency",
+        "sync.fanout_chunk_size",
         "sync.backfill_readers",
         "engine.bulk_size",
         "engine.bulk_concurrency",

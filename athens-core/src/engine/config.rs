@@ -33,8 +33,14 @@ pub struct EngineConfig {
     pub batch_size: NonZeroUsize,
     /// Most documents loaded from the source and written to the index in one request.
     pub chunk_size: NonZeroUsize,
-    /// Index write requests in flight at once: per reader in a backfill, and in the stream.
+    /// Index write requests in flight at once: per reader in a backfill, and in the stream (where
+    /// a fan-out's writes take all but one of them, kept for the changes that name projects).
     pub write_concurrency: NonZeroUsize,
+    /// Most documents of a fan-out (the projects of a renamed user or a deleted hashtag) loaded
+    /// and written in one request by the stream. Smaller than `chunk_size` so that the fan-out's
+    /// bulks queued in the engine, at most `(write_concurrency − 1) × fanout_chunk_size`
+    /// documents, delay an unrelated change's bulk queued behind them by little.
+    pub fanout_chunk_size: NonZeroUsize,
     /// Readers of a backfill, each paging through its own ranges of project ids.
     pub backfill_readers: NonZeroUsize,
     /// How often a backfill saves its checkpoint (with the index), from which a failed or crashed
@@ -76,6 +82,7 @@ pub struct EngineConfig {
 
 const THOUSAND: NonZeroUsize = non_zero(1000);
 const FOUR: NonZeroUsize = non_zero(4);
+const FANOUT_CHUNK: NonZeroUsize = non_zero(250);
 const TWO: NonZeroUsize = non_zero(2);
 
 /// `n` as a [`NonZeroUsize`], for constants: a zero fails the build.
@@ -92,6 +99,7 @@ impl Default for EngineConfig {
             batch_size: THOUSAND,
             chunk_size: THOUSAND,
             write_concurrency: FOUR,
+            fanout_chunk_size: FANOUT_CHUNK,
             backfill_readers: TWO,
             checkpoint_interval: Duration::from_secs(10),
             poll_wait: Duration::from_secs(1),

@@ -6,9 +6,18 @@
 //!   chunks are written, as in the backfill), so two reads of one project never overlap and a
 //!   version taken later always describes a later state.
 //! - **Fan-out blocks nothing.** A batch whose users and hashtags resolve to more than one chunk of
-//!   projects hands that work to a fan-out queue. Its chunks alternate with the chunks of newer
-//!   batches, so an unrelated change is written within a few chunk writes while a million-document
-//!   fan-out drains. The fan-out's own changes (the user or hashtag changes) stay pending in the
+//!   projects hands that work to a fan-out queue, read `fanout_chunk_size` projects at a time. A
+//!   batch's own (direct) chunks never wait behind it:
+//!   - a read chunk waits for a write slot in a ready slot of its kind, so a direct chunk is read
+//!     while a fan-out chunk waits for a slot, and a direct chunk waiting to be read is read first;
+//!   - fan-out writes take at most `write_concurrency − 1` slots, so a slot is always free for a
+//!     direct chunk (with one slot, the direct chunk takes it next);
+//!   - the fan-out's work queued in the index is bounded by its small bulks: a direct bulk waits in
+//!     the engine's write queue behind at most `(write_concurrency − 1) × fanout_chunk_size`
+//!     documents instead of `write_concurrency` full chunks.
+//!
+//!   So an unrelated change is written within a fan-out read and its queued bulks while a
+//!   million-document fan-out drains, and the fan-out still keeps the engine busy. The fan-out's own changes (the user or hashtag changes) stay pending in the
 //!   source until every project they resolved to is written (and every batch up to theirs is
 //!   acknowledged): a crash in the middle replays them, resolving them again, so nothing is lost
 //!   in either capture mode; newer batches are acknowledged meanwhile, since each change's work is
@@ -124,8 +133,13 @@ pub(super) struct Pipeline<'a> {
     truncate: Option<Vec<ChangeRecord>>,
     polling: Option<BoxFuture<'a, Result<Intake, SyncError>>>,
     reading: Option<BoxFuture<'a, (Owner, Result<Snapshot, SyncError>)>>,
-    ready: Option<(Owner, Snapshot)>,
+    /// A batch's chunk read, waiting for a write slot.
+    ready_direct: Option<(Owner, Snapshot)>,
+    /// A fan-out's chunk read, waiting for a write slot of those fan-out may take.
+    ready_fanout: Option<(Owner, Snapshot)>,
     writes: FuturesUnordered<BoxFuture<'a, (Owner, Result<WriteSummary, SyncError>)>>,
+    /// Fan-out chunks among `writes`.
+    fanout_writes: usize,
     acking: Option<BoxFuture<'a, Result<Acknowledged, SyncError>>>,
     /// Changes acknowledged while the poll in flight ran: it may have returned them.
     acked_while_polling: HashSet<ChangeId>,
@@ -134,8 +148,6 @@ pub(super) struct Pipeline<'a> {
     /// The last poll found nothing new.
     quiet: bool,
     polls: u64,
-    /// The last chunk read was a fan-out's: the next one goes to a batch if one waits.
-    fanout_last: bool,
     /// No poll starts before then: the last one took fewer changes than a batch holds, so
     /// changes gather for `batch_linger` (see [`EngineConfig`](super::EngineConfig)).
     linger_until: Option<tokio::time::Instant>,
@@ -158,14 +170,15 @@ impl<'a> Pipeline<'a> {
             truncate: None,
             polling: None,
             reading: None,
-            ready: None,
+            ready_direct: None,
+            ready_fanout: None,
             writes: FuturesUnordered::new(),
+            fanout_writes: 0,
             acking: None,
             acked_while_polling: HashSet::new(),
             may_poll: true,
             quiet: false,
             polls: 0,
-            fanout_last: false,
             linger_until: None,
             report: StepReport::default(),
         }
@@ -179,6 +192,12 @@ impl<'a> Pipeline<'a> {
         self.engine.config.write_concurrency.get()
     }
 
+    /// Write slots fan-out chunks may take: all but one, kept for batches (the only one, when
+    /// there is one).
+    fn fanout_concurrency(&self) -> usize {
+        self.concurrency().saturating_sub(1).max(1)
+    }
+
     /// Nothing taken is unacknowledged and nothing is in flight.
     fn idle(&self) -> bool {
         self.batches.is_empty()
@@ -190,7 +209,8 @@ impl<'a> Pipeline<'a> {
 
     fn in_flight_is_empty(&self) -> bool {
         self.reading.is_none()
-            && self.ready.is_none()
+            && self.ready_direct.is_none()
+            && self.ready_fanout.is_none()
             && self.writes.is_empty()
             && self.acking.is_none()
     }
@@ -264,7 +284,11 @@ impl<'a> Pipeline<'a> {
             }
             Event::Loaded(owner, snapshot) => {
                 self.reading = None;
-                self.ready = Some((owner, snapshot?));
+                let ready = match owner {
+                    Owner::Batch(_) => &mut self.ready_direct,
+                    Owner::FanOut(_) => &mut self.ready_fanout,
+                };
+                *ready = Some((owner, snapshot?));
             }
             Event::Written(owner, summary) => {
                 self.written(owner, summary?);
@@ -290,19 +314,22 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
-    /// Starts whatever may start now: a write of the chunk read, the next read, a poll, an ack.
+    /// Starts whatever may start now: writes of the chunks read (a batch's first), the next read,
+    /// a poll, an ack.
     fn schedule(&mut self) {
         if self.writes.len() < self.concurrency()
-            && let Some((owner, snapshot)) = self.ready.take()
+            && let Some(ready) = self.ready_direct.take()
         {
-            let engine = self.engine;
-            let target = self.live.clone();
-            let ops = operations(snapshot);
-            self.writes
-                .push(async move { (owner, engine.write_settled(&target, ops).await) }.boxed());
+            self.start_write(ready);
+        }
+        if self.writes.len() < self.concurrency()
+            && self.fanout_writes < self.fanout_concurrency()
+            && let Some(ready) = self.ready_fanout.take()
+        {
+            self.fanout_writes += 1;
+            self.start_write(ready);
         }
         if self.reading.is_none()
-            && self.ready.is_none()
             && self.truncate.is_none()
             && let Some((owner, ids)) = self.next_chunk()
         {
@@ -327,6 +354,14 @@ impl<'a> Pipeline<'a> {
         if self.acking.is_none() {
             self.schedule_ack();
         }
+    }
+
+    fn start_write(&mut self, (owner, snapshot): (Owner, Snapshot)) {
+        let engine = self.engine;
+        let target = self.live.clone();
+        let ops = operations(snapshot);
+        self.writes
+            .push(async move { (owner, engine.write_settled(&target, ops).await) }.boxed());
     }
 
     /// Starts a poll if the pipeline has room for another batch. An idle pipeline waits for a
@@ -367,26 +402,24 @@ impl<'a> Pipeline<'a> {
         );
     }
 
-    /// The next chunk to read: batches and fan-outs take turns when both have work.
+    /// The next chunk to read, into a free ready slot: a batch's first, then a fan-out's
+    /// (`fanout_chunk_size` projects). A fan-out is read whenever no batch chunk waits to be read,
+    /// and polls stop while one does, so each poll's chunks delay it by a few reads at most.
     fn next_chunk(&mut self) -> Option<(Owner, Vec<ProjectId>)> {
-        let chunk_size = self.chunk_size();
-        let fanout = self.fanouts.iter().position(|f| !f.todo.is_empty());
-        let take_fanout = match (fanout.is_some(), self.direct.is_empty()) {
-            (false, _) => false,
-            (true, true) => true,
-            (true, false) => !self.fanout_last,
-        };
-        if take_fanout {
-            let fanout = &mut self.fanouts[fanout?];
-            let count = chunk_size.min(fanout.todo.len());
-            let ids: Vec<ProjectId> = fanout.todo.drain(..count).collect();
-            fanout.in_flight += 1;
-            self.fanout_last = true;
-            return Some((Owner::FanOut(fanout.seq), ids));
+        if self.ready_direct.is_none()
+            && let Some((seq, ids)) = self.direct.pop_front()
+        {
+            return Some((Owner::Batch(seq), ids));
         }
-        let (seq, ids) = self.direct.pop_front()?;
-        self.fanout_last = false;
-        Some((Owner::Batch(seq), ids))
+        if self.ready_fanout.is_some() {
+            return None;
+        }
+        let chunk_size = self.engine.config.fanout_chunk_size.get();
+        let fanout = self.fanouts.iter_mut().find(|f| !f.todo.is_empty())?;
+        let count = chunk_size.min(fanout.todo.len());
+        let ids: Vec<ProjectId> = fanout.todo.drain(..count).collect();
+        fanout.in_flight += 1;
+        Some((Owner::FanOut(fanout.seq), ids))
     }
 
     /// Files the changes a poll brought as a batch (and a fan-out when they resolve to more
@@ -508,6 +541,7 @@ impl<'a> Pipeline<'a> {
                 }
             }
             Owner::FanOut(seq) => {
+                self.fanout_writes -= 1;
                 if let Some(fanout) = self.fanouts.iter_mut().find(|f| f.seq == seq) {
                     fanout.in_flight -= 1;
                     fanout.summary.merge(summary);

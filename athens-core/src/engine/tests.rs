@@ -21,6 +21,7 @@ pub(super) fn config() -> EngineConfig {
         batch_size: NonZeroUsize::new(7).unwrap(),
         chunk_size: NonZeroUsize::new(3).unwrap(),
         write_concurrency: NonZeroUsize::new(2).unwrap(),
+        fanout_chunk_size: NonZeroUsize::new(3).unwrap(),
         backfill_readers: NonZeroUsize::new(2).unwrap(),
         checkpoint_interval: Duration::from_millis(1),
         poll_wait: Duration::from_millis(20),
