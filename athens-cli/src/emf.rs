@@ -54,11 +54,36 @@ impl MetricsSettings {
     }
 }
 
-/// Gauges reported as they are, by their CloudWatch name and unit.
-const GAUGES: [(&str, &str, &str); 2] = [
-    (LAG_SECONDS, "SyncLagSeconds", "Seconds"),
-    (BACKLOG, "SyncBacklogChanges", "Count"),
+/// Gauges reported as they are, by their CloudWatch name and unit, and how their label sets (one
+/// per partition a process writes) make one figure: the lag of the oldest pending change, the
+/// backlog of them all.
+const GAUGES: [(&str, &str, &str, Fold); 2] = [
+    (LAG_SECONDS, "SyncLagSeconds", "Seconds", Fold::Max),
+    (BACKLOG, "SyncBacklogChanges", "Count", Fold::Sum),
 ];
+
+/// How the label sets of one metric make one figure.
+#[derive(Debug, Clone, Copy)]
+enum Fold {
+    Sum,
+    Max,
+}
+
+/// One metric of a Prometheus rendering over its label sets.
+#[derive(Debug, Clone, Copy, Default)]
+struct Total {
+    sum: f64,
+    max: f64,
+}
+
+impl Total {
+    fn folded(self, fold: Fold) -> f64 {
+        match fold {
+            Fold::Sum => self.sum,
+            Fold::Max => self.max,
+        }
+    }
+}
 
 /// Counters reported as their increase since the previous line.
 const COUNTERS: [(&str, &str); 2] = [
@@ -80,7 +105,7 @@ pub async fn report(
             _ = ticks.tick() => false,
             () = shutdown.cancelled() => true,
         };
-        let values = sums(&handle.render());
+        let values = totals(&handle.render());
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as i64);
@@ -98,9 +123,9 @@ pub async fn report(
     }
 }
 
-/// Every metric of a Prometheus text rendering, summed over its label sets.
-fn sums(rendered: &str) -> HashMap<String, f64> {
-    let mut sums = HashMap::new();
+/// Every metric of a Prometheus text rendering, summed and maximized over its label sets.
+fn totals(rendered: &str) -> HashMap<String, Total> {
+    let mut totals: HashMap<String, Total> = HashMap::new();
     for line in rendered.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
@@ -108,30 +133,35 @@ fn sums(rendered: &str) -> HashMap<String, f64> {
         let name_end = line.find(['{', ' ']).unwrap_or(line.len());
         let value = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
         if let Some(value) = value {
-            *sums.entry(line[..name_end].to_owned()).or_insert(0.0) += value;
+            let total = totals.entry(line[..name_end].to_owned()).or_insert(Total {
+                sum: 0.0,
+                max: value,
+            });
+            total.sum += value;
+            total.max = total.max.max(value);
         }
     }
-    sums
+    totals
 }
 
 /// One EMF document: gauges that exist, and counters' increase since `previous` (updated).
 fn emf_line(
     settings: &MetricsSettings,
-    values: &HashMap<String, f64>,
+    values: &HashMap<String, Total>,
     previous: &mut HashMap<&'static str, f64>,
     timestamp_ms: i64,
 ) -> Value {
     let mut definitions = Vec::new();
     let mut document = serde_json::Map::new();
     document.insert("Stack".into(), json!(settings.emf_stack));
-    for (metric, name, unit) in GAUGES {
-        if let Some(value) = values.get(metric) {
+    for (metric, name, unit, fold) in GAUGES {
+        if let Some(total) = values.get(metric) {
             definitions.push(json!({ "Name": name, "Unit": unit }));
-            document.insert(name.into(), json!(value));
+            document.insert(name.into(), json!(total.folded(fold)));
         }
     }
     for (metric, name) in COUNTERS {
-        let total = values.get(metric).copied().unwrap_or(0.0);
+        let total = values.get(metric).map_or(0.0, |total| total.sum);
         let before = previous.insert(metric, total).unwrap_or(0.0);
         definitions.push(json!({ "Name": name, "Unit": "Count" }));
         document.insert(name.into(), json!((total - before).max(0.0)));
@@ -171,7 +201,12 @@ athens_http_requests_total{route=\"/readyz\"} 9
             ..MetricsSettings::default()
         };
         let mut previous = HashMap::new();
-        let first = emf_line(&settings, &sums(RENDERED), &mut previous, 1_700_000_000_000);
+        let first = emf_line(
+            &settings,
+            &totals(RENDERED),
+            &mut previous,
+            1_700_000_000_000,
+        );
         assert_eq!(first["Stack"], "prod");
         assert_eq!(first["SyncLagSeconds"], 4.5);
         assert_eq!(first["SyncBacklogChanges"], 12.0);
@@ -203,10 +238,45 @@ athens_http_requests_total{route=\"/readyz\"} 9
         let later = RENDERED
             .replace("dead_letters_total 3", "dead_letters_total 4")
             .replace("lag_seconds 4.5", "lag_seconds 0");
-        let second = emf_line(&settings, &sums(&later), &mut previous, 1_700_000_060_000);
+        let second = emf_line(&settings, &totals(&later), &mut previous, 1_700_000_060_000);
         assert_eq!(second["SyncDeadLetters"], 1.0);
         assert_eq!(second["SyncWriteFailures"], 0.0);
         assert_eq!(second["SyncLagSeconds"], 0.0);
+    }
+
+    /// The writers of two partitions in one process: each partition's backlog is a series of its
+    /// own, and the line says the backlog of both and the lag of the older.
+    #[test]
+    fn each_partition_has_its_backlog_and_the_line_folds_them() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let two = std::num::NonZeroU32::new(2).unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            for (index, pending, lag) in [(0, 3, 1.5), (1, 4, 6.0)] {
+                athens_core::engine::metrics::backlog(&athens_core::Backlog {
+                    pending,
+                    oldest_age: Some(Duration::from_secs_f64(lag)),
+                    partition: athens_core::partition::Partition::new(index, two),
+                    ..athens_core::Backlog::default()
+                });
+            }
+        });
+        let rendered = handle.render();
+        for series in [
+            "athens_sync_backlog_changes{partition=\"0\"} 3",
+            "athens_sync_backlog_changes{partition=\"1\"} 4",
+            "athens_sync_lag_seconds{partition=\"1\"} 6",
+        ] {
+            assert!(rendered.contains(series), "{series} in:\n{rendered}");
+        }
+        let line = emf_line(
+            &MetricsSettings::default(),
+            &totals(&rendered),
+            &mut HashMap::new(),
+            0,
+        );
+        assert_eq!(line["SyncBacklogChanges"], 7.0);
+        assert_eq!(line["SyncLagSeconds"], 6.0);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::document::{HashtagId, ProjectId, UserId};
+use crate::partition::Partition;
 
 /// The source tables a change can come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -153,4 +154,7 @@ pub struct Backlog {
     pub dead_letters: u64,
     /// When changes were last acknowledged, `None` if never.
     pub last_ack_at: Option<DateTime<Utc>>,
+    /// The partition whose changes these are, for the source of one partition's writer; `None`
+    /// for a source of every change.
+    pub partition: Option<Partition>,
 }

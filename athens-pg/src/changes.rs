@@ -455,6 +455,10 @@ impl PgSource {
                 .and_then(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).ok()),
             dead_letters: u64::try_from(dead_letters).unwrap_or_default(),
             last_ack_at,
+            partition: match self.inner.scope {
+                Scope::Partition(partition) => Some(partition),
+                Scope::Whole | Scope::Every(_) => None,
+            },
         })
     }
 }

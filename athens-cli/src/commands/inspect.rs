@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use athens_core::{ChangeSource, ErrorChain, IndexName, SearchIndex, SourceLookup};
+use athens_core::partition::Partition;
+use athens_core::{Backlog, ChangeSource, ErrorChain, IndexName, SearchIndex, SourceLookup};
 use athens_es::StrayIndex;
 use athens_pg::{CaptureMode, SlotStatus};
 use serde_json::json;
@@ -40,6 +41,14 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         CaptureMode::Outbox => source.capture_partitions().await.ok().flatten(),
         CaptureMode::Logical => None,
     };
+    // Each partition's own backlog: one busy partition lags while the others keep up.
+    let mut partition_backlogs = Vec::new();
+    if let Some(count) = partitions.filter(|count| count.get() > 1) {
+        for partition in Partition::all(count) {
+            let backlog = source.partition(partition).backlog().await?;
+            partition_backlogs.push((partition, backlog));
+        }
+    }
     let slot = match capture.mode {
         CaptureMode::Outbox => None,
         CaptureMode::Logical => source.slot_status(capture).await?,
@@ -64,7 +73,8 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
             Some(ErrorChain(error.as_ref()).to_string()),
         ),
     };
-    let lag = backlog.oldest_age.unwrap_or(Duration::ZERO).as_secs_f64();
+    let lag_of = |backlog: &Backlog| backlog.oldest_age.unwrap_or(Duration::ZERO).as_secs_f64();
+    let lag = lag_of(&backlog);
     if args.json {
         let status = json!({
             "pending_changes": backlog.pending,
@@ -81,6 +91,11 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
             "engine_error": engine_error,
             "capture_mode": capture.mode,
             "partitions": partitions.map(std::num::NonZeroU32::get),
+            "partition_backlogs": partition_backlogs.iter().map(|(partition, backlog)| json!({
+                "partition": partition.index(),
+                "pending_changes": backlog.pending,
+                "lag_seconds": lag_of(backlog),
+            })).collect::<Vec<_>>(),
             "capture_error": capture_error,
             "slot": slot.as_ref().map(|slot| json!({
                 "name": slot.name,
@@ -100,6 +115,14 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         }
         println!("pending changes     {}", backlog.pending);
         println!("lag                 {lag:.1} s");
+        for (partition, backlog) in &partition_backlogs {
+            println!(
+                "  partition {:<8} {} pending, lag {:.1} s",
+                partition.to_string(),
+                backlog.pending,
+                lag_of(backlog)
+            );
+        }
         println!(
             "last change applied {}",
             backlog

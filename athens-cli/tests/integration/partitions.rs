@@ -4,10 +4,13 @@
 //! partition) and a reindex, each ending with `athens verify` finding zero drift; a process started
 //! for another partition count, or in the logical mode, is refused.
 
+use std::num::NonZeroU32;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use athens_core::ProjectId;
+use athens_core::partition::partition_of;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 
@@ -97,6 +100,33 @@ async fn held(world: &World, wanted: i64) -> anyhow::Result<()> {
     }
 }
 
+/// Before any writer runs, one project's change is pending in its partition only, as `athens
+/// status` shows it.
+async fn pending_in_its_partition_only(world: &World) {
+    world
+        .sql("UPDATE projects SET description = 'pending' WHERE id = 7")
+        .await
+        .unwrap();
+    let own = partition_of(ProjectId(7), NonZeroU32::new(4).unwrap());
+    let status: Value =
+        serde_json::from_str(&ok(athens(world, &["status", "--json"], None))).unwrap();
+    let pending: Vec<u64> = status["partition_backlogs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no partition backlogs in {status:#}"))
+        .iter()
+        .map(|backlog| backlog["pending_changes"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (0..4)
+        .map(|partition| u64::from(partition == own))
+        .collect();
+    assert_eq!(pending, expected, "{status:#}");
+    let text = ok(athens(world, &["status"], None));
+    assert!(
+        text.contains(&format!("partition {own}/4      1 pending")),
+        "{text}"
+    );
+}
+
 /// Updates, renames of users with many projects, hashtag deletes, new and deleted projects.
 async fn changes(world: &World, round: u32) {
     for n in 0..20u32 {
@@ -130,6 +160,7 @@ async fn four_partitions_over_two_processes_survive_a_sigkill_with_zero_drift() 
     world.ok(&["migrate"]).unwrap();
     world.ok(&["seed", "--projects", "600"]).unwrap();
     ok(athens(&world, &["setup"], None));
+    pending_in_its_partition_only(&world).await;
 
     let mut first = Running(Some(spawn(&world, Some(2))));
     held(&world, 2)

@@ -21,9 +21,10 @@ pub const WRITE_FAILURES: &str = "athens_sync_write_failures_total";
 pub const CHANGE_LATENCY: &str = "athens_sync_change_latency_seconds";
 /// Seconds one streaming batch took, from poll to acknowledgement.
 pub const BATCH_SECONDS: &str = "athens_sync_batch_seconds";
-/// Seconds the oldest pending change has waited (0 when nothing is pending).
+/// Seconds the oldest pending change has waited (0 when nothing is pending); labelled `partition`
+/// (its number) for a partition's writer.
 pub const LAG_SECONDS: &str = "athens_sync_lag_seconds";
-/// Changes pending in the source.
+/// Changes pending in the source; labelled `partition` (its number) for a partition's writer.
 pub const BACKLOG: &str = "athens_sync_backlog_changes";
 /// 1 while the source's change capture is complete and enabled, 0 when it is not.
 pub const CAPTURE_HEALTHY: &str = "athens_capture_healthy";
@@ -79,9 +80,14 @@ pub(crate) fn capture_healthy(healthy: bool) {
     metrics::gauge!(CAPTURE_HEALTHY).set(if healthy { 1.0 } else { 0.0 });
 }
 
-/// Publishes the backlog as gauges.
+/// Publishes the backlog as gauges, labelled with its partition when it is one partition's.
 pub fn backlog(backlog: &Backlog) {
-    metrics::gauge!(BACKLOG).set(backlog.pending as f64);
+    let labels: Vec<metrics::Label> = backlog
+        .partition
+        .map(|partition| metrics::Label::new("partition", partition.index().to_string()))
+        .into_iter()
+        .collect();
+    metrics::gauge!(BACKLOG, labels.clone()).set(backlog.pending as f64);
     let lag = backlog.oldest_age.map_or(0.0, |age| age.as_secs_f64());
-    metrics::gauge!(LAG_SECONDS).set(lag);
+    metrics::gauge!(LAG_SECONDS, labels).set(lag);
 }

@@ -432,6 +432,7 @@ impl ChangeSource for MemorySource {
                 .and_then(|record| (Utc::now() - record.recorded_at).to_std().ok()),
             dead_letters: tables.dead_letters.len() as u64,
             last_ack_at: tables.last_ack_at,
+            partition: None,
         })
     }
 }

@@ -473,6 +473,7 @@ impl LogicalSource {
             oldest_age,
             dead_letters: u64::try_from(dead_letters).unwrap_or_default(),
             last_ack_at,
+            partition: None,
         })
     }
 }
