@@ -54,14 +54,44 @@ type OutboxRow = (
     DateTime<Utc>,
 );
 
-/// The outbox consumer's state, shared by the clones of a [`PgSource`]: the listener task (one
-/// pooled connection running `LISTEN`, started by the first poll that waits, stopped when the last
-/// clone is dropped), what it wakes, and the counters polls and acks keep.
+/// The notification listener of one database's outbox: one pooled connection running `LISTEN`,
+/// started by the first poll that waits and stopped when the last source sharing it is dropped.
+/// The views of one outbox (the whole of it, each partition's: see [`PgSource::partition`]) share
+/// it: the triggers notify one channel, so each view's waiting poll wakes on every notification and
+/// looks at its own rows, and a process writing `P` partitions holds one `LISTEN` connection, not
+/// `P`.
 #[derive(Default)]
-pub(crate) struct Listener {
+pub(crate) struct Notifications {
     /// Bumped whenever the outbox may have new rows (a notification, a reconnect).
     wake: Arc<watch::Sender<u64>>,
     task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Notifications {
+    fn task(&self) -> MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.task.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the listener task, if it runs.
+    fn stop(&self) {
+        if let Some(task) = self.task().take() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The outbox consumer's state, shared by the clones of a [`PgSource`]: the notifications it
+/// waits for (shared with the other views of the outbox too), and the counters and the cursor its
+/// polls and acks keep.
+#[derive(Default)]
+pub(crate) struct Listener {
+    notifications: Arc<Notifications>,
     /// Changes acknowledged since the outbox was last vacuumed.
     acked: AtomicU64,
     /// Whether a vacuum of the outbox runs now.
@@ -73,15 +103,18 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    fn task(&self) -> MutexGuard<'_, Option<JoinHandle<()>>> {
-        self.task.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The state of another view of the same outbox: its notifications, and counters and a
+    /// cursor of its own.
+    pub(crate) fn sharing(other: &Listener) -> Listener {
+        Listener {
+            notifications: other.notifications.clone(),
+            ..Listener::default()
+        }
     }
 
     /// Stops the listener task, if it runs.
     pub(crate) fn stop(&self) {
-        if let Some(task) = self.task().take() {
-            task.abort();
-        }
+        self.notifications.stop();
     }
 
     /// Records that a poll returned changes at `now`.
@@ -98,12 +131,6 @@ impl Listener {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some_and(|seen| now.duration_since(seen) < LINGER)
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -315,12 +342,12 @@ impl PgSource {
 
     /// Starts the notification listener unless it runs already.
     fn ensure_listener(&self) {
-        let mut task = self.inner.changes.task();
+        let mut task = self.inner.changes.notifications.task();
         if task.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
         }
         let pool = self.pool().clone();
-        let wake = self.inner.changes.wake.clone();
+        let wake = self.inner.changes.notifications.wake.clone();
         let retry = self.config().poll_interval.max(Duration::from_millis(100));
         *task = Some(tokio::spawn(listen(pool, wake, retry)));
     }
@@ -610,7 +637,7 @@ impl ChangeSource for PgSource {
             return Ok(Vec::new());
         }
         let deadline = poll_deadline(wait);
-        let mut woken = self.inner.changes.wake.subscribe();
+        let mut woken = self.inner.changes.notifications.wake.subscribe();
         if !wait.is_zero() {
             self.ensure_listener();
         }

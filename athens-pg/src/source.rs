@@ -122,8 +122,8 @@ impl PgSource {
     /// This source seen by the writer of `partition` (see `athens_core::partition`): its polls,
     /// backlog and acknowledgements cover the partition's outbox rows only, its
     /// [`lease`](Self::lease) is the partition's, and a poll fails (`Misconfigured`) once the
-    /// capture writes another number of partitions. Shares the pool; has a change listener, a
-    /// poll floor and a fence of its own.
+    /// capture writes another number of partitions. Shares the pool and the change listener; has
+    /// a poll floor and a fence of its own.
     pub fn partition(&self, partition: Partition) -> PgSource {
         self.scoped(Scope::Partition(partition))
     }
@@ -143,7 +143,7 @@ impl PgSource {
                 config: inner.config.clone(),
                 pool: inner.pool.clone(),
                 db: SqlxPostgresConnector::from_sqlx_postgres_pool(inner.pool.clone()),
-                changes: Listener::default(),
+                changes: Listener::sharing(&inner.changes),
                 fence: Arc::default(),
                 scope,
             }),

@@ -304,7 +304,8 @@ async fn the_lease_of_every_partition_is_taken_all_or_none() {
 
 /// An idle partition's writer wakes on a change of its own at once, while the writer of another
 /// partition takes one of its own: before, the first to wake cleared the wake-up register the
-/// other waited on, and the other waited for `database.poll_interval`.
+/// other waited on, and the other waited for `database.poll_interval`. The partitions of one
+/// process listen on one connection.
 #[tokio::test]
 async fn an_idle_partition_wakes_on_its_own_change_while_another_takes_one() {
     let database = athens_testkit::database("partition-wakeup").await.unwrap();
@@ -359,6 +360,13 @@ async fn an_idle_partition_wakes_on_its_own_change_while_another_takes_one() {
     let (zero, one, ()) = tokio::join!(timed_poll(&views[0]), timed_poll(&views[1]), commits);
     assert_eq!(zero.0, 1);
     assert_eq!(one.0, 1);
+    let listening = scalar(
+        &source,
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .await;
+    assert_eq!(listening, 1, "the partitions share one LISTEN connection");
     assert!(
         one.1 < Duration::from_secs(2),
         "partition 1 took its change {:?} after the polls began (committed at 800 ms, partition \
