@@ -45,6 +45,7 @@ mod backlog;
 mod capture;
 mod ceiling;
 mod corpus;
+mod delay;
 mod discard;
 mod load;
 mod outbox;
@@ -120,6 +121,11 @@ struct Args {
     /// State directory of the local services (pid files, logs).
     #[arg(long, env = "ATHENS_HOME")]
     athens_home: Option<PathBuf>,
+    /// State directory of the engine's instance when it is not --athens-home: an instance of the
+    /// benchmark's own, started by `deploy/local/up es` with another `ATHENS_HOME` and port (see
+    /// docs/benchmarks.md), whose JVM's pid file is under its `run/`.
+    #[arg(long)]
+    engine_home: Option<PathBuf>,
     /// The `athens` binary (default: next to this one).
     #[arg(long)]
     athens_bin: Option<PathBuf>,
@@ -184,6 +190,22 @@ struct Args {
     /// deploy/local/demo loads).
     #[arg(long)]
     load_debian: bool,
+    /// Round trips (milliseconds) added between Athens and PostgreSQL in the `readers` section, by
+    /// a delay proxy on loopback, comma-separated (a remote database simulated: RDS is 0.3–1 ms);
+    /// each is measured beside the direct connection in the same rounds. Empty: direct only.
+    #[arg(long, value_delimiter = ',')]
+    readers_rtt_ms: Vec<f64>,
+    /// Rounds of the `ceiling` section (each a raw load and an `athens reindex`, the order
+    /// alternating).
+    #[arg(long, default_value_t = 2)]
+    ceiling_rounds: usize,
+    /// Serve a delay proxy in front of this PostgreSQL HOST:PORT instead of benchmarking (what the
+    /// `readers` section starts as a child process for `--readers-rtt-ms`).
+    #[arg(long, hide = true)]
+    delay_proxy: Option<String>,
+    /// The round trip the delay proxy adds, in milliseconds.
+    #[arg(long, hide = true, default_value_t = 0.0)]
+    delay_rtt_ms: f64,
 }
 
 /// Durations and sizes of the runs, full or tiny.
@@ -295,6 +317,10 @@ pub struct Bench {
     pub pgsync: Option<(PathBuf, u16)>,
     /// The replication slot while the logical capture mode is installed (`capture` section).
     pub slot: Option<String>,
+    /// Round trips added to PostgreSQL's in the `readers` section (milliseconds), beside direct.
+    pub readers_rtt_ms: Vec<f64>,
+    /// Rounds of the `ceiling` section.
+    pub ceiling_rounds: usize,
 }
 
 impl Bench {
@@ -547,6 +573,9 @@ async fn context(bench: &Bench, command: &str) -> Vec<String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(target) = &args.delay_proxy {
+        return delay::serve(target, args.delay_rtt_ms);
+    }
     let scale = if args.tiny {
         Scale::tiny()
     } else {
@@ -605,7 +634,11 @@ async fn main() -> anyhow::Result<()> {
         .await;
     }
     let db_url = database_url(&args.database_url, &args.database)?;
-    let services = Services::find(&athens_home, &args.engine_name)?;
+    let services = Services::find(
+        &athens_home,
+        args.engine_home.as_deref().unwrap_or(&athens_home),
+        &args.engine_name,
+    )?;
 
     let started = Instant::now();
     println!(
@@ -660,6 +693,8 @@ async fn main() -> anyhow::Result<()> {
         api_rate: if args.tiny { 5.0 } else { args.api_rate },
         pgsync: args.pgsync_bin.clone().map(|bin| (bin, args.redis_port)),
         slot: None,
+        readers_rtt_ms: args.readers_rtt_ms.clone(),
+        ceiling_rounds: args.ceiling_rounds.max(1),
     };
     bench.drop_indexes(ALIAS).await?;
 

@@ -120,9 +120,10 @@ pub struct Services {
 }
 
 impl Services {
-    /// Finds the postmaster (first line of `postmaster.pid`) and the engine JVM (its pid file under
-    /// `run/`) of the services `deploy/local/up` started in `athens_home`.
-    pub fn find(athens_home: &Path, engine: &str) -> anyhow::Result<Services> {
+    /// Finds the postmaster (first line of `postmaster.pid`) of the services `deploy/local/up`
+    /// started in `athens_home`, and the engine JVM (its pid file under `run/`) of those it started
+    /// in `engine_home` (the same directory, or an engine instance of a benchmark's own).
+    pub fn find(athens_home: &Path, engine_home: &Path, engine: &str) -> anyhow::Result<Services> {
         let read_pid = |path: PathBuf| -> anyhow::Result<u32> {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -133,7 +134,7 @@ impl Services {
         };
         let services = Services {
             postgres: read_pid(athens_home.join("pg/data/postmaster.pid"))?,
-            engine: read_pid(athens_home.join(format!("run/{engine}.pid")))?,
+            engine: read_pid(engine_home.join(format!("run/{engine}.pid")))?,
         };
         if cpu_seconds(services.postgres).is_none() || cpu_seconds(services.engine).is_none() {
             bail!("PostgreSQL or the engine is not running: start them with deploy/local/up");

@@ -3,20 +3,28 @@
 //! [`DiscardIndex`], with 1, 2 and 4 readers (`sync.backfill_readers`) alternating in one run, so
 //! that what is measured is PostgreSQL's page reads and Athens' document building, not the engine.
 //!
+//! With `--readers-rtt-ms`, the same runs also go through a [`DelayProxy`] that adds that round
+//! trip between Athens and PostgreSQL (a remote database, as in a real deployment), beside the
+//! direct connection in the same rounds; the round trip each path really had is measured
+//! (`SELECT 1`, one connection) and reported.
+//!
 //! The machine is shared, so each run records what limits it: the CPU seconds of the PostgreSQL
-//! backends of the run (found by their `application_name` in `pg_stat_activity`) and of this
-//! process (the engine runs in it), how busy the machine's cores were, and the load average.
+//! backends of the run (found by their `application_name` in `pg_stat_activity`), of this
+//! process (the engine runs in it) and of the proxy, how busy the machine's cores were, and the
+//! load average.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use athens_core::{EngineConfig, SyncEngine};
 use athens_pg::{PgConfig, PgSource};
-use sea_orm::sqlx;
+use sea_orm::sqlx::{self, Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
+use crate::delay::DelayProxy;
 use crate::discard::DiscardIndex;
 use crate::report::{Table, num, ratio};
 use crate::{Bench, procs};
@@ -27,9 +35,69 @@ const READERS: [usize; 3] = [1, 2, 4];
 /// during the run weighs on every reader count alike.
 const ROUNDS: usize = 2;
 
+/// Round trips of `SELECT 1` timed on one connection to measure a path's round trip.
+const PINGS: usize = 200;
+
+/// How the readers reach PostgreSQL: directly, or through a delay proxy.
+struct Route {
+    /// The added round trip asked for, milliseconds (0 for the direct connection).
+    added_ms: f64,
+    /// The database URL the readers connect to.
+    url: String,
+    /// The proxy, when there is one (kept running for the whole section).
+    proxy: Option<DelayProxy>,
+    /// The median round trip measured on this path, milliseconds.
+    measured_ms: f64,
+}
+
+impl Route {
+    /// The direct connection, or a proxy adding `added_ms` in front of the benchmark's database.
+    async fn open(bench: &Bench, added_ms: Option<f64>) -> anyhow::Result<Route> {
+        let (url, proxy) = match added_ms {
+            None => (bench.db_url.clone(), None),
+            Some(rtt) => {
+                let mut url = reqwest::Url::parse(&bench.db_url)?;
+                let target = format!(
+                    "{}:{}",
+                    url.host_str().context("no host in the database URL")?,
+                    url.port().unwrap_or(5432)
+                );
+                let proxy = DelayProxy::start(&target, rtt)?;
+                url.set_port(Some(proxy.addr.port()))
+                    .map_err(|()| anyhow::anyhow!("cannot set the proxy's port"))?;
+                (url.to_string(), Some(proxy))
+            }
+        };
+        let mut connection = PgConnection::connect(&url).await?;
+        let mut times = Vec::with_capacity(PINGS);
+        for _ in 0..PINGS {
+            let started = Instant::now();
+            sqlx::query("SELECT 1").execute(&mut connection).await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        connection.close().await?;
+        times.sort_by(f64::total_cmp);
+        Ok(Route {
+            added_ms: added_ms.unwrap_or(0.0),
+            url,
+            proxy,
+            measured_ms: times[times.len() / 2],
+        })
+    }
+
+    fn label(&self) -> String {
+        match self.proxy {
+            None => format!("direct ({:.2} ms)", self.measured_ms),
+            Some(_) => format!("+{} ms ({:.2} ms)", self.added_ms, self.measured_ms),
+        }
+    }
+}
+
 /// What one backfill into the discarding index did.
 #[derive(Debug, Clone, Copy)]
 struct Run {
+    /// Which path (index into the section's paths).
+    path: usize,
     readers: usize,
     documents: u64,
     seconds: f64,
@@ -37,6 +105,8 @@ struct Run {
     athens_cpu: f64,
     /// CPU seconds of the run's PostgreSQL backends.
     postgres_cpu: f64,
+    /// CPU seconds of the delay proxy (0 on the direct path).
+    proxy_cpu: f64,
     /// Share of the machine's cores busy (every process), 0 to 1.
     busy: f64,
     /// One-minute load average at the end of the run.
@@ -78,14 +148,21 @@ fn backends_since(before: &HashMap<i32, f64>, after: &HashMap<i32, f64>) -> f64 
         .sum()
 }
 
-/// One backfill with `readers` readers into a fresh discarding index.
-async fn measure(bench: &Bench, readers: usize) -> anyhow::Result<Run> {
+/// One backfill with `readers` readers over route `routes[path]` into a fresh discarding index.
+async fn measure(
+    bench: &Bench,
+    routes: &[Route],
+    path: usize,
+    readers: usize,
+) -> anyhow::Result<Run> {
     let application = format!("athens-bench-readers-{}", std::process::id());
     let config = PgConfig {
         application_name: application.clone(),
         max_connections: u32::try_from(readers)?.max(4) + 2,
-        ..PgConfig::new(bench.db_url.clone())
+        ..PgConfig::new(routes[path].url.clone())
     };
+    let proxy_pid = routes[path].proxy.as_ref().map(DelayProxy::pid);
+    let proxy_cpu = || proxy_pid.and_then(procs::cpu_seconds).unwrap_or(0.0);
     let source = Arc::new(PgSource::connect(&config).await?);
     let lease = source.lease().await?;
     let index = Arc::new(DiscardIndex::default());
@@ -103,10 +180,12 @@ async fn measure(bench: &Bench, readers: usize) -> anyhow::Result<Run> {
     engine.acquire_lease().await?;
     let pg_before = backends(bench, &application).await?;
     let athens_before = procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
+    let proxy_before = proxy_cpu();
     let ticks = procs::machine_ticks();
     let report = engine.backfill().await;
     let busy = procs::machine_busy(ticks, procs::machine_ticks());
     let athens_cpu = procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - athens_before;
+    let proxy_cpu = proxy_cpu() - proxy_before;
     let pg_after = backends(bench, &application).await?;
     engine.release_lease().await?;
     source.close().await;
@@ -119,77 +198,98 @@ async fn measure(bench: &Bench, readers: usize) -> anyhow::Result<Run> {
         bench.projects
     );
     Ok(Run {
+        path,
         readers,
         documents: report.documents,
         seconds: report.elapsed.as_secs_f64(),
         athens_cpu,
         postgres_cpu: backends_since(&pg_before, &pg_after),
+        proxy_cpu,
         busy,
         load: load_average(),
     })
 }
 
-/// Runs the section: every reader count in each round, the order reversed every other round.
+/// Runs the section: on each path (direct, then each added round trip), every reader count in
+/// each round, the order of paths and reader counts reversed every other round.
 pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let rounds = if bench.tiny { 1 } else { ROUNDS };
+    let mut paths = vec![Route::open(bench, None).await?];
+    for &rtt in &bench.readers_rtt_ms {
+        paths.push(Route::open(bench, Some(rtt)).await?);
+    }
+    for path in &paths {
+        println!("readers: path {}", path.label());
+    }
     let load_before = load_average();
     let mut runs: Vec<(usize, Run)> = Vec::new();
     for round in 1..=rounds {
         let mut order = READERS.to_vec();
+        let mut path_order: Vec<usize> = (0..paths.len()).collect();
         if round % 2 == 0 {
             order.reverse();
+            path_order.reverse();
         }
-        for readers in order {
-            let run = measure(bench, readers).await?;
-            println!(
-                "readers {readers} round {round}: {} docs in {:.1} s, {:.0} docs/s; Athens {:.2} cores, PostgreSQL {:.2} cores, machine {:.0}% busy, load {:.2}",
-                run.documents,
-                run.seconds,
-                run.rate(),
-                run.athens_cpu / run.seconds,
-                run.postgres_cpu / run.seconds,
-                run.busy * 100.0,
-                run.load
-            );
-            runs.push((round, run));
+        for &path in &path_order {
+            for &readers in &order {
+                let run = measure(bench, &paths, path, readers).await?;
+                println!(
+                    "readers {readers} round {round} path {}: {} docs in {:.1} s, {:.0} docs/s; Athens {:.2} cores, PostgreSQL {:.2} cores, proxy {:.2} cores, machine {:.0}% busy, load {:.2}",
+                    paths[path].label(),
+                    run.documents,
+                    run.seconds,
+                    run.rate(),
+                    run.athens_cpu / run.seconds,
+                    run.postgres_cpu / run.seconds,
+                    run.proxy_cpu / run.seconds,
+                    run.busy * 100.0,
+                    run.load
+                );
+                runs.push((round, run));
+            }
         }
     }
-    // Each reader count's rate over all its rounds: documents over seconds, summed.
-    let rate_of = |readers: usize| -> f64 {
+    // A reader count's rate on a path over all its rounds: documents over seconds, summed.
+    let rate_of = |path: usize, readers: usize| -> f64 {
         let (documents, seconds) = runs
             .iter()
-            .filter(|(_, run)| run.readers == readers)
+            .filter(|(_, run)| run.path == path && run.readers == readers)
             .fold((0.0, 0.0), |(d, s), (_, run)| {
                 (d + run.documents as f64, s + run.seconds)
             });
         documents / seconds
     };
-    let one = rate_of(1);
     let mut table = Table::new(
         &format!(
             "Backfill, reader side alone ({} projects into an index that discards writes)",
             bench.projects
         ),
         &[
+            "path to PostgreSQL (median round trip)",
             "readers",
             "round",
             "docs/s",
-            "÷ 1 reader (same round)",
+            "÷ 1 reader (same path, round)",
             "Athens CPU s/1k docs",
             "Athens cores",
             "PostgreSQL CPU s/1k docs",
             "PostgreSQL cores",
+            "Athens + PostgreSQL cores per reader",
+            "proxy cores",
             "machine busy",
             "load average",
         ],
     );
-    for (round, run) in &runs {
+    let mut sorted = runs.clone();
+    sorted.sort_by_key(|(round, run)| (run.path, *round));
+    for (round, run) in &sorted {
         let single = runs
             .iter()
-            .find(|(r, other)| r == round && other.readers == 1)
+            .find(|(r, other)| r == round && other.path == run.path && other.readers == 1)
             .map_or(f64::NAN, |(_, other)| other.rate());
         let per_k = |cpu: f64| num(cpu / run.documents as f64 * 1000.0, 3);
         table.row(vec![
+            paths[run.path].label(),
             run.readers.to_string(),
             round.to_string(),
             num(run.rate(), 0),
@@ -198,35 +298,55 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             num(run.athens_cpu / run.seconds, 2),
             per_k(run.postgres_cpu),
             num(run.postgres_cpu / run.seconds, 2),
+            num(
+                (run.athens_cpu + run.postgres_cpu) / run.seconds / run.readers as f64,
+                2,
+            ),
+            num(run.proxy_cpu / run.seconds, 2),
             format!("{:.0}%", run.busy * 100.0),
             num(run.load, 2),
         ]);
     }
     let defaults = EngineConfig::default();
     table.note(format!(
-        "the real engine's backfill (`SyncEngine::backfill`, {} ranges per reader when readers > 1, pages of {} documents, {} writes in flight per reader) over `PgSource`, into `DiscardIndex` (athens-bench: accepts and drops every write); reader counts alternate within each round, the order reversed every other round; load average {load_before:.2} at the start",
+        "the real engine's backfill (`SyncEngine::backfill`, {} ranges per reader when readers > 1, pages of {} documents, {} writes in flight per reader) over `PgSource`, into `DiscardIndex` (athens-bench: accepts and drops every write); reader counts alternate within each round, the order (and that of the paths) reversed every other round; load average {load_before:.2} at the start",
         4, defaults.chunk_size, defaults.write_concurrency
     ));
     table.note("Athens = this process (`/proc/self/stat`: the engine, the source adapter, document building); PostgreSQL = the run's backends (`pg_stat_activity` by `application_name`, `/proc/<pid>/stat`); cores = CPU seconds ÷ wall seconds; machine busy: `/proc/stat`, every process, 100% = both cores");
-    let mut summary = Vec::new();
-    for readers in READERS {
-        summary.push(format!(
-            "{readers}: {} docs/s ({})",
-            num(rate_of(readers), 0),
-            ratio(rate_of(readers) / one)
+    if paths.len() > 1 {
+        table.note(format!(
+            "+N ms: through a delay proxy on loopback (athens-bench `delay.rs`, a child process) that holds every byte N/2 ms in each direction, a remote database simulated; in brackets the median of {PINGS} `SELECT 1` round trips measured on one connection of that path"
         ));
     }
-    table.note(format!(
-        "over all rounds (documents ÷ seconds): {}",
-        summary.join("; ")
-    ));
-    let two = rate_of(2) / one;
-    bench.report.headline(
-        "backfill, reader side alone: 2 readers ÷ 1 reader",
-        ratio(two),
-        "≥ 1.7×",
-        Some(two >= 1.7),
-    );
+    for (index, path) in paths.iter().enumerate() {
+        let one = rate_of(index, 1);
+        let summary: Vec<String> = READERS
+            .iter()
+            .map(|&readers| {
+                format!(
+                    "{readers}: {} docs/s ({})",
+                    num(rate_of(index, readers), 0),
+                    ratio(rate_of(index, readers) / one)
+                )
+            })
+            .collect();
+        table.note(format!(
+            "{}, over all rounds (documents ÷ seconds): {}",
+            path.label(),
+            summary.join("; ")
+        ));
+        let two = rate_of(index, 2) / one;
+        let what = match path.proxy {
+            None => "backfill, reader side alone: 2 readers ÷ 1 reader".to_owned(),
+            Some(_) => format!(
+                "backfill, reader side alone, PostgreSQL {} ms of round trip away: 2 readers ÷ 1 reader",
+                path.added_ms
+            ),
+        };
+        bench
+            .report
+            .headline(&what, ratio(two), "≥ 1.7×", Some(two >= 1.7));
+    }
     bench.report.tables.push(table);
     Ok(())
 }
