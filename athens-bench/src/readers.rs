@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use athens_core::{EngineConfig, SyncEngine};
@@ -35,8 +35,8 @@ const READERS: [usize; 3] = [1, 2, 4];
 /// during the run weighs on every reader count alike.
 const ROUNDS: usize = 2;
 
-/// Round trips of `SELECT 1` timed on one connection to measure a path's round trip.
-const PINGS: usize = 200;
+/// Pause between two `SELECT 1` round trips of the probe that times a route during a run.
+const PING_EVERY: Duration = Duration::from_millis(10);
 
 /// How the readers reach PostgreSQL: directly, or through a delay proxy.
 struct Route {
@@ -46,51 +46,60 @@ struct Route {
     url: String,
     /// The proxy, when there is one (kept running for the whole section).
     proxy: Option<DelayProxy>,
-    /// The median round trip measured on this path, milliseconds.
-    measured_ms: f64,
 }
 
 impl Route {
     /// The direct connection, or a proxy adding `added_ms` in front of the benchmark's database.
-    async fn open(bench: &Bench, added_ms: Option<f64>) -> anyhow::Result<Route> {
-        let (url, proxy) = match added_ms {
-            None => (bench.db_url.clone(), None),
-            Some(rtt) => {
-                let mut url = reqwest::Url::parse(&bench.db_url)?;
-                let target = format!(
-                    "{}:{}",
-                    url.host_str().context("no host in the database URL")?,
-                    url.port().unwrap_or(5432)
-                );
-                let proxy = DelayProxy::start(&target, rtt)?;
-                url.set_port(Some(proxy.addr.port()))
-                    .map_err(|()| anyhow::anyhow!("cannot set the proxy's port"))?;
-                (url.to_string(), Some(proxy))
-            }
+    fn open(bench: &Bench, added_ms: Option<f64>) -> anyhow::Result<Route> {
+        let Some(rtt) = added_ms else {
+            return Ok(Route {
+                added_ms: 0.0,
+                url: bench.db_url.clone(),
+                proxy: None,
+            });
         };
-        let mut connection = PgConnection::connect(&url).await?;
-        let mut times = Vec::with_capacity(PINGS);
-        for _ in 0..PINGS {
-            let started = Instant::now();
-            sqlx::query("SELECT 1").execute(&mut connection).await?;
-            times.push(started.elapsed().as_secs_f64() * 1000.0);
-        }
-        connection.close().await?;
-        times.sort_by(f64::total_cmp);
+        let mut url = reqwest::Url::parse(&bench.db_url)?;
+        let target = format!(
+            "{}:{}",
+            url.host_str().context("no host in the database URL")?,
+            url.port().unwrap_or(5432)
+        );
+        let proxy = DelayProxy::start(&target, rtt)?;
+        url.set_port(Some(proxy.addr.port()))
+            .map_err(|()| anyhow::anyhow!("cannot set the proxy's port"))?;
         Ok(Route {
-            added_ms: added_ms.unwrap_or(0.0),
-            url,
-            proxy,
-            measured_ms: times[times.len() / 2],
+            added_ms: rtt,
+            url: url.to_string(),
+            proxy: Some(proxy),
         })
     }
 
     fn label(&self) -> String {
-        match self.proxy {
-            None => format!("direct ({:.2} ms)", self.measured_ms),
-            Some(_) => format!("+{} ms ({:.2} ms)", self.added_ms, self.measured_ms),
+        match &self.proxy {
+            None => "direct".to_owned(),
+            Some(proxy) if proxy.realtime => format!("+{} ms", self.added_ms),
+            Some(_) => format!("+{} ms (proxy at normal priority)", self.added_ms),
         }
     }
+}
+
+/// Times `SELECT 1` round trips on one connection of `url`, one every [`PING_EVERY`], until
+/// `stop`; the median in milliseconds.
+async fn median_round_trip(url: String, stop: CancellationToken) -> anyhow::Result<f64> {
+    let mut connection = PgConnection::connect(&url).await?;
+    let mut times = Vec::new();
+    while !stop.is_cancelled() {
+        let started = Instant::now();
+        sqlx::query("SELECT 1").execute(&mut connection).await?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(PING_EVERY) => {}
+        }
+    }
+    connection.close().await?;
+    times.sort_by(f64::total_cmp);
+    Ok(times.get(times.len() / 2).copied().unwrap_or(f64::NAN))
 }
 
 /// What one backfill into the discarding index did.
@@ -107,6 +116,8 @@ struct Run {
     postgres_cpu: f64,
     /// CPU seconds of the delay proxy (0 on the direct path).
     proxy_cpu: f64,
+    /// Median round trip of `SELECT 1` on the route during the run, milliseconds.
+    rtt_ms: f64,
     /// Share of the machine's cores busy (every process), 0 to 1.
     busy: f64,
     /// One-minute load average at the end of the run.
@@ -182,7 +193,13 @@ async fn measure(
     let athens_before = procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN);
     let proxy_before = proxy_cpu();
     let ticks = procs::machine_ticks();
+    let stop_probe = CancellationToken::new();
+    let probe = tokio::spawn(median_round_trip(
+        routes[path].url.clone(),
+        stop_probe.clone(),
+    ));
     let report = engine.backfill().await;
+    stop_probe.cancel();
     let busy = procs::machine_busy(ticks, procs::machine_ticks());
     let athens_cpu = procs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN) - athens_before;
     let proxy_cpu = proxy_cpu() - proxy_before;
@@ -190,6 +207,7 @@ async fn measure(
     engine.release_lease().await?;
     source.close().await;
     let report = report?;
+    let rtt_ms = probe.await??;
     ensure!(
         index.written() == report.documents && report.documents >= bench.projects * 9 / 10,
         "{readers} reader(s) wrote {} documents ({} reported) of {} projects",
@@ -205,6 +223,7 @@ async fn measure(
         athens_cpu,
         postgres_cpu: backends_since(&pg_before, &pg_after),
         proxy_cpu,
+        rtt_ms,
         busy,
         load: load_average(),
     })
@@ -214,12 +233,9 @@ async fn measure(
 /// each round, the order of paths and reader counts reversed every other round.
 pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let rounds = if bench.tiny { 1 } else { ROUNDS };
-    let mut paths = vec![Route::open(bench, None).await?];
+    let mut paths = vec![Route::open(bench, None)?];
     for &rtt in &bench.readers_rtt_ms {
-        paths.push(Route::open(bench, Some(rtt)).await?);
-    }
-    for path in &paths {
-        println!("readers: path {}", path.label());
+        paths.push(Route::open(bench, Some(rtt))?);
     }
     let load_before = load_average();
     let mut runs: Vec<(usize, Run)> = Vec::new();
@@ -234,8 +250,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             for &readers in &order {
                 let run = measure(bench, &paths, path, readers).await?;
                 println!(
-                    "readers {readers} round {round} path {}: {} docs in {:.1} s, {:.0} docs/s; Athens {:.2} cores, PostgreSQL {:.2} cores, proxy {:.2} cores, machine {:.0}% busy, load {:.2}",
+                    "readers {readers} round {round} path {} (round trip {:.2} ms): {} docs in {:.1} s, {:.0} docs/s; Athens {:.2} cores, PostgreSQL {:.2} cores, proxy {:.2} cores, machine {:.0}% busy, load {:.2}",
                     paths[path].label(),
+                    run.rtt_ms,
                     run.documents,
                     run.seconds,
                     run.rate(),
@@ -265,7 +282,8 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             bench.projects
         ),
         &[
-            "path to PostgreSQL (median round trip)",
+            "path to PostgreSQL",
+            "round trip ms (median, during the run)",
             "readers",
             "round",
             "docs/s",
@@ -290,6 +308,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         let per_k = |cpu: f64| num(cpu / run.documents as f64 * 1000.0, 3);
         table.row(vec![
             paths[run.path].label(),
+            num(run.rtt_ms, 2),
             run.readers.to_string(),
             round.to_string(),
             num(run.rate(), 0),
@@ -315,7 +334,8 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     table.note("Athens = this process (`/proc/self/stat`: the engine, the source adapter, document building); PostgreSQL = the run's backends (`pg_stat_activity` by `application_name`, `/proc/<pid>/stat`); cores = CPU seconds ÷ wall seconds; machine busy: `/proc/stat`, every process, 100% = both cores");
     if paths.len() > 1 {
         table.note(format!(
-            "+N ms: through a delay proxy on loopback (athens-bench `delay.rs`, a child process) that holds every byte N/2 ms in each direction, a remote database simulated; in brackets the median of {PINGS} `SELECT 1` round trips measured on one connection of that path"
+            "+N ms: through a delay proxy on loopback (athens-bench `delay.rs`, a child process at a real-time priority, `chrt -f 10`) that holds every byte N/2 ms in each direction, a remote database simulated; round trip: the median of `SELECT 1` timed on a connection of its own through the same path every {} ms during the run (this process's tokio scheduling included, as the readers' is)",
+            PING_EVERY.as_millis()
         ));
     }
     for (index, path) in paths.iter().enumerate() {
