@@ -107,7 +107,8 @@ pub async fn listener(settings: &Settings) -> anyhow::Result<TcpListener> {
 /// The change source of the configured capture mode, once its objects are checked, and the
 /// source whose [`lease`](PgSource::lease) fences its acknowledgements: the outbox (the
 /// [`PgSource`] itself, or its view of every partition when `capture.partitions` > 1, whose lease
-/// holds every partition's) or logical decoding.
+/// holds every partition's) or logical decoding (with partitions, the outbox the relay fills,
+/// viewed as in the outbox mode).
 pub async fn changes(
     source: &Arc<PgSource>,
     capture: &CaptureConfig,
@@ -131,10 +132,17 @@ pub async fn changes(
                 .check_logical_capture(capture)
                 .await
                 .context("logical change capture is not ready")?;
-            (
-                Arc::new(source.logical(capture).await?),
-                PgSource::clone(source),
-            )
+            if capture.partitions.get() > 1 {
+                // The relay decodes the slot into the outbox: the partitions consume that.
+                check_partitions(source, capture.partitions).await?;
+                let outbox = source.relayed(capture).every_partition(capture.partitions);
+                (Arc::new(outbox.clone()), outbox)
+            } else {
+                (
+                    Arc::new(source.logical(capture).await?),
+                    PgSource::clone(source),
+                )
+            }
         }
     })
 }

@@ -319,7 +319,7 @@ ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};
 
 /// The partition count of the capture installed in the database (see
 /// [`PgSource::capture_partitions`]).
-async fn installed_partitions(
+pub(crate) async fn installed_partitions(
     conn: &mut sqlx::PgConnection,
 ) -> Result<Option<NonZeroU32>, PgError> {
     let (outbox, function): (bool, bool) = sqlx::query_as(
@@ -358,23 +358,30 @@ pub(crate) async fn lock_for_ddl(conn: &mut sqlx::PgConnection) -> Result<(), Pg
     Ok(())
 }
 
+/// The partition count (`athens.partitions()`) and the partitions' index (only with more than
+/// one: one partition's polls read the outbox in id order without it).
+pub(crate) fn partitions_sql(partitions: u32) -> String {
+    let index = if partitions > 1 {
+        "CREATE INDEX IF NOT EXISTS outbox_partition ON athens.outbox (partition, id);"
+    } else {
+        "DROP INDEX IF EXISTS athens.outbox_partition;"
+    };
+    format!(
+        "
+CREATE OR REPLACE FUNCTION athens.partitions() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT {partitions} $fn$;
+COMMENT ON FUNCTION athens.partitions() IS 'How many partitions the capture writes (athens setup, capture.partitions)';
+{index}
+"
+    )
+}
+
 /// The whole install script for `partitions` partitions: objects, the partition count, the
 /// partitions' index (only with more than one: one partition's polls read the outbox in id order
 /// without it), then every trigger.
 fn install_sql(partitions: u32) -> String {
     let mut script = String::from(OBJECTS_SQL);
-    script.push_str(&format!(
-        "
-CREATE OR REPLACE FUNCTION athens.partitions() RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT {partitions} $fn$;
-COMMENT ON FUNCTION athens.partitions() IS 'How many partitions the capture writes (athens setup, capture.partitions)';
-"
-    ));
-    script.push_str(if partitions > 1 {
-        "CREATE INDEX IF NOT EXISTS outbox_partition ON athens.outbox (partition, id);\n"
-    } else {
-        "DROP INDEX IF EXISTS athens.outbox_partition;\n"
-    });
+    script.push_str(&partitions_sql(partitions));
     for captured in tables() {
         for event in EVENTS {
             script.push_str(&trigger_sql(captured, event, partitions));

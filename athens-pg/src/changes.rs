@@ -691,6 +691,9 @@ impl ChangeSource for PgSource {
     }
 
     async fn capture_health(&self) -> Result<(), SourceError> {
+        if let Some(capture) = &self.inner.relayed {
+            return Ok(self.check_logical_capture(capture).await?);
+        }
         Ok(PgSource::check_capture(self).await?)
     }
 }

@@ -198,7 +198,8 @@ pub struct CaptureConfig {
     pub retained_wal_warning_mb: u64,
     /// Partitions of the projects, each streamed by the holder of its own writer lease
     /// (docs/architecture.md, "Partitioned writers"). `athens setup` writes it into the capture;
-    /// every `athens sync` of the database must say the same. Outbox mode only.
+    /// every `athens sync` of the database must say the same. In the logical mode a relay
+    /// decodes the slot into the outbox, which the partitions then consume (`Relay`).
     pub partitions: NonZeroU32,
     /// Most partitions one `athens sync` process streams at once (the others wait as its
     /// standbys); unset: all of them.
@@ -248,14 +249,6 @@ impl CaptureConfig {
             return Err(format!(
                 "capture.publication {:?} must be 1 to 63 lower-case letters, digits or underscores",
                 self.publication
-            ));
-        }
-        if self.mode == CaptureMode::Logical && self.partitions.get() > 1 {
-            return Err(format!(
-                "capture.partitions = {} needs capture.mode = \"outbox\": partitioned writers \
-                 over logical decoding (one decoder feeding every partition) are not built yet; \
-                 use the outbox, or one partition",
-                self.partitions
             ));
         }
         Ok(())
@@ -380,11 +373,6 @@ mod tests {
         assert_eq!(parsed.partitions.get(), 1);
         let partitioned: CaptureConfig =
             serde_json::from_str(r#"{"mode": "logical", "partitions": 4}"#).unwrap();
-        assert!(
-            partitioned
-                .validate()
-                .unwrap_err()
-                .contains("capture.partitions = 4 needs capture.mode = \"outbox\"")
-        );
+        assert_eq!(partitioned.validate(), Ok(()));
     }
 }

@@ -58,7 +58,7 @@ pub use capture::CAPTURE_SCHEMA;
 pub use config::{CaptureConfig, CaptureMode, DEFAULT_LEASE_KEY, DatabaseUrl, PgConfig};
 pub use error::PgError;
 pub use lease::PgLease;
-pub use logical::{LogicalSource, SLOT_LAG, SLOT_RETAINED_WAL, SlotStatus};
+pub use logical::{LogicalSource, Relay, Relayed, SLOT_LAG, SLOT_RETAINED_WAL, SlotStatus};
 pub use runtime_role::runtime_grants;
 pub use schema::Migrator;
 pub use seed::{SeedOptions, SeedReport};

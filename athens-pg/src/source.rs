@@ -11,7 +11,7 @@ use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
 use tracing::info;
 
 use crate::changes::Listener;
-use crate::config::PgConfig;
+use crate::config::{CaptureConfig, PgConfig};
 use crate::error::PgError;
 use crate::lease::{Fence, PgLease};
 
@@ -36,6 +36,9 @@ pub(crate) struct Inner {
     pub(crate) fence: Arc<Fence>,
     /// Which outbox rows this source consumes, under which leases.
     pub(crate) scope: Scope,
+    /// The logical capture whose relay fills the outbox, if it is not the triggers: its health is
+    /// that capture's.
+    pub(crate) relayed: Option<Arc<CaptureConfig>>,
 }
 
 /// Which outbox rows a [`PgSource`] polls and acknowledges, and which writer leases it takes (and
@@ -115,6 +118,7 @@ impl PgSource {
                 changes: Listener::default(),
                 fence: Arc::default(),
                 scope: Scope::Whole,
+                relayed: None,
             }),
         }
     }
@@ -136,7 +140,20 @@ impl PgSource {
         self.scoped(Scope::Every(count))
     }
 
+    /// This source as the consumer of an outbox that the relay of the logical `capture` fills
+    /// (`capture.partitions` > 1, see [`Relay`](crate::Relay)) instead of the triggers: its
+    /// [`capture_health`](athens_core::ChangeSource::capture_health) checks the logical capture.
+    /// Its [`partition`](Self::partition) and [`every_partition`](Self::every_partition) views
+    /// keep that.
+    pub fn relayed(&self, capture: &CaptureConfig) -> PgSource {
+        self.with(self.inner.scope, Some(Arc::new(capture.clone())))
+    }
+
     fn scoped(&self, scope: Scope) -> PgSource {
+        self.with(scope, self.inner.relayed.clone())
+    }
+
+    fn with(&self, scope: Scope, relayed: Option<Arc<CaptureConfig>>) -> PgSource {
         let inner = &self.inner;
         PgSource {
             inner: Arc::new(Inner {
@@ -146,6 +163,7 @@ impl PgSource {
                 changes: Listener::sharing(&inner.changes),
                 fence: Arc::default(),
                 scope,
+                relayed,
             }),
         }
     }

@@ -19,7 +19,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
     // The readiness check of `wiring::changes` refuses a capture that stopped (triggers disabled
     // or dropped): status must report that, not refuse, so it falls back to reading the backlog
     // unchecked, and fails with the check's message only when that cannot be read either.
-    let (changes, backlog) = match wiring::changes(&source, &settings.capture).await {
+    let (changes, mut backlog) = match wiring::changes(&source, &settings.capture).await {
         Ok((changes, _)) => {
             let backlog = changes.backlog().await?;
             (changes, backlog)
@@ -39,6 +39,13 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
     let capture = &settings.capture;
     let partitions = match capture.mode {
         CaptureMode::Outbox => source.capture_partitions().await.ok().flatten(),
+        CaptureMode::Logical if capture.partitions.get() > 1 => {
+            // Pending: what the relay has not decoded yet, and the partitions' queue.
+            let decoded = source.logical(capture).await?.backlog().await?;
+            backlog.pending += decoded.pending;
+            backlog.oldest_age = backlog.oldest_age.max(decoded.oldest_age);
+            source.capture_partitions().await.ok().flatten()
+        }
         CaptureMode::Logical => None,
     };
     // Each partition's own backlog: one busy partition lags while the others keep up.
@@ -132,7 +139,11 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         println!("dead letters        {}", backlog.dead_letters);
         match &slot {
             Some(slot) => println!(
-                "capture             logical, slot {} ({}): {} WAL retained, {} behind",
+                "capture             logical{}, slot {} ({}): {} WAL retained, {} behind",
+                partitions
+                    .filter(|partitions| partitions.get() > 1)
+                    .map(|partitions| format!(" relayed to {partitions} partitions"))
+                    .unwrap_or_default(),
                 slot.name,
                 slot.wal_status,
                 mebibytes(slot.retained_bytes),

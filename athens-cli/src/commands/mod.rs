@@ -3,6 +3,7 @@
 mod doctor;
 mod inspect;
 mod partitioned;
+mod relay;
 mod schema;
 mod serve;
 mod sync;

@@ -10,6 +10,9 @@
 //! process has rebuilt), rebuilds the index or streams the truncate as one writer of every
 //! partition, gives the leases back and starts its partitions' engines again. Every other process
 //! does the same when it sees the truncate, so the leases free up.
+//!
+//! In the logical mode the partitions' queue is the same outbox, filled by the relay (see
+//! [`super::relay`]), which runs beside the partitions in whichever process holds its lease.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +21,7 @@ use anyhow::Context;
 use athens_core::partition::{LeaseBudget, Partition, PartitionDocuments, PartitionIndex};
 use athens_core::{ErrorChain, SearchIndex, SyncEngine, WriterLease};
 use athens_es::EsIndex;
-use athens_pg::PgSource;
+use athens_pg::{CaptureMode, PgSource};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -80,9 +83,14 @@ impl<'a> Partitioned<'a> {
             .unwrap_or(capture.partitions)
             .get() as usize;
         let budget = Arc::new(Semaphore::new(held));
+        // In the logical mode the relay fills the outbox: the partitions consume it alike.
+        let queue = match capture.mode {
+            CaptureMode::Outbox => PgSource::clone(&source),
+            CaptureMode::Logical => source.relayed(capture),
+        };
         let mut partitions = Vec::new();
         for partition in Partition::all(capture.partitions) {
-            let changes = source.partition(partition);
+            let changes = queue.partition(partition);
             let lease = changes
                 .lease()
                 .await
@@ -102,8 +110,23 @@ impl<'a> Partitioned<'a> {
         })
     }
 
-    /// Streams this process's partitions until shutdown, rebuilding whenever needed.
+    /// Streams this process's partitions until shutdown, rebuilding whenever needed; in the
+    /// logical mode, relays the slot meanwhile whenever it holds the relay lease (rebuilds
+    /// included: the slot keeps moving while the partitions' leases change hands).
     pub async fn run(&self) -> anyhow::Result<()> {
+        let stop_relay = self.shutdown.child_token();
+        let relay = super::relay::start(self.settings, &self.source, stop_relay.clone()).await?;
+        let result = self.run_partitions().await;
+        stop_relay.cancel();
+        if let Some(relay) = relay
+            && let Err(failed) = relay.await
+        {
+            warn!(error = %failed, "the relay task failed");
+        }
+        result
+    }
+
+    async fn run_partitions(&self) -> anyhow::Result<()> {
         let mut attempt = 0u32;
         loop {
             if let Stopped::Shutdown = self.stream().await? {

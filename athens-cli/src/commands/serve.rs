@@ -41,6 +41,9 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
     )
     .await?;
     let reporter = super::sync::emf_reporter(settings, metrics.clone(), shutdown.clone());
+    // The logical mode with partitions: this one writer of every partition streams the outbox
+    // the relay fills.
+    let relay = super::relay::start(settings, &source, shutdown.clone()).await?;
     let server = api(listener, settings, &source, &index, metrics, &shutdown);
 
     let sync = async {
@@ -60,6 +63,9 @@ pub async fn run(settings: &Settings, metrics: Option<PrometheusHandle>) -> anyh
     let (served, synced) = tokio::join!(server, sync);
     if let Some(reporter) = reporter {
         let _ = reporter.await;
+    }
+    if let Some(relay) = relay {
+        let _ = relay.await;
     }
     synced?;
     served

@@ -33,6 +33,7 @@
 //! a new version, which is harmless.
 
 pub(crate) mod pgoutput;
+mod relay;
 mod slot;
 
 use std::collections::BTreeSet;
@@ -50,6 +51,7 @@ use crate::config::CaptureConfig;
 use crate::error::PgError;
 use crate::source::PgSource;
 use pgoutput::{Decoder, Event};
+pub use relay::{Relay, Relayed};
 pub use slot::SlotStatus;
 use slot::{SlotState, finish_resync, lsn_text, resync, slot_state};
 

@@ -17,10 +17,13 @@ use std::time::Duration;
 use sea_orm::sqlx::{self, AssertSqlSafe, PgPool};
 use tracing::{info, warn};
 
-use crate::capture::{OBJECTS_SQL, drop_triggers_sql, lock_for_ddl};
+use crate::capture::{
+    OBJECTS_SQL, drop_triggers_sql, installed_partitions, lock_for_ddl, partitions_sql,
+};
 use crate::config::{CaptureConfig, CaptureMode};
 use crate::error::{PgError, SETUP_HINT};
 use crate::logical::pgoutput::{MESSAGE_PREFIX, RESYNC};
+use crate::logical::relay::RELAY_SQL;
 use crate::source::PgSource;
 use crate::tables::{SourceTable, name_array, table_list, tables};
 
@@ -218,15 +221,23 @@ impl PgSource {
     ///
     /// The slot is created after the publication and before any backfill: every change committed
     /// after its consistent point is in its stream, everything before is in a backfill's snapshot.
+    ///
+    /// With `capture.partitions` > 1 the outbox is the partitions' queue, which the relay fills
+    /// (see [`Relay`](crate::Relay)): the install records the count and creates the partitions'
+    /// index and the relay's position, as the outbox mode's does, without triggers. When it changes
+    /// the count with rows pending, they are deleted and a rebuild is requested in the same
+    /// transaction (the slot is past them).
     pub async fn install_logical_capture(&self, capture: &CaptureConfig) -> Result<(), PgError> {
         self.check_version(CaptureMode::Logical).await?;
         self.check_schema().await?;
         let publication = &capture.publication;
         capture.validate().map_err(PgError::config)?;
+        let partitions = capture.partitions;
         let mut tx = self.pool().begin().await?;
         lock_for_ddl(&mut tx).await?;
+        let before = installed_partitions(&mut tx).await?;
         let script = format!(
-            "{OBJECTS_SQL}{RESYNC_SQL}{drop_triggers}{identity}
+            "{OBJECTS_SQL}{RESYNC_SQL}{RELAY_SQL}{count}{drop_triggers}{identity}
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_publication WHERE pubname = '{publication}') THEN
@@ -235,6 +246,7 @@ BEGIN
         CREATE PUBLICATION {publication} FOR TABLE {tables};
     END IF;
 END $$;",
+            count = partitions_sql(partitions.get()),
             drop_triggers = drop_triggers_sql(),
             identity = identity_sql(),
             tables = table_list(),
@@ -242,6 +254,31 @@ END $$;",
         sqlx::raw_sql(AssertSqlSafe(script))
             .execute(&mut *tx)
             .await?;
+        if let Some(before) = before
+            && before != partitions
+        {
+            // The relay routed the pending rows for the old count, and the slot has moved past
+            // them: a rebuild from a snapshot taken after this commit covers what they named.
+            let replaced = sqlx::query("DELETE FROM athens.outbox")
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if replaced > 0 {
+                sqlx::query(
+                    "INSERT INTO athens.resync (reason) VALUES ($1) \
+                     ON CONFLICT (singleton) DO UPDATE SET reason = excluded.reason",
+                )
+                .bind("the partition count changed with changes pending")
+                .execute(&mut *tx)
+                .await?;
+                warn!(
+                    before = before.get(),
+                    partitions = partitions.get(),
+                    replaced,
+                    "the partition count changed with changes pending: they are replaced by a rebuild of the whole index"
+                );
+            }
+        }
         tx.commit().await?;
         let slot = self.slot_name(capture).await?;
         match slot_state(self.pool(), &slot).await? {
@@ -279,7 +316,8 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
-DROP TABLE IF EXISTS athens.resync;",
+DROP TABLE IF EXISTS athens.resync;
+DROP TABLE IF EXISTS athens.relay;",
             publication = capture.publication,
             links = name_array(SourceTable::is_link),
         );
@@ -292,7 +330,8 @@ DROP TABLE IF EXISTS athens.resync;",
     }
 
     /// Fails with a `Misconfigured` error naming what is missing unless the logical mode is
-    /// installed: the shared objects, the publication on the five tables, and a slot of this
+    /// installed: the shared objects (with partitions, the relay's position too), the publication
+    /// on the five tables, and a slot of this
     /// database (a missing or invalidated slot is not an error: the source re-creates it).
     pub async fn check_logical_capture(&self, capture: &CaptureConfig) -> Result<(), PgError> {
         let (objects, published): (Vec<String>, i64) = sqlx::query_as(
@@ -300,11 +339,13 @@ DROP TABLE IF EXISTS athens.resync;",
                  CASE WHEN to_regclass('athens.dead_letters') IS NULL THEN 'table athens.dead_letters' END, \
                  CASE WHEN to_regclass('athens.version') IS NULL THEN 'sequence athens.version' END, \
                  CASE WHEN to_regclass('athens.consumer') IS NULL THEN 'table athens.consumer' END, \
-                 CASE WHEN to_regclass('athens.resync') IS NULL THEN 'table athens.resync' END], NULL), \
+                 CASE WHEN to_regclass('athens.resync') IS NULL THEN 'table athens.resync' END, \
+                 CASE WHEN $3 AND to_regclass('athens.relay') IS NULL THEN 'table athens.relay' END], NULL), \
                (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1 AND tablename = ANY($2))",
         )
         .bind(&capture.publication)
         .bind(tables().iter().map(SourceTable::name).collect::<Vec<_>>())
+        .bind(capture.partitions.get() > 1)
         .fetch_one(self.pool())
         .await?;
         let mut missing = objects;
