@@ -1,8 +1,10 @@
-//! Partitioned writers end to end (docs/configuration.md, "Partitioned writers"): four partitions
-//! shared by two `athens sync` processes through updates, user renames, hashtag deletes, a SIGKILL
-//! of one process (the other takes its partitions over), a truncate (a rebuild holding every
-//! partition) and a reindex, each ending with `athens verify` finding zero drift; a process started
-//! for another partition count, or in the logical mode, is refused.
+//! Partitioned writers end to end (docs/configuration.md, "Partitioned writers"), in the outbox
+//! mode and in the logical mode (a relay decoding the slot into the partitions' outbox): four
+//! partitions shared by two `athens sync` processes through updates, user renames, hashtag
+//! deletes, a SIGKILL of one process (the other takes its partitions, and the relay, over), a
+//! truncate (a rebuild holding every partition) and a reindex, each ending with `athens verify`
+//! finding zero drift; a process started for another partition count, or in a mode not set up,
+//! is refused.
 
 use std::num::NonZeroU32;
 use std::process::{Child, Command, Stdio};
@@ -155,19 +157,41 @@ async fn changes(world: &World, round: u32) {
 
 #[tokio::test]
 async fn four_partitions_over_two_processes_survive_a_sigkill_with_zero_drift() {
-    let engine = &engines().await[0];
-    let world = World::new("partitions-kill", engine).await.unwrap();
+    sigkill_over_two_processes("outbox", &engines().await[0]).await;
+}
+
+/// The logical mode: the first process also holds the relay lease (one more advisory lock), so
+/// the SIGKILL takes the relay down with two partitions, and the second takes all of them over.
+#[tokio::test]
+async fn four_partitions_fed_by_the_relay_survive_a_sigkill_of_its_process_with_zero_drift() {
+    let all = engines().await;
+    sigkill_over_two_processes("logical", &all[1 % all.len()]).await;
+}
+
+/// The relay's lease, held by one process in the logical mode.
+fn relay_leases(mode: &str) -> i64 {
+    i64::from(mode == "logical")
+}
+
+async fn sigkill_over_two_processes(mode: &str, engine: &athens_testkit::TestEngine) {
+    let world = World::in_mode("partitions-kill", engine, mode)
+        .await
+        .unwrap();
+    let relay = relay_leases(mode);
     world.ok(&["migrate"]).unwrap();
     world.ok(&["seed", "--projects", "600"]).unwrap();
     ok(athens(&world, &["setup"], None));
-    pending_in_its_partition_only(&world).await;
+    if mode == "outbox" {
+        // In the logical mode a change is in the slot until the relay runs.
+        pending_in_its_partition_only(&world).await;
+    }
 
     let mut first = Running(Some(spawn(&world, Some(2))));
-    held(&world, 2)
+    held(&world, 2 + relay)
         .await
         .unwrap_or_else(|error| panic!("first process: {error}"));
     let second = Running(Some(spawn(&world, Some(4))));
-    held(&world, 4).await.unwrap();
+    held(&world, 4 + relay).await.unwrap();
     drained_without_drift(&world).await;
 
     changes(&world, 1).await;
@@ -180,9 +204,10 @@ async fn four_partitions_over_two_processes_survive_a_sigkill_with_zero_drift() 
         .map(|mut child| signal(&mut child, "KILL").unwrap());
     assert_eq!(killed, Some(None), "killed by a signal");
     changes(&world, 3).await;
-    // The killed process's partitions hold pending changes: only a take-over drains them.
+    // The killed process's partitions (and in the logical mode the relay) hold pending changes:
+    // only a take-over drains them.
     drained_without_drift(&world).await;
-    held(&world, 4).await.unwrap();
+    held(&world, 4 + relay).await.unwrap();
 
     let mut second = second;
     assert_eq!(second.stop(), Some(0));
@@ -192,34 +217,47 @@ async fn four_partitions_over_two_processes_survive_a_sigkill_with_zero_drift() 
 #[tokio::test]
 async fn a_truncate_and_a_reindex_rebuild_across_every_partition() {
     let all = engines().await;
-    let engine = &all[1 % all.len()];
-    let world = World::new("partitions-truncate", engine).await.unwrap();
+    truncate_and_reindex("outbox", &all[1 % all.len()]).await;
+}
+
+#[tokio::test]
+async fn a_truncate_decoded_by_the_relay_rebuilds_across_every_partition() {
+    truncate_and_reindex("logical", &engines().await[0]).await;
+}
+
+async fn truncate_and_reindex(mode: &str, engine: &athens_testkit::TestEngine) {
+    let world = World::in_mode("partitions-truncate", engine, mode)
+        .await
+        .unwrap();
+    let relay = relay_leases(mode);
     world.ok(&["migrate"]).unwrap();
     world.ok(&["seed", "--projects", "300"]).unwrap();
     ok(athens(&world, &["setup"], None));
     let mut first = Running(Some(spawn(&world, Some(2))));
     let mut second = Running(Some(spawn(&world, Some(2))));
-    held(&world, 4).await.unwrap();
+    held(&world, 4 + relay).await.unwrap();
     drained_without_drift(&world).await;
 
     changes(&world, 1).await;
     world.sql("TRUNCATE user_projects").await.unwrap();
     changes(&world, 2).await;
     drained_without_drift(&world).await;
-    held(&world, 4).await.unwrap();
+    held(&world, 4 + relay).await.unwrap();
 
     assert_eq!(first.stop(), Some(0));
     assert_eq!(second.stop(), Some(0));
     let reindexed = ok(athens(&world, &["reindex"], None));
     assert!(reindexed.starts_with("reindexed"), "{reindexed}");
-    let _third = Running(Some(spawn(&world, None)));
+    let mut third = Running(Some(spawn(&world, None)));
     changes(&world, 3).await;
     drained_without_drift(&world).await;
+    // Before the slot goes: a running relay would re-create it.
+    assert_eq!(third.stop(), Some(0));
     world.cleanup().await;
 }
 
 #[tokio::test]
-async fn another_partition_count_or_the_logical_mode_is_refused() {
+async fn another_partition_count_or_a_mode_not_set_up_is_refused() {
     let engine = &engines().await[0];
     let world = World::new("partitions-refused", engine).await.unwrap();
     world.ok(&["migrate"]).unwrap();
@@ -243,11 +281,13 @@ async fn another_partition_count_or_the_logical_mode_is_refused() {
     );
     let message = refused(&mut world.athens(&["sync"]));
     assert!(message.contains("the configuration says 1"), "{message}");
+    // The logical mode with partitions needs its own setup (publication, slot, relay).
     let mut logical = athens(&world, &["sync"], None);
     logical.env("ATHENS_CAPTURE_MODE", "logical");
     let message = refused(&mut logical);
     assert!(
-        message.contains("capture.partitions = 4 needs capture.mode = \"outbox\""),
+        message.contains("logical change capture is not ready")
+            && message.contains("table athens.relay"),
         "{message}"
     );
     world.cleanup().await;

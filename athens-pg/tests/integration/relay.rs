@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use athens_core::partition::Partition;
 use athens_core::{Ack, Change, ChangeRecord, ChangeSource, ProjectId};
-use athens_pg::{CaptureConfig, PgSource};
+use athens_pg::{CaptureConfig, CaptureMode, PgSource};
 
-use crate::support::{empty, exec, scalar};
+use crate::support::{Captured, exec, ready_in, scalar};
 
 fn four() -> CaptureConfig {
     CaptureConfig {
@@ -20,12 +20,16 @@ fn four() -> CaptureConfig {
     }
 }
 
-/// A database with the schema and the logical mode of four partitions.
-async fn relayed(test: &str) -> PgSource {
-    let (source, _) = empty(test).await;
-    source.migrate().await.unwrap();
-    source.install_logical_capture(&four()).await.unwrap();
-    source
+/// A database with the schema and the logical mode of four partitions (whose slot goes when the
+/// result is dropped).
+async fn relayed(test: &str) -> Captured {
+    let captured = ready_in(test, CaptureMode::Logical).await;
+    captured
+        .source
+        .install_logical_capture(&four())
+        .await
+        .unwrap();
+    captured
 }
 
 async fn poll(changes: &dyn ChangeSource) -> Vec<ChangeRecord> {
@@ -52,10 +56,11 @@ async fn outbox_rows(source: &PgSource) -> i64 {
 
 #[tokio::test]
 async fn decoded_changes_become_the_rows_of_their_partitions() {
-    let source = relayed("relay-routing").await;
+    let captured = relayed("relay-routing").await;
+    let source = &captured.source;
     let capture = four();
     exec(
-        &source,
+        source,
         "INSERT INTO users (id, name) VALUES (1, 'Ada'), (2, 'Grace');
          INSERT INTO hashtags (id, name) VALUES (1, 'rust');
          INSERT INTO projects (id, name, slug, description)
@@ -72,13 +77,13 @@ async fn decoded_changes_become_the_rows_of_their_partitions() {
         first.transactions, 1,
         "one script, one transaction: {first:?}"
     );
-    assert_eq!(in_the_slot(&source).await, 0, "the slot moved past them");
+    assert_eq!(in_the_slot(source).await, 0, "the slot moved past them");
     // Two users and a hashtag copied to 4 partitions, 40 projects and 40 links routed once.
     assert_eq!(first.rows, 3 * 4 + 40 + 40, "{first:?}");
     ack(&every, &poll(&every).await).await;
 
     exec(
-        &source,
+        source,
         "UPDATE projects SET description = 'new' WHERE id <= 10;
          UPDATE users SET name = 'Ada L.' WHERE id = 1;
          DELETE FROM hashtags WHERE id = 1;",
@@ -109,29 +114,30 @@ async fn decoded_changes_become_the_rows_of_their_partitions() {
         projects, expected,
         "ten updates and forty unlinked hashtags"
     );
-    assert_eq!(outbox_rows(&source).await, 0);
+    assert_eq!(outbox_rows(source).await, 0);
     queue
         .capture_health()
         .await
         .expect("the relayed outbox is healthy without triggers");
 
-    exec(&source, "TRUNCATE user_projects").await;
-    exec(&source, "INSERT INTO users (id, name) VALUES (3, 'Linus')").await;
+    exec(source, "TRUNCATE user_projects").await;
+    exec(source, "INSERT INTO users (id, name) VALUES (3, 'Linus')").await;
     relay.step(10_000).await.unwrap();
     assert_eq!(
         source.pending_truncates().await.unwrap(),
         1,
         "one truncate row for every partition"
     );
-    assert_eq!(outbox_rows(&source).await, 1 + 4);
+    assert_eq!(outbox_rows(source).await, 1 + 4);
 }
 
 #[tokio::test]
 async fn a_relay_that_crashed_before_moving_the_slot_writes_nothing_twice() {
-    let source = relayed("relay-replay").await;
+    let captured = relayed("relay-replay").await;
+    let source = &captured.source;
     let capture = four();
     exec(
-        &source,
+        source,
         "INSERT INTO users (id, name) VALUES (1, 'Ada');
          INSERT INTO projects (id, name, slug, description)
              SELECT n, 'P' || n, 'p-' || n, 'text' FROM generate_series(1, 20) AS n;",
@@ -139,7 +145,7 @@ async fn a_relay_that_crashed_before_moving_the_slot_writes_nothing_twice() {
     .await;
     let crashed = source.relay(&capture).await.unwrap();
     exec(
-        &source,
+        source,
         "UPDATE projects SET description = 'second' WHERE id = 2",
     )
     .await;
@@ -148,10 +154,10 @@ async fn a_relay_that_crashed_before_moving_the_slot_writes_nothing_twice() {
     assert!(written.confirm_to.is_some());
     // The process dies here: rows committed, slot not moved.
     drop(crashed);
-    assert_eq!(in_the_slot(&source).await, 22, "the slot still holds them");
+    assert_eq!(in_the_slot(source).await, 22, "the slot still holds them");
 
     exec(
-        &source,
+        source,
         "UPDATE projects SET description = 'later' WHERE id = 1",
     )
     .await;
@@ -162,8 +168,40 @@ async fn a_relay_that_crashed_before_moving_the_slot_writes_nothing_twice() {
         (2, 1, 1),
         "the two relayed transactions are skipped, the new one written: {replayed:?}"
     );
-    assert_eq!(outbox_rows(&source).await, 4 + 20 + 1 + 1, "no row twice");
-    assert_eq!(in_the_slot(&source).await, 0);
+    assert_eq!(outbox_rows(source).await, 4 + 20 + 1 + 1, "no row twice");
+    assert_eq!(in_the_slot(source).await, 0);
     let idle = restarted.step(10_000).await.unwrap();
     assert_eq!((idle.transactions, idle.skipped, idle.rows), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_count_changed_with_relayed_rows_pending_becomes_one_rebuild() {
+    let captured = relayed("relay-recount").await;
+    let source = &captured.source;
+    exec(source, "INSERT INTO users (id, name) VALUES (1, 'Ada')").await;
+    source
+        .relay(&four())
+        .await
+        .unwrap()
+        .step(100)
+        .await
+        .unwrap();
+    assert_eq!(outbox_rows(source).await, 4, "a copy per partition");
+
+    let two = CaptureConfig {
+        partitions: NonZeroU32::new(2).unwrap(),
+        ..CaptureConfig::logical()
+    };
+    source.install_logical_capture(&two).await.unwrap();
+    assert_eq!(
+        source.capture_partitions().await.unwrap(),
+        NonZeroU32::new(2)
+    );
+    assert_eq!(outbox_rows(source).await, 0, "the rows of the old count go");
+    source.relay(&two).await.unwrap().step(100).await.unwrap();
+    assert_eq!(
+        source.pending_truncates().await.unwrap(),
+        1,
+        "and a rebuild of every partition replaces them"
+    );
 }
