@@ -11,7 +11,6 @@
 //! What it does not model: CPU (paused time makes it free) and the capacity of a shared engine and
 //! database (each call's latency is the same whatever runs beside it).
 
-use crate::KeysetPage;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,12 +23,12 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::test_support::{Call, Hooked, IndexHooks};
+use super::test_support::{Call, DocumentHooks, Hooked, HookedDocuments, IndexHooks, Read};
 use super::{EngineConfig, RetryPolicy, SyncEngine};
 use crate::change::{Ack, Backlog, Change, ChangeId, ChangeRecord};
 use crate::document::{HashtagId, ProjectId, UserId};
 use crate::error::SourceError;
-use crate::source::{ChangeSource, DocumentSource, Snapshot, WriterLease};
+use crate::source::{ChangeSource, WriterLease};
 use crate::testing::{MemoryIndex, MemorySource};
 
 const ROUND_TRIP: Duration = Duration::from_millis(1);
@@ -178,39 +177,32 @@ impl WriterLease for PartitionLease {
     }
 }
 
-/// The documents of one partition: users and hashtags resolve to its own projects only.
-struct PartitionDocuments {
-    source: Arc<MemorySource>,
+/// The documents of one partition: users and hashtags resolve to its own projects only, a load
+/// costs `LOAD` and a resolution a round trip.
+struct PartitionReads {
     partitions: usize,
     partition: usize,
 }
 
 #[async_trait]
-impl DocumentSource for PartitionDocuments {
-    async fn load(&self, ids: &[ProjectId]) -> Result<Snapshot, SourceError> {
-        assert!(
-            ids.iter()
-                .all(|id| partition_of(*id, self.partitions) == self.partition),
-            "a writer reads only the projects of its partition"
-        );
-        tokio::time::sleep(LOAD).await;
-        self.source.load(ids).await
+impl DocumentHooks for PartitionReads {
+    async fn before(&self, read: Read<'_>) {
+        match read {
+            Read::Load(ids) => {
+                assert!(
+                    ids.iter()
+                        .all(|id| partition_of(*id, self.partitions) == self.partition),
+                    "a writer reads only the projects of its partition"
+                );
+                tokio::time::sleep(LOAD).await;
+            }
+            Read::Page(_) => tokio::time::sleep(LOAD).await,
+            Read::Touched => tokio::time::sleep(ROUND_TRIP).await,
+        }
     }
 
-    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError> {
-        tokio::time::sleep(LOAD).await;
-        self.source.load_page(page).await
-    }
-
-    async fn projects_touched(
-        &self,
-        users: &[UserId],
-        hashtags: &[HashtagId],
-    ) -> Result<Vec<ProjectId>, SourceError> {
-        tokio::time::sleep(ROUND_TRIP).await;
-        let mut touched = self.source.projects_touched(users, hashtags).await?;
-        touched.retain(|id| partition_of(*id, self.partitions) == self.partition);
-        Ok(touched)
+    fn resolves_to(&self, project: ProjectId) -> bool {
+        partition_of(project, self.partitions) == self.partition
     }
 }
 
@@ -340,11 +332,13 @@ async fn simulate(workload: Workload, partitions: usize) -> Run {
                     partitions: shared.clone(),
                     partition,
                 }),
-                Arc::new(PartitionDocuments {
-                    source: source.clone(),
-                    partitions,
-                    partition,
-                }),
+                HookedDocuments::new(
+                    &source,
+                    PartitionReads {
+                        partitions,
+                        partition,
+                    },
+                ),
                 slow.clone(),
                 Arc::new(PartitionLease {
                     partitions: shared.clone(),

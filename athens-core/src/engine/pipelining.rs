@@ -1,10 +1,10 @@
 //! The pipelined stream against the in-memory fakes with injected latency (load 20 ms, bulk 60 ms
 //! per 1,000 documents, 1 ms round trips) on tokio's paused clock, so every figure is deterministic:
-//! an unrelated update is searchable while a 10,000-project fan-out drains, a crash in the middle
-//! of a fan-out loses no project, reads of one project never overlap, and batches are acknowledged
-//! in order.
+//! an unrelated update is searchable while a 10,000-project fan-out drains (also through an index
+//! whose write path the fan-out saturates: two workers and a queue), a crash in the middle of a
+//! fan-out loses no project, reads of one project never overlap, and batches are acknowledged in
+//! order.
 
-use crate::KeysetPage;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,14 +15,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::test_support::{Call, Hooked, IndexHooks};
+use super::test_support::{Call, DocumentHooks, Hooked, HookedDocuments, IndexHooks, Read};
 use super::tests::config;
 use super::{EngineConfig, SyncEngine};
 use crate::change::{Ack, Backlog, Change, ChangeId, ChangeRecord};
-use crate::document::{HashtagId, ProjectId, UserId};
+use crate::document::{ProjectId, UserId};
 use crate::error::{SourceError, SyncError};
 use crate::index::SearchIndex;
-use crate::source::{ChangeSource, DocumentSource, Snapshot, WriterLease};
+use crate::source::{ChangeSource, WriterLease};
 use crate::testing::{MemoryIndex, MemoryLease, MemorySource};
 
 /// One round trip to a service.
@@ -50,39 +50,63 @@ struct Observed {
 /// per 1,000 documents, every other call a round trip.
 struct Slow {
     source: Arc<MemorySource>,
+    documents: Arc<HookedDocuments<SlowReads>>,
     index: Arc<MemoryIndex>,
-    observed: Mutex<Observed>,
+    observed: Arc<Mutex<Observed>>,
 }
 
 impl Slow {
     fn new(source: &Arc<MemorySource>, index: &Arc<MemoryIndex>) -> Arc<Slow> {
+        let observed = Arc::new(Mutex::new(Observed::default()));
         Arc::new(Slow {
             source: source.clone(),
+            documents: HookedDocuments::new(
+                source,
+                SlowReads {
+                    observed: observed.clone(),
+                },
+            ),
             index: index.clone(),
-            observed: Mutex::new(Observed::default()),
+            observed,
         })
     }
+}
 
-    async fn read<T>(&self, ids: &[ProjectId], read: impl Future<Output = T>) -> T {
-        {
-            let mut observed = self.observed.lock().unwrap();
-            observed.loaded += ids.len();
-            for id in ids {
-                let count = observed.reading.entry(*id).or_default();
-                *count += 1;
-                let count = *count;
-                observed.most_overlapping = observed.most_overlapping.max(count);
+/// Reads of the slow source: a load costs 20 ms per 1,000 documents plus a round trip, with the
+/// reads in flight of each project observed.
+struct SlowReads {
+    observed: Arc<Mutex<Observed>>,
+}
+
+#[async_trait]
+impl DocumentHooks for SlowReads {
+    async fn before(&self, read: Read<'_>) {
+        match read {
+            Read::Load(ids) => {
+                {
+                    let mut observed = self.observed.lock().unwrap();
+                    observed.loaded += ids.len();
+                    for id in ids {
+                        let count = observed.reading.entry(*id).or_default();
+                        *count += 1;
+                        let count = *count;
+                        observed.most_overlapping = observed.most_overlapping.max(count);
+                    }
+                }
+                tokio::time::sleep(cost(ids.len(), 20)).await;
             }
+            Read::Page(limit) => tokio::time::sleep(cost(limit, 20)).await,
+            Read::Touched => tokio::time::sleep(ROUND_TRIP).await,
         }
-        tokio::time::sleep(cost(ids.len(), 20)).await;
-        let result = read.await;
+    }
+
+    fn loaded(&self, ids: &[ProjectId]) {
         let mut observed = self.observed.lock().unwrap();
         for id in ids {
             if let Some(count) = observed.reading.get_mut(id) {
                 *count -= 1;
             }
         }
-        result
     }
 }
 
@@ -107,25 +131,6 @@ impl ChangeSource for Slow {
     }
     async fn backlog(&self) -> Result<Backlog, SourceError> {
         self.source.backlog().await
-    }
-}
-
-#[async_trait]
-impl DocumentSource for Slow {
-    async fn load(&self, ids: &[ProjectId]) -> Result<Snapshot, SourceError> {
-        self.read(ids, self.source.load(ids)).await
-    }
-    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError> {
-        tokio::time::sleep(cost(page.limit, 20)).await;
-        self.source.load_page(page).await
-    }
-    async fn projects_touched(
-        &self,
-        users: &[UserId],
-        hashtags: &[HashtagId],
-    ) -> Result<Vec<ProjectId>, SourceError> {
-        tokio::time::sleep(ROUND_TRIP).await;
-        self.source.projects_touched(users, hashtags).await
     }
 }
 
@@ -202,7 +207,7 @@ fn process_on(slow: &Arc<Slow>, config: EngineConfig, index: Arc<dyn SearchIndex
     let lease = Arc::new(slow.source.lease());
     let engine = SyncEngine::new(
         slow.clone(),
-        slow.clone(),
+        slow.documents.clone(),
         index,
         lease.clone(),
         config,

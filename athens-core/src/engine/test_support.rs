@@ -1,5 +1,6 @@
-//! A shared fixture of the engine tests: the in-memory index wrapped so a test can act around its
-//! calls (inject latency, hang, pause at a gate, count) without forwarding every port method itself.
+//! Shared fixtures of the engine tests: the in-memory index and the in-memory document source,
+//! each wrapped so a test can act around their calls (inject latency, hang, pause at a gate, count,
+//! narrow what a resolution returns) without forwarding every port method itself.
 
 use crate::KeysetPage;
 use std::sync::Arc;
@@ -7,10 +8,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::checkpoint::BackfillCheckpoint;
+use crate::document::{HashtagId, UserId};
 use crate::document::{ProjectDocument, ProjectId};
-use crate::error::IndexError;
+use crate::error::{IndexError, SourceError};
 use crate::index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
-use crate::testing::MemoryIndex;
+use crate::source::{DocumentSource, Snapshot};
+use crate::testing::{MemoryIndex, MemorySource};
 
 /// Which port method the engine called (a write with how many operations).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,5 +158,72 @@ impl<H: IndexHooks> SearchIndex for Hooked<H> {
         }
         self.around(Call::UnfinishedBackfills, self.inner.unfinished_backfills())
             .await
+    }
+}
+
+/// Which read of the document source the engine made.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Read<'a> {
+    /// `load` of these projects.
+    Load(&'a [ProjectId]),
+    /// `load_page` of at most this many projects.
+    Page(usize),
+    /// `projects_touched`.
+    Touched,
+}
+
+/// What a test does around the reads of a [`HookedDocuments`] source; every hook defaults to
+/// nothing.
+#[async_trait]
+pub(super) trait DocumentHooks: Send + Sync {
+    /// Runs before the in-memory source is read.
+    async fn before(&self, _read: Read<'_>) {}
+
+    /// Runs after the in-memory source answered a `load` of `ids`.
+    fn loaded(&self, _ids: &[ProjectId]) {}
+
+    /// Whether a resolution of users and hashtags returns `project` (every one by default).
+    fn resolves_to(&self, _project: ProjectId) -> bool {
+        true
+    }
+}
+
+/// The in-memory document source with `hooks` run around each read.
+pub(super) struct HookedDocuments<H> {
+    pub(super) inner: Arc<MemorySource>,
+    pub(super) hooks: H,
+}
+
+impl<H: DocumentHooks> HookedDocuments<H> {
+    /// `source` behind `hooks`.
+    pub(super) fn new(source: &Arc<MemorySource>, hooks: H) -> Arc<HookedDocuments<H>> {
+        Arc::new(HookedDocuments {
+            inner: source.clone(),
+            hooks,
+        })
+    }
+}
+
+#[async_trait]
+impl<H: DocumentHooks> DocumentSource for HookedDocuments<H> {
+    async fn load(&self, ids: &[ProjectId]) -> Result<Snapshot, SourceError> {
+        self.hooks.before(Read::Load(ids)).await;
+        let loaded = self.inner.load(ids).await;
+        self.hooks.loaded(ids);
+        loaded
+    }
+    async fn load_page(&self, page: KeysetPage) -> Result<Snapshot, SourceError> {
+        self.hooks.before(Read::Page(page.limit)).await;
+        self.inner.load_page(page).await
+    }
+    async fn projects_touched(
+        &self,
+        users: &[UserId],
+        hashtags: &[HashtagId],
+    ) -> Result<Vec<ProjectId>, SourceError> {
+        self.hooks.before(Read::Touched).await;
+        let mut touched = self.inner.projects_touched(users, hashtags).await?;
+        touched.retain(|project| self.hooks.resolves_to(*project));
+        Ok(touched)
     }
 }
