@@ -13,9 +13,9 @@ use athens_es::EsConfig;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
+use crate::Bench;
 use crate::report::{Table, num, ratio};
 use crate::stats::Samples;
-use crate::{ALIAS, Bench};
 
 /// Rates of the search for the highest one with p99 ≤ 50 ms, requests per second.
 const RATES: [f64; 9] = [10.0, 25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 600.0, 800.0];
@@ -216,7 +216,7 @@ async fn saturation(bench: &Bench, base: &str, searches: &[Search]) -> anyhow::R
             "p99 overhead ms",
         ],
     );
-    let direct_url = format!("{}/{ALIAS}/_search", bench.engine_url);
+    let direct_url = format!("{}/{}/_search", bench.engine_url, bench.alias);
     for search in searches {
         let url = format!("{base}{}", search.path);
         let via = || bench.http.get(&url);
@@ -349,7 +349,7 @@ async fn measure(
     }
     for search in &searches {
         let url = format!("{base}{}", search.path);
-        let direct_url = format!("{}/{ALIAS}/_search", bench.engine_url);
+        let direct_url = format!("{}/{}/_search", bench.engine_url, bench.alias);
         let via = || bench.http.get(&url);
         let direct = || bench.http.post(&direct_url).json(&search.body);
 

@@ -5,8 +5,8 @@ use anyhow::{Context, ensure};
 use reqwest::Method;
 use sea_orm::sqlx;
 
+use crate::Bench;
 use crate::report::{Table, num, ratio};
-use crate::{ALIAS, Bench};
 
 /// What one measured reindex did.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +46,7 @@ pub async fn measure(bench: &Bench, extra: &[(&str, &str)]) -> anyhow::Result<Ba
     );
     let (pg, engine, _) = after.since(&before);
     let count = bench
-        .engine(Method::GET, &format!("{ALIAS}/_count"), None)
+        .engine(Method::GET, &format!("{}/_count", bench.alias), None)
         .await?["count"]
         .as_u64()
         .context("no count")?;
@@ -202,7 +202,7 @@ fn headlines(bench: &mut Bench, what: &str, of_ceiling: Option<f64>, backfill: &
 pub async fn ensure_index(bench: &mut Bench) -> anyhow::Result<()> {
     let exists = bench
         .http
-        .head(format!("{}/_alias/{ALIAS}", bench.engine_url))
+        .head(format!("{}/_alias/{}", bench.engine_url, bench.alias))
         .send()
         .await?
         .status()

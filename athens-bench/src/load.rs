@@ -229,6 +229,33 @@ impl Outcome {
         (samples, lost)
     }
 
+    /// Commit-to-searchable latencies in tracked index `which` of the probed updates committed
+    /// within one of `windows` (from, to), and how many of those were never seen.
+    pub fn searchable_latency_within(
+        &self,
+        which: usize,
+        windows: &[(Instant, Instant)],
+    ) -> (Samples, usize) {
+        let mut samples = Samples::default();
+        let mut unseen = 0;
+        for record in &self.records {
+            let (Some(committed), Some(_)) = (record.committed, &record.probe) else {
+                continue;
+            };
+            if !windows
+                .iter()
+                .any(|(from, to)| (*from..=*to).contains(&committed))
+            {
+                continue;
+            }
+            match record.searchable.get(which).copied().flatten() {
+                Some(seen) => samples.push(seen.saturating_duration_since(committed)),
+                None => unseen += 1,
+            }
+        }
+        (samples, unseen)
+    }
+
     /// The probes (project, marker) of committed updates never seen searchable in tracked index
     /// `which` while the run's trackers watched.
     pub fn unseen_probes(&self, which: usize) -> Vec<(i64, String)> {

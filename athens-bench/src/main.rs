@@ -274,8 +274,6 @@ const SECTIONS: [&str; 12] = [
 
 /// Name of the benchmark's own database.
 pub const DATABASE: &str = "athens_bench";
-/// Alias of the index Athens maintains in the benchmark.
-pub const ALIAS: &str = "athens-bench";
 
 /// What every section shares.
 pub struct Bench {
@@ -287,6 +285,10 @@ pub struct Bench {
     pub tiny: bool,
     /// URL of the benchmark database.
     pub db_url: String,
+    /// Alias of the index Athens maintains in the benchmark: the database's name, so runs on
+    /// databases of their own (`--database`) never write, or drop, each other's indexes on a
+    /// shared engine.
+    pub alias: String,
     /// The engine's URL.
     pub engine_url: String,
     /// Pool on the benchmark database, for load generators and probes.
@@ -658,12 +660,13 @@ async fn main() -> anyhow::Result<()> {
         .acquire_timeout(Duration::from_secs(60))
         .connect(&db_url)
         .await?;
+    let alias = args.database.to_lowercase();
     let athens = Athens {
         bin: athens_bin,
         env: vec![
             ("ATHENS_DATABASE_URL".into(), db_url.clone()),
             ("ATHENS_ENGINE_URL".into(), args.engine_url.clone()),
-            ("ATHENS_INDEX".into(), ALIAS.into()),
+            ("ATHENS_INDEX".into(), alias.clone()),
             ("ATHENS_LOG".into(), "warn".into()),
             ("ATHENS_LOG_FORMAT".into(), "text".into()),
         ],
@@ -678,6 +681,7 @@ async fn main() -> anyhow::Result<()> {
         scale,
         tiny: args.tiny,
         db_url,
+        alias,
         engine_url: args.engine_url.trim_end_matches('/').to_owned(),
         pool,
         http,
@@ -696,7 +700,8 @@ async fn main() -> anyhow::Result<()> {
         readers_rtt_ms: args.readers_rtt_ms.clone(),
         ceiling_rounds: args.ceiling_rounds.max(1),
     };
-    bench.drop_indexes(ALIAS).await?;
+    // The alias's indexes are named `<alias>-…`: the dash keeps another database's out.
+    bench.drop_indexes(&format!("{}-", bench.alias)).await?;
 
     if kept {
         println!("kept database {} as it is", args.database);

@@ -22,7 +22,7 @@ use crate::load::{Generator, Plan, UPDATES};
 use crate::procs;
 use crate::report::{Table, num, ratio};
 use crate::stream::{engine, start_sync};
-use crate::{ALIAS, Bench, DATABASE};
+use crate::{Bench, DATABASE};
 
 /// The index pgsync writes.
 const PGSYNC_INDEX: &str = "athens-bench-pgsync";
@@ -265,7 +265,7 @@ async fn latency(
         rate: 10.0,
         seconds: bench.scale.pgsync_seconds,
         mix: UPDATES,
-        searchable_in: vec![ALIAS.into(), PGSYNC_INDEX.into()],
+        searchable_in: vec![bench.alias.clone(), PGSYNC_INDEX.into()],
         track_acks: true,
         drain: Duration::from_secs(60),
     };

@@ -7,10 +7,10 @@ use anyhow::{Context, ensure};
 use sea_orm::sqlx;
 use serde_json::json;
 
+use crate::Bench;
 use crate::load::{Engine, Generator, MIXED, Outcome, Plan, describe};
 use crate::procs::{self, Running};
 use crate::report::{Table, num, ratio};
-use crate::{ALIAS, Bench};
 
 /// Offered rates of the search for the highest bounded one, changes per second.
 const RATES: [f64; 10] = [
@@ -35,7 +35,7 @@ pub(crate) async fn indexed(bench: &Bench) -> f64 {
     let stats = bench
         .engine(
             reqwest::Method::GET,
-            &format!("{ALIAS}/_stats/indexing"),
+            &format!("{}/_stats/indexing", bench.alias),
             None,
         )
         .await
@@ -89,7 +89,7 @@ pub(crate) fn fixed_rate_plan(bench: &Bench) -> Plan {
         rate: bench.stream_rate,
         seconds: bench.scale.stream_seconds,
         mix: MIXED,
-        searchable_in: vec![ALIAS.into()],
+        searchable_in: vec![bench.alias.clone()],
         track_acks: true,
         drain: Duration::from_secs(30),
     }
@@ -372,7 +372,7 @@ async fn fanout(bench: &mut Bench, engine: &Engine, tag: &str) -> anyhow::Result
     let (user, linked) = fanout_user(bench, "Fanout Benchuser").await?;
     bench.wait_drained(Duration::from_secs(600)).await?;
     let by_user = json!({ "term": { "creators.id": user } });
-    wait_count(engine, by_user.clone(), linked).await?;
+    wait_count(engine, &bench.alias, by_user.clone(), linked).await?;
     let marker = format!("mk{tag}fanout");
     let since = Instant::now();
     sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
@@ -383,7 +383,7 @@ async fn fanout(bench: &mut Bench, engine: &Engine, tag: &str) -> anyhow::Result
     let renamed =
         json!({ "bool": { "filter": [by_user, { "match": { "creators.name": marker } }] } });
     let (acked, searchable) = settle(bench, since, async || {
-        Ok(engine.count(ALIAS, renamed.clone()).await? >= linked)
+        Ok(engine.count(&bench.alias, renamed.clone()).await? >= linked)
     })
     .await?;
     println!(
@@ -415,14 +415,14 @@ async fn fanout(bench: &mut Bench, engine: &Engine, tag: &str) -> anyhow::Result
     .rows_affected();
     bench.wait_drained(Duration::from_secs(600)).await?;
     let by_tag = json!({ "term": { "hashtags.name": name } });
-    wait_count(engine, by_tag.clone(), tagged).await?;
+    wait_count(engine, &bench.alias, by_tag.clone(), tagged).await?;
     let since = Instant::now();
     sqlx::query("DELETE FROM hashtags WHERE id = $1")
         .bind(hashtag)
         .execute(&bench.pool)
         .await?;
     let (acked, searchable) = settle(bench, since, async || {
-        Ok(engine.count(ALIAS, by_tag.clone()).await? == 0)
+        Ok(engine.count(&bench.alias, by_tag.clone()).await? == 0)
     })
     .await?;
     println!(
@@ -446,15 +446,17 @@ async fn fanout(bench: &mut Bench, engine: &Engine, tag: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Waits until `query` counts `expected` documents (the setup of a fan-out case has landed).
+/// Waits until `query` counts `expected` documents in `alias` (the setup of a fan-out case has
+/// landed).
 async fn wait_count(
     engine: &Engine,
+    alias: &str,
     query: serde_json::Value,
     expected: u64,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let count = engine.count(ALIAS, query.clone()).await.context("count")?;
+        let count = engine.count(alias, query.clone()).await.context("count")?;
         if count == expected {
             return Ok(());
         }
