@@ -151,8 +151,10 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             };
             let load = load_average();
             println!(
-                "ceiling: {label} {:.0} docs/s ({documents} docs in {seconds:.1} s), load {load:.2}",
-                documents as f64 / seconds
+                "ceiling: {label} {:.0} docs/s ({documents} docs in {seconds:.1} s), CPU s per 1k docs: engine {:.3}, Athens or loader {:.3}; load {load:.2}",
+                documents as f64 / seconds,
+                cpu.1 / documents as f64 * 1000.0,
+                cpu.2 / documents as f64 * 1000.0,
             );
             table.row(vec![
                 label.into(),
