@@ -5,12 +5,13 @@
 //! - [`ChangeSource`]: committed changes, pending until acknowledged;
 //! - [`DocumentSource`]: current documents, read with a version that orders them;
 //! - [`WriterLease`]: one writer at a time;
+//! - [`RebuildQueue`]: projects whose documents must be rebuilt (a fan-out), kept durably;
 //! - [`SearchIndex`]: versioned writes into physical indexes behind an alias;
 //! - [`ProjectSearch`]: the read side the API serves;
 //! - [`SourceLookup`]: what the API asks the source beside the index (readiness, whether a user
 //!   exists).
 //!
-//! [`SyncEngine`] drives the first four: a zero-downtime backfill into a fresh index, then streaming
+//! [`SyncEngine`] drives the first five: a zero-downtime backfill into a fresh index, then streaming
 //! of changes with at-least-once delivery and idempotent, versioned writes. [`partition`] runs it as
 //! the writer of one partition of the projects, for several writers at once.
 
@@ -22,6 +23,7 @@ mod error;
 mod index;
 mod keyset;
 pub mod partition;
+mod rebuild_queue;
 mod search;
 mod source;
 mod suggest;
@@ -43,6 +45,7 @@ pub use engine::{
 pub use error::{Cause, ErrorChain, IndexError, SearchError, SourceError, SyncError};
 pub use index::{IndexName, IndexOp, SearchIndex, WriteOutcome, WriterId};
 pub use keyset::KeysetPage;
+pub use rebuild_queue::{QueueStamp, QueuedProject, RebuildQueue};
 pub use search::{
     CreatorCount, DEFAULT_PAGE_SIZE, FACET_SIZE, Facet, FacetCounts, HashtagCount, HashtagMode,
     MAX_CURSOR_BYTES, MAX_HASHTAG_CHARS, MAX_HASHTAGS, MAX_PAGE_SIZE, MAX_TEXT_CHARS,

@@ -1,6 +1,7 @@
 //! Change capture objects: a transactional outbox filled by statement-level triggers, a dead-letter
-//! table, the version sequence, all in the `athens` schema. Needs no superuser and no replication
-//! slot, so it works on RDS (through a pooler only in session mode: see `session`).
+//! table, the version sequence, the rebuild queue (see `rebuild_queue`), all in the `athens`
+//! schema. Needs no superuser and no replication slot, so it works on RDS (through a pooler only
+//! in session mode: see `session`).
 //!
 //! # Design
 //! - The tables, their keys and the document columns an UPDATE compares come from the one table
@@ -82,6 +83,16 @@ CREATE TABLE IF NOT EXISTS athens.dead_letters (
     recorded_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE athens.dead_letters IS 'Project documents the search index refused for good, with the last reason';
+
+CREATE TABLE IF NOT EXISTS athens.rebuild_queue (
+    lease_key bigint NOT NULL,
+    project_id bigint NOT NULL,
+    partition integer NOT NULL DEFAULT 0,
+    stamp bigint NOT NULL,
+    PRIMARY KEY (lease_key, project_id)
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_insert_scale_factor = 0.05);
+COMMENT ON TABLE athens.rebuild_queue IS 'Projects the writers of lease_key must rebuild (a user or hashtag change''s fan-out): a row leaves once a document read after its stamp (a transaction id) is indexed';
+COMMENT ON COLUMN athens.rebuild_queue.partition IS 'The partition whose writer rebuilds the project (athens.partition_of); 0 with one partition';
 
 CREATE TABLE IF NOT EXISTS athens.consumer (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -362,9 +373,12 @@ pub(crate) async fn lock_for_ddl(conn: &mut sqlx::PgConnection) -> Result<(), Pg
 /// one: one partition's polls read the outbox in id order without it).
 pub(crate) fn partitions_sql(partitions: u32) -> String {
     let index = if partitions > 1 {
-        "CREATE INDEX IF NOT EXISTS outbox_partition ON athens.outbox (partition, id);"
+        "CREATE INDEX IF NOT EXISTS outbox_partition ON athens.outbox (partition, id);\n\
+         CREATE INDEX IF NOT EXISTS rebuild_queue_partition \
+         ON athens.rebuild_queue (lease_key, partition, project_id);"
     } else {
-        "DROP INDEX IF EXISTS athens.outbox_partition;"
+        "DROP INDEX IF EXISTS athens.outbox_partition;\n\
+         DROP INDEX IF EXISTS athens.rebuild_queue_partition;"
     };
     format!(
         "
@@ -419,6 +433,7 @@ impl PgSource {
         if let Some(before) = before
             && before != partitions
         {
+            crate::rebuild_queue::repartition(&mut tx, partitions).await?;
             let replaced = sqlx::query("DELETE FROM athens.outbox")
                 .execute(&mut *tx)
                 .await?
@@ -513,6 +528,7 @@ impl PgSource {
                  CASE WHEN to_regclass('athens.dead_letters') IS NULL THEN 'table athens.dead_letters' END, \
                  CASE WHEN to_regclass('athens.version') IS NULL THEN 'sequence athens.version' END, \
                  CASE WHEN to_regclass('athens.consumer') IS NULL THEN 'table athens.consumer' END, \
+                 CASE WHEN to_regclass('athens.rebuild_queue') IS NULL THEN 'table athens.rebuild_queue' END, \
              CASE WHEN to_regclass('athens.wakeup') IS NULL THEN 'sequence athens.wakeup' END], NULL), \
                coalesce((SELECT array_agg(c.relname || '.' || t.tgname) \
                  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \

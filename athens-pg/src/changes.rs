@@ -172,7 +172,7 @@ impl FromRow<'_, PgRow> for PolledRow {
 }
 
 /// Fails unless the capture writes `expected` partitions (it says `captured`).
-fn check_partitions(captured: i32, expected: u32) -> Result<(), PgError> {
+pub(crate) fn check_partitions(captured: i32, expected: u32) -> Result<(), PgError> {
     if i64::from(captured) == i64::from(expected) {
         return Ok(());
     }
@@ -555,7 +555,9 @@ impl PgSource {
     /// A transaction for an acknowledgement, in which the writer lease taken through this source
     /// (if any) was found still held. Fenced so: a writer whose lease lapsed while it hung, and
     /// that a standby may have replaced, acknowledges nothing, however late it wakes up.
-    async fn fenced_transaction(&self) -> Result<sqlx::Transaction<'static, Postgres>, PgError> {
+    pub(crate) async fn fenced_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, Postgres>, PgError> {
         let holder = self.inner.fence.required(|| self.lease_name())?;
         let mut tx = self.pool().begin().await?;
         let keys = self.lease_keys();

@@ -10,6 +10,9 @@
 //!   decoding instead (`capture.mode = "logical"`: a publication, a replication slot, `pgoutput`
 //!   read through the SQL interface), for databases where a slot is allowed and triggers cost too
 //!   much.
+//! - [`PgSource`] implements [`RebuildQueue`](athens_core::RebuildQueue) too (the
+//!   `athens.rebuild_queue` table, in both capture modes): the projects of a fan-out, queued until
+//!   rebuilt.
 //! - [`PgLease`] implements [`WriterLease`](athens_core::WriterLease) with a session advisory lock
 //!   on a dedicated connection.
 //!
@@ -46,6 +49,7 @@ pub mod entity;
 mod error;
 mod lease;
 mod logical;
+mod rebuild_queue;
 mod runtime_role;
 mod schema;
 mod seed;

@@ -31,6 +31,7 @@ pub fn runtime_grants(role: &str) -> Vec<String> {
         "GRANT USAGE ON SCHEMA athens TO {role}",
         "GRANT SELECT, DELETE ON athens.outbox TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON athens.dead_letters, athens.consumer TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON athens.rebuild_queue TO {role}",
         "GRANT USAGE, SELECT, UPDATE ON SEQUENCE athens.wakeup TO {role}",
         "GRANT USAGE ON SEQUENCE athens.version TO {role}",
     ]

@@ -6,6 +6,7 @@ mod backfill_contract;
 pub mod contract;
 mod logs;
 mod memory_index;
+mod memory_queue;
 mod memory_source;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ pub use contract::{
 };
 pub use logs::CapturedLogs;
 pub use memory_index::{IndexFaults, MemoryIndex};
+pub use memory_queue::{MemoryQueue, QueueFaults};
 pub use memory_source::{Fault, MemoryLease, MemorySource, SourceFaults};
 
 use crate::change::Table;
@@ -93,6 +95,37 @@ mod tests {
             let source = MemorySource::new();
             clause(source.as_ref()).await
         });
+    }
+
+    /// The rebuild queue clauses over a fresh in-memory queue each.
+    mod memory_queue {
+        use super::*;
+
+        crate::rebuild_queue_clauses!(|_test, clause| {
+            clause(MemoryQueue::new().as_ref()).await
+        });
+    }
+
+    #[tokio::test]
+    async fn a_partitions_view_of_the_memory_queue_takes_and_clears_its_own_projects() {
+        use crate::RebuildQueue;
+        use crate::partition::Partition;
+        use std::num::NonZeroU32;
+
+        let queue = MemoryQueue::new();
+        let ids: Vec<ProjectId> = (1..=40).map(ProjectId).collect();
+        queue.enqueue(&ids).await.unwrap();
+        let two = NonZeroU32::new(2).unwrap();
+        let [first, second] = [0, 1].map(|index| Partition::new(index, two).unwrap());
+        let taken = queue
+            .partition(first)
+            .take(crate::KeysetPage::first(100))
+            .await
+            .unwrap();
+        assert!(!taken.is_empty() && taken.len() < 40);
+        assert!(taken.iter().all(|queued| first.holds(queued.project)));
+        queue.partition(second).clear().await.unwrap();
+        assert_eq!(queue.queued().await.unwrap(), taken.len() as u64);
     }
 
     /// The index clauses over a fresh in-memory index each.

@@ -257,6 +257,7 @@ END $$;",
         if let Some(before) = before
             && before != partitions
         {
+            crate::rebuild_queue::repartition(&mut tx, partitions).await?;
             // The relay routed the pending rows for the old count, and the slot has moved past
             // them: a rebuild from a snapshot taken after this commit covers what they named.
             let replaced = sqlx::query("DELETE FROM athens.outbox")
@@ -339,6 +340,7 @@ DROP TABLE IF EXISTS athens.relay;",
                  CASE WHEN to_regclass('athens.dead_letters') IS NULL THEN 'table athens.dead_letters' END, \
                  CASE WHEN to_regclass('athens.version') IS NULL THEN 'sequence athens.version' END, \
                  CASE WHEN to_regclass('athens.consumer') IS NULL THEN 'table athens.consumer' END, \
+                 CASE WHEN to_regclass('athens.rebuild_queue') IS NULL THEN 'table athens.rebuild_queue' END, \
                  CASE WHEN to_regclass('athens.resync') IS NULL THEN 'table athens.resync' END, \
                  CASE WHEN $3 AND to_regclass('athens.relay') IS NULL THEN 'table athens.relay' END], NULL), \
                (SELECT count(*) FROM pg_publication_tables WHERE pubname = $1 AND tablename = ANY($2))",

@@ -17,6 +17,7 @@ mod lease;
 mod logical;
 mod outbox;
 mod partitions;
+mod queue;
 mod relay;
 mod seed;
 mod setup;
