@@ -370,9 +370,31 @@ impl Bench {
         Ok(())
     }
 
+    /// Work the sync has left: pending changes and projects queued for a rebuild (a fan-out's
+    /// change is acknowledged once its projects are queued).
+    pub async fn pending(&self) -> anyhow::Result<i64> {
+        Ok(self.pending_changes().await? + self.queued_projects().await?)
+    }
+
+    /// Projects of fan-outs queued for a rebuild (0 for a build without the rebuild queue).
+    async fn queued_projects(&self) -> anyhow::Result<i64> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass('athens.rebuild_queue') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        if !exists {
+            return Ok(0);
+        }
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM athens.rebuild_queue")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Pending outbox rows; in the logical mode, messages pending in the slot (peeked, with
     /// retries while `athens sync` holds the slot for its own call).
-    pub async fn pending(&self) -> anyhow::Result<i64> {
+    async fn pending_changes(&self) -> anyhow::Result<i64> {
         let Some(slot) = &self.slot else {
             return Ok(sqlx::query_scalar("SELECT count(*) FROM athens.outbox")
                 .fetch_one(&self.pool)

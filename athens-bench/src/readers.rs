@@ -182,6 +182,7 @@ async fn measure(
         source.clone(),
         index.clone(),
         Arc::new(lease),
+        source.clone(),
         EngineConfig {
             backfill_readers: NonZeroUsize::new(readers).context("no readers")?,
             ..EngineConfig::default()

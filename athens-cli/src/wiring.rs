@@ -180,6 +180,7 @@ pub async fn sync_engine(
         source.clone(),
         index.clone(),
         Arc::new(lease),
+        Arc::new(lessor),
         config,
         shutdown,
     ))

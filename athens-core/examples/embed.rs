@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         source.clone(),
         index.clone(),
         lease.clone(),
+        source.queue(),
         EngineConfig {
             poll_wait: Duration::from_millis(10),
             ..EngineConfig::default()

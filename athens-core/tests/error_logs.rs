@@ -22,6 +22,7 @@ async fn a_retried_step_logs_the_root_cause() {
         source.clone(),
         index.clone(),
         lease.clone(),
+        source.queue(),
         EngineConfig {
             poll_wait: Duration::from_millis(10),
             retry,
@@ -59,6 +60,7 @@ async fn a_lost_lease_is_logged_with_what_is_known_of_the_loss() {
         source.clone(),
         Arc::new(MemoryIndex::new()),
         lease.clone(),
+        source.queue(),
         EngineConfig {
             poll_wait: Duration::from_millis(10),
             ..EngineConfig::default()

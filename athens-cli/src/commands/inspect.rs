@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use athens_core::partition::Partition;
-use athens_core::{Backlog, ChangeSource, ErrorChain, IndexName, SearchIndex, SourceLookup};
+use athens_core::{
+    Backlog, ChangeSource, ErrorChain, IndexName, RebuildQueue, SearchIndex, SourceLookup,
+};
 use athens_es::StrayIndex;
 use athens_pg::{CaptureMode, SlotStatus};
 use serde_json::json;
@@ -36,6 +38,8 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
         }
     };
     let projects = source.count().await?;
+    // Projects of fan-outs not rebuilt yet (unknown on a capture installed before the queue).
+    let queued = source.queued().await.ok();
     let capture = &settings.capture;
     let partitions = match capture.mode {
         CaptureMode::Outbox => source.capture_partitions().await.ok().flatten(),
@@ -85,6 +89,7 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
     if args.json {
         let status = json!({
             "pending_changes": backlog.pending,
+            "queued_projects": queued,
             "lag_seconds": lag,
             "last_ack_at": backlog.last_ack_at,
             "dead_letters": backlog.dead_letters,
@@ -121,6 +126,10 @@ pub async fn status(settings: &Settings, args: &StatusArgs) -> anyhow::Result<()
             Some(error) => println!("capture             NOT CAPTURING: {error}"),
         }
         println!("pending changes     {}", backlog.pending);
+        match queued {
+            Some(queued) => println!("queued projects     {queued}"),
+            None => println!("queued projects     unknown: run `athens setup`"),
+        }
         println!("lag                 {lag:.1} s");
         for (partition, backlog) in &partition_backlogs {
             println!(

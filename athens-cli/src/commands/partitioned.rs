@@ -74,6 +74,7 @@ impl<'a> Partitioned<'a> {
             source.clone(),
             index.clone(),
             whole_lease.clone(),
+            Arc::new(lessor),
             settings.sync.clone(),
             shutdown.clone(),
         );
@@ -172,6 +173,7 @@ impl<'a> Partitioned<'a> {
                     rebuild.clone(),
                 )),
                 lease.clone(),
+                changes.clone(),
                 self.settings.sync.clone(),
                 stop.clone(),
             );

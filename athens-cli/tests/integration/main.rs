@@ -7,6 +7,7 @@
 mod capture;
 mod cli;
 mod crash;
+mod fanout;
 mod mistakes;
 mod partitions;
 mod pipeline;

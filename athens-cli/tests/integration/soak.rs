@@ -587,8 +587,9 @@ async fn soak(plan: Plan, mode: &str) {
     fleet.kill_job();
     loop {
         fleet.watch(lease.holder().as_deref());
-        let pending = world.status().unwrap()["pending_changes"].as_u64();
-        if pending == Some(0) {
+        let status = world.status().unwrap();
+        let pending = status["pending_changes"].as_u64();
+        if crate::support::drained(&status) {
             break;
         }
         assert!(

@@ -68,7 +68,10 @@ impl World {
             .env("ATHENS_ENGINE_URL", &self.engine_url)
             .env("ATHENS_INDEX", &self.alias)
             .env("ATHENS_HTTP_ADDR", "127.0.0.1:0")
-            .env("ATHENS_LOG", "info")
+            .env(
+                "ATHENS_LOG",
+                std::env::var("H17_LOG").unwrap_or("info".into()),
+            )
             .env("ATHENS_SYNC_BATCH_SIZE", "200")
             .env("ATHENS_CAPTURE_MODE", self.capture)
             .stdin(Stdio::null());
@@ -125,18 +128,20 @@ impl World {
         Ok(serde_json::from_str(&self.ok(&["status", "--json"])?)?)
     }
 
-    /// Waits until nothing is pending in the outbox.
+    /// Waits until nothing is pending in the outbox and no project is queued for a rebuild.
     pub async fn wait_drained(&self, timeout: Duration) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
-            let pending = self.status()?["pending_changes"]
-                .as_u64()
-                .unwrap_or(u64::MAX);
-            if pending == 0 {
+            let status = self.status()?;
+            if drained(&status) {
                 return Ok(());
             }
             if started.elapsed() > timeout {
-                bail!("{pending} changes still pending after {timeout:?}");
+                bail!(
+                    "{} changes still pending, {} projects queued after {timeout:?}",
+                    status["pending_changes"],
+                    status["queued_projects"]
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -181,6 +186,12 @@ impl World {
             .send()
             .await;
     }
+}
+
+/// Whether `athens status --json` says the sync has nothing left to do: no change pending, no
+/// project of a fan-out queued.
+pub fn drained(status: &Value) -> bool {
+    status["pending_changes"] == 0 && status["queued_projects"] == 0
 }
 
 /// A port of 127.0.0.1 on which nothing listens right now (for a server the test starts, or a

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::change::{Backlog, ChangeRecord};
+use crate::partition::Partition;
 
 /// Changes read from the source.
 pub const CHANGES_READ: &str = "athens_sync_changes_read_total";
@@ -26,6 +27,9 @@ pub const BATCH_SECONDS: &str = "athens_sync_batch_seconds";
 pub const LAG_SECONDS: &str = "athens_sync_lag_seconds";
 /// Changes pending in the source; labelled `partition` (its number) for a partition's writer.
 pub const BACKLOG: &str = "athens_sync_backlog_changes";
+/// Projects queued for a rebuild (the fan-outs of user and hashtag changes not drained yet);
+/// labelled `partition` (its number) for a partition's writer.
+pub const QUEUED: &str = "athens_sync_queued_projects";
 /// 1 while the source's change capture is complete and enabled, 0 when it is not.
 pub const CAPTURE_HEALTHY: &str = "athens_capture_healthy";
 /// Documents written by the running or last backfill.
@@ -80,13 +84,22 @@ pub(crate) fn capture_healthy(healthy: bool) {
     metrics::gauge!(CAPTURE_HEALTHY).set(if healthy { 1.0 } else { 0.0 });
 }
 
-/// Publishes the backlog as gauges, labelled with its partition when it is one partition's.
-pub fn backlog(backlog: &Backlog) {
-    let labels: Vec<metrics::Label> = backlog
-        .partition
+/// The label of a partition's gauges (none for the writer of every partition).
+fn partition_labels(partition: Option<Partition>) -> Vec<metrics::Label> {
+    partition
         .map(|partition| metrics::Label::new("partition", partition.index().to_string()))
         .into_iter()
-        .collect();
+        .collect()
+}
+
+/// Publishes how many projects are queued for a rebuild, labelled like the backlog.
+pub fn queued(queued: u64, partition: Option<Partition>) {
+    metrics::gauge!(QUEUED, partition_labels(partition)).set(queued as f64);
+}
+
+/// Publishes the backlog as gauges, labelled with its partition when it is one partition's.
+pub fn backlog(backlog: &Backlog) {
+    let labels = partition_labels(backlog.partition);
     metrics::gauge!(BACKLOG, labels.clone()).set(backlog.pending as f64);
     let lag = backlog.oldest_age.map_or(0.0, |age| age.as_secs_f64());
     metrics::gauge!(LAG_SECONDS, labels).set(lag);

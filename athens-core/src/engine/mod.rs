@@ -27,6 +27,7 @@ use write::retrying;
 
 use crate::error::{ErrorChain, SourceError, SyncError};
 use crate::index::{IndexName, SearchIndex, WriterId};
+use crate::rebuild_queue::RebuildQueue;
 use crate::source::{ChangeSource, DocumentSource, WriterLease};
 
 /// How often the streaming loop publishes the backlog gauges.
@@ -42,6 +43,7 @@ pub struct SyncEngine {
     documents: Arc<dyn DocumentSource>,
     index: Arc<dyn SearchIndex>,
     lease: Arc<dyn WriterLease>,
+    queue: Arc<dyn RebuildQueue>,
     config: EngineConfig,
     shutdown: CancellationToken,
     progress: watch::Sender<u64>,
@@ -50,13 +52,16 @@ pub struct SyncEngine {
 }
 
 impl SyncEngine {
-    /// Wires an engine from its ports. Cancelling `shutdown` stops it between or inside batches,
-    /// without acknowledging unfinished work.
+    /// Wires an engine from its ports. `queue` holds the projects of fan-outs: it must be
+    /// durable, and scoped like `lease` (the writer of one partition gets that partition's view).
+    /// Cancelling `shutdown` stops it between or inside batches, without acknowledging unfinished
+    /// work.
     pub fn new(
         changes: Arc<dyn ChangeSource>,
         documents: Arc<dyn DocumentSource>,
         index: Arc<dyn SearchIndex>,
         lease: Arc<dyn WriterLease>,
+        queue: Arc<dyn RebuildQueue>,
         config: EngineConfig,
         shutdown: CancellationToken,
     ) -> SyncEngine {
@@ -65,6 +70,7 @@ impl SyncEngine {
             documents,
             index,
             lease,
+            queue,
             config,
             shutdown,
             progress: watch::Sender::new(0),
@@ -204,9 +210,19 @@ impl SyncEngine {
     }
 
     async fn publish_backlog(&self) {
-        match self.changes.backlog().await {
-            Ok(backlog) => metrics::backlog(&backlog),
-            Err(error) => warn!(error = %ErrorChain(&error), "could not read the backlog"),
+        let partition = match self.changes.backlog().await {
+            Ok(backlog) => {
+                metrics::backlog(&backlog);
+                backlog.partition
+            }
+            Err(error) => {
+                warn!(error = %ErrorChain(&error), "could not read the backlog");
+                None
+            }
+        };
+        match self.queue.queued().await {
+            Ok(queued) => metrics::queued(queued, partition),
+            Err(error) => warn!(error = %ErrorChain(&error), "could not count the queued projects"),
         }
     }
 

@@ -287,6 +287,7 @@ async fn prepared(workload: Workload) -> (Arc<MemorySource>, Arc<MemoryIndex>) {
         source.clone(),
         index.clone(),
         lease.clone(),
+        source.queue(),
         EngineConfig::default(),
         CancellationToken::new(),
     );
@@ -345,6 +346,13 @@ async fn simulate(workload: Workload, partitions: usize) -> Run {
                     partition,
                     owner: owners,
                 }),
+                source.queue().partition(
+                    crate::partition::Partition::new(
+                        u32::try_from(partition).unwrap(),
+                        std::num::NonZeroU32::new(u32::try_from(partitions).unwrap()).unwrap(),
+                    )
+                    .unwrap(),
+                ),
                 sim_config(),
                 shutdown.clone(),
             );

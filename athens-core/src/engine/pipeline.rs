@@ -5,33 +5,34 @@
 //! - **Reads never overlap.** One load is in flight at a time (the next one starts while earlier
 //!   chunks are written, as in the backfill), so two reads of one project never overlap and a
 //!   version taken later always describes a later state.
-//! - **Fan-out blocks nothing.** A batch whose users and hashtags resolve to more than one chunk of
-//!   projects hands that work to a fan-out queue, read `fanout_chunk_size` projects at a time. A
-//!   batch's own (direct) chunks never wait behind it:
+//! - **Fan-out blocks nothing, and survives a crash.** A batch whose users and hashtags resolve
+//!   to more than one chunk of projects queues those projects in the [`RebuildQueue`] (durably,
+//!   before anything is acknowledged), and the batch is acknowledged like any other once its own
+//!   chunks are written: the user's or hashtag's change leaves the source at once (the outbox row,
+//!   the slot's position), its work being in the queue. The pipeline drains the queue page by
+//!   page, `fanout_chunk_size` projects a read, and a batch's own (direct) chunks never wait
+//!   behind it:
 //!   - a read chunk waits for a write slot in a ready slot of its kind, so a direct chunk is read
-//!     while a fan-out chunk waits for a slot, and a direct chunk waiting to be read is read first;
-//!   - fan-out writes take at most `write_concurrency − 1` slots, so a slot is always free for a
-//!     direct chunk (with one slot, the direct chunk takes it next);
+//!     while a queued chunk waits for a slot, and a direct chunk waiting to be read is read first;
+//!   - queued chunks' writes take at most `write_concurrency − 1` slots, so a slot is always free
+//!     for a direct chunk (with one slot, the direct chunk takes it next);
 //!   - the fan-out's work queued in the index is bounded by its small bulks: a direct bulk waits in
 //!     the engine's write queue behind at most `(write_concurrency − 1) × fanout_chunk_size`
 //!     documents instead of `write_concurrency` full chunks.
 //!
 //!   So an unrelated change is written within a fan-out read and its queued bulks while a
-//!   million-document fan-out drains, and the fan-out still keeps the engine busy. The fan-out's own changes (the user or hashtag changes) stay pending in the
-//!   source until every project they resolved to is written (and every batch up to theirs is
-//!   acknowledged): a crash in the middle replays them, resolving them again, so nothing is lost
-//!   in either capture mode; newer batches are acknowledged meanwhile, since each change's work is
-//!   to rebuild documents from the state current when they are read, which owes nothing to the
-//!   unfinished fan-out. The outbox deletes acknowledged rows one by one; the logical source keeps
-//!   acknowledged changes past an unacknowledged transaction until the slot can move past them
-//!   (a crash replays them: harmless, versions). A newer fan-out of the same users and hashtags
-//!   supersedes the unread part of an older one (see `supersede_fanouts`).
+//!   million-document fan-out drains, and the fan-out still keeps the engine busy. A queued
+//!   project is marked done once the index accepted a document read after it was taken; a crash
+//!   resumes with the projects still queued. The queue is a set: renames of a user faster than
+//!   its fan-out drains re-stamp the queued projects instead of queueing the fan-out again, and a
+//!   project queued again while it is read stays queued (its read may predate the new change).
 //! - **Changes gather.** After a poll that took less than a batch, the next one waits the
 //!   configured linger, so one round of load, bulk request and acknowledgement serves many changes.
-//! - **A truncate** lets the work in flight finish, then rebuilds the whole index and acknowledges
-//!   everything taken so far with it.
+//! - **A truncate** lets the work in flight finish, clears the queue, then rebuilds the whole index
+//!   (from a snapshot taken after the clear, which covers every project queued before it) and
+//!   acknowledges everything taken so far with it.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -44,10 +45,12 @@ use super::metrics;
 use super::plan::ChangePlan;
 use super::stream::{StepReport, operations};
 use super::write::{WriteSummary, retrying};
-use crate::change::{Change, ChangeId, ChangeRecord};
+use crate::change::{ChangeId, ChangeRecord};
 use crate::document::ProjectId;
 use crate::error::SyncError;
 use crate::index::IndexName;
+use crate::keyset::KeysetPage;
+use crate::rebuild_queue::{QueueStamp, QueuedProject};
 use crate::source::Snapshot;
 
 /// How long a pipeline runs.
@@ -61,11 +64,11 @@ pub(super) enum Until {
     FirstBatch,
 }
 
-/// Whose work a chunk is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whose work a chunk is: a batch's, or queued projects' (as taken).
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Owner {
     Batch(u64),
-    FanOut(u64),
+    Queued(Vec<QueuedProject>),
 }
 
 /// Changes taken in one poll, acknowledged together once their chunks are written.
@@ -79,38 +82,97 @@ struct Batch {
     started: Instant,
 }
 
-/// The projects a batch's users and hashtags resolved to, written chunk by chunk between newer
-/// batches; its changes are acknowledged once they all are.
-struct FanOut {
-    /// The batch the changes came in.
-    seq: u64,
-    records: Vec<ChangeRecord>,
-    /// Projects not read yet, in ascending order (taken from the front).
-    todo: VecDeque<ProjectId>,
-    /// Chunks read or written right now.
-    in_flight: usize,
-    projects: usize,
+/// Where the pipeline stands in the [`RebuildQueue`]: it takes a page of queued projects at a
+/// time, in id order, and goes over the queue again from the start once a pass reached its end
+/// and projects were queued since that pass began.
+struct Drain {
+    /// Projects taken and not read yet, ascending.
+    unread: VecDeque<QueuedProject>,
+    /// The last project of the pass so far (`None`: the next take starts a pass).
+    after: Option<ProjectId>,
+    /// Projects may be queued that no pass took yet: set at start and by every enqueue, cleared
+    /// when a pass starts.
+    dirty: bool,
+    /// Projects taken and not done yet (read, written, or waiting for `done`), with the stamp
+    /// taken: a later take skips them unless they were queued again meanwhile.
+    in_flight: HashMap<ProjectId, QueueStamp>,
+    /// Queued projects written, to mark done with the next acknowledgement.
+    written: Vec<QueuedProject>,
+    /// What their writes did.
     summary: WriteSummary,
-    started: Instant,
+}
+
+impl Drain {
+    fn new() -> Drain {
+        Drain {
+            unread: VecDeque::new(),
+            after: None,
+            dirty: true,
+            in_flight: HashMap::new(),
+            written: Vec::new(),
+            summary: WriteSummary::default(),
+        }
+    }
+
+    /// Nothing is taken and undone, and no project may be queued that was not taken.
+    fn is_idle(&self) -> bool {
+        !self.dirty && self.after.is_none() && self.unread.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// Whether the next page should be taken now.
+    fn wants_page(&self) -> bool {
+        self.unread.is_empty() && (self.dirty || self.after.is_some())
+    }
+
+    /// Files a page `limit` asked for: the projects not in flight with the same stamp go to
+    /// `unread`; a short page ends the pass.
+    fn taken(&mut self, page: Vec<QueuedProject>, limit: usize) {
+        self.after = if page.len() < limit {
+            None
+        } else {
+            page.last().map(|queued| queued.project)
+        };
+        for queued in page {
+            if self.in_flight.get(&queued.project) != Some(&queued.stamp) {
+                self.in_flight.insert(queued.project, queued.stamp);
+                self.unread.push_back(queued);
+            }
+        }
+    }
+
+    /// Projects marked done: no longer in flight (unless taken again since with a new stamp).
+    fn done(&mut self, taken: &[QueuedProject]) {
+        for queued in taken {
+            if self.in_flight.get(&queued.project) == Some(&queued.stamp) {
+                self.in_flight.remove(&queued.project);
+            }
+        }
+    }
 }
 
 /// What a poll brought: changes new to the pipeline, planned, users and hashtags resolved.
 struct Intake {
     records: Vec<ChangeRecord>,
     plan: ChangePlan,
-    /// Projects of the plan's users and hashtags not named directly.
+    /// Projects of the plan's users and hashtags not named directly, when they fit in a chunk
+    /// (more were queued instead).
     resolved: BTreeSet<ProjectId>,
+    /// How many projects the plan's users and hashtags queued.
+    queued: usize,
 }
 
-/// What an acknowledgement settled: the changes, and what their batches and fan-outs did.
-type Acknowledged = (Vec<ChangeId>, StepReport);
+/// What an acknowledgement settled: the changes, the queued projects marked done, and what their
+/// batches and queued projects' chunks did.
+type Acknowledged = (Vec<ChangeId>, Vec<QueuedProject>, StepReport);
 
 /// Something that finished.
 enum Event {
     Polled(Result<Intake, SyncError>),
+    Taken(Result<Vec<QueuedProject>, SyncError>),
     Loaded(Owner, Result<Snapshot, SyncError>),
     Written(Owner, Result<WriteSummary, SyncError>),
     Acked(Result<Acknowledged, SyncError>),
+    Housekept,
     Cancelled,
 }
 
@@ -121,26 +183,31 @@ pub(super) struct Pipeline<'a> {
     /// The index written to; a truncate replaces it.
     pub live: IndexName,
     batches: VecDeque<Batch>,
-    fanouts: VecDeque<FanOut>,
+    /// The queued projects being drained.
+    drain: Drain,
+    /// A take of a page of queued projects in flight.
+    taking: Option<BoxFuture<'a, Result<Vec<QueuedProject>, SyncError>>>,
     /// Direct chunks not read yet, oldest batch first.
     direct: VecDeque<(u64, Vec<ProjectId>)>,
     /// Every change taken and not yet acknowledged: a poll returns them again until then.
     known: HashSet<ChangeId>,
     next_seq: u64,
-    /// The last batch acknowledged (`None` before the first).
-    acked_through: Option<u64>,
     /// Changes of a truncate, waiting for the work in flight to finish.
     truncate: Option<Vec<ChangeRecord>>,
     polling: Option<BoxFuture<'a, Result<Intake, SyncError>>>,
     reading: Option<BoxFuture<'a, (Owner, Result<Snapshot, SyncError>)>>,
     /// A batch's chunk read, waiting for a write slot.
     ready_direct: Option<(Owner, Snapshot)>,
-    /// A fan-out's chunk read, waiting for a write slot of those fan-out may take.
-    ready_fanout: Option<(Owner, Snapshot)>,
+    /// Queued projects' chunk read, waiting for a write slot of those they may take.
+    ready_queued: Option<(Owner, Snapshot)>,
     writes: FuturesUnordered<BoxFuture<'a, (Owner, Result<WriteSummary, SyncError>)>>,
-    /// Fan-out chunks among `writes`.
-    fanout_writes: usize,
+    /// Queued projects' chunks among `writes`.
+    queued_writes: usize,
     acking: Option<BoxFuture<'a, Result<Acknowledged, SyncError>>>,
+    /// A round of housekeeping (backlog gauges, capture check), polled with the other work and
+    /// never awaited alone: a source's backlog may wait for a lock that a poll in flight holds
+    /// (the logical source's cursor), and that poll moves only while the pipeline polls it.
+    housekeeping: Option<BoxFuture<'a, ()>>,
     /// Changes acknowledged while the poll in flight ran: it may have returned them.
     acked_while_polling: HashSet<ChangeId>,
     /// A poll may start while work is in flight (set when one is likely to find new changes).
@@ -162,19 +229,20 @@ impl<'a> Pipeline<'a> {
             until,
             live,
             batches: VecDeque::new(),
-            fanouts: VecDeque::new(),
+            drain: Drain::new(),
+            taking: None,
             direct: VecDeque::new(),
             known: HashSet::new(),
             next_seq: 0,
-            acked_through: None,
             truncate: None,
             polling: None,
             reading: None,
             ready_direct: None,
-            ready_fanout: None,
+            ready_queued: None,
             writes: FuturesUnordered::new(),
-            fanout_writes: 0,
+            queued_writes: 0,
             acking: None,
+            housekeeping: None,
             acked_while_polling: HashSet::new(),
             may_poll: true,
             quiet: false,
@@ -192,16 +260,28 @@ impl<'a> Pipeline<'a> {
         self.engine.config.write_concurrency.get()
     }
 
-    /// Write slots fan-out chunks may take: all but one, kept for batches (the only one, when
-    /// there is one).
-    fn fanout_concurrency(&self) -> usize {
+    /// Write slots queued projects' chunks may take: all but one, kept for batches (the only
+    /// one, when there is one).
+    fn queued_concurrency(&self) -> usize {
         self.concurrency().saturating_sub(1).max(1)
     }
 
-    /// Nothing taken is unacknowledged and nothing is in flight.
+    /// Projects of the queue read at a time.
+    fn queued_chunk_size(&self) -> usize {
+        self.engine.config.fanout_chunk_size.get()
+    }
+
+    /// How many queued projects a take asks for: a few reads' worth, so that a page keeps the
+    /// writes busy while the next one is taken.
+    fn page_size(&self) -> usize {
+        self.queued_chunk_size() * (self.concurrency() + 1)
+    }
+
+    /// Nothing taken is unacknowledged, nothing is in flight, and the queue is drained.
     fn idle(&self) -> bool {
         self.batches.is_empty()
-            && self.fanouts.is_empty()
+            && self.drain.is_idle()
+            && self.taking.is_none()
             && self.truncate.is_none()
             && self.in_flight_is_empty()
             && self.polling.is_none()
@@ -210,7 +290,7 @@ impl<'a> Pipeline<'a> {
     fn in_flight_is_empty(&self) -> bool {
         self.reading.is_none()
             && self.ready_direct.is_none()
-            && self.ready_fanout.is_none()
+            && self.ready_queued.is_none()
             && self.writes.is_empty()
             && self.acking.is_none()
     }
@@ -221,6 +301,9 @@ impl<'a> Pipeline<'a> {
         let mut housekeeping = Housekeeping::default();
         loop {
             if self.truncate.is_some() && self.in_flight_is_empty() {
+                // Not awaited meanwhile, a housekeeping round could hold what the rebuild's
+                // acknowledgement waits for; it runs again when due.
+                self.housekeeping = None;
                 self.rebuild_everything().await?;
             }
             self.schedule();
@@ -242,8 +325,8 @@ impl<'a> Pipeline<'a> {
                 // then: a source may let a lease lapse whose holder stopped asking (a hung process).
                 self.engine.check_lease().await?;
             }
-            if self.until == Until::Shutdown {
-                housekeeping.run_due(self.engine).await;
+            if self.until == Until::Shutdown && self.housekeeping.is_none() {
+                self.housekeeping = housekeeping.due(self.engine);
             }
         }
     }
@@ -260,6 +343,12 @@ impl<'a> Pipeline<'a> {
             Some((owner, written)) = self.writes.next(), if !self.writes.is_empty() => {
                 Event::Written(owner, written)
             }
+            taken = async {
+                match self.taking.as_mut() {
+                    Some(take) => take.await,
+                    None => std::future::pending().await,
+                }
+            }, if self.taking.is_some() => Event::Taken(taken),
             (owner, loaded) = async {
                 match self.reading.as_mut() {
                     Some(read) => read.await,
@@ -272,21 +361,32 @@ impl<'a> Pipeline<'a> {
                     None => std::future::pending().await,
                 }
             }, if self.polling.is_some() => Event::Polled(polled),
+            () = async {
+                match self.housekeeping.as_mut() {
+                    Some(round) => round.await,
+                    None => std::future::pending().await,
+                }
+            }, if self.housekeeping.is_some() => Event::Housekept,
         }
     }
 
     fn handle(&mut self, event: Event) -> Result<(), SyncError> {
         match event {
             Event::Cancelled => return Err(SyncError::Cancelled),
+            Event::Housekept => self.housekeeping = None,
             Event::Polled(intake) => {
                 self.polling = None;
                 self.take_in(intake?);
+            }
+            Event::Taken(page) => {
+                self.taking = None;
+                self.drain.taken(page?, self.page_size());
             }
             Event::Loaded(owner, snapshot) => {
                 self.reading = None;
                 let ready = match owner {
                     Owner::Batch(_) => &mut self.ready_direct,
-                    Owner::FanOut(_) => &mut self.ready_fanout,
+                    Owner::Queued(_) => &mut self.ready_queued,
                 };
                 *ready = Some((owner, snapshot?));
             }
@@ -297,11 +397,12 @@ impl<'a> Pipeline<'a> {
                 self.may_poll |= !self.writes.is_empty()
                     || self.reading.is_some()
                     || !self.direct.is_empty()
-                    || !self.fanouts.is_empty();
+                    || !self.drain.unread.is_empty();
             }
             Event::Acked(acked) => {
                 self.acking = None;
-                let (ids, report) = acked?;
+                let (ids, done, report) = acked?;
+                self.drain.done(&done);
                 self.report.merge(report);
                 for id in ids {
                     self.known.remove(&id);
@@ -314,8 +415,8 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
-    /// Starts whatever may start now: writes of the chunks read (a batch's first), the next read,
-    /// a poll, an ack.
+    /// Starts whatever may start now: writes of the chunks read (a batch's first), a take of
+    /// queued projects, the next read, a poll, an ack.
     fn schedule(&mut self) {
         if self.writes.len() < self.concurrency()
             && let Some(ready) = self.ready_direct.take()
@@ -323,11 +424,14 @@ impl<'a> Pipeline<'a> {
             self.start_write(ready);
         }
         if self.writes.len() < self.concurrency()
-            && self.fanout_writes < self.fanout_concurrency()
-            && let Some(ready) = self.ready_fanout.take()
+            && self.queued_writes < self.queued_concurrency()
+            && let Some(ready) = self.ready_queued.take()
         {
-            self.fanout_writes += 1;
+            self.queued_writes += 1;
             self.start_write(ready);
+        }
+        if self.taking.is_none() && self.truncate.is_none() && self.drain.wants_page() {
+            self.schedule_take();
         }
         if self.reading.is_none()
             && self.truncate.is_none()
@@ -402,33 +506,54 @@ impl<'a> Pipeline<'a> {
         );
     }
 
-    /// The next chunk to read, into a free ready slot: a batch's first, then a fan-out's
-    /// (`fanout_chunk_size` projects). A fan-out is read whenever no batch chunk waits to be read,
-    /// and polls stop while one does, so each poll's chunks delay it by a few reads at most.
+    /// Takes the next page of queued projects: a few chunks' worth, so that a page is read while
+    /// the next one is taken.
+    fn schedule_take(&mut self) {
+        let page = KeysetPage::after(self.drain.after, self.page_size());
+        if self.drain.after.is_none() {
+            // A new pass: whatever is queued from now on is taken by it or a later one.
+            self.drain.dirty = false;
+        }
+        let engine = self.engine;
+        self.taking = Some(
+            async move {
+                retrying(
+                    "take queued projects",
+                    &engine.config.retry,
+                    &engine.shutdown,
+                    || engine.queue.take(page),
+                )
+                .await
+            }
+            .boxed(),
+        );
+    }
+
+    /// The next chunk to read, into a free ready slot: a batch's first, then queued projects'
+    /// (`fanout_chunk_size` of them). Queued projects are read whenever no batch chunk waits to be
+    /// read, and polls stop while one does, so each poll's chunks delay it by a few reads at most.
     fn next_chunk(&mut self) -> Option<(Owner, Vec<ProjectId>)> {
         if self.ready_direct.is_none()
             && let Some((seq, ids)) = self.direct.pop_front()
         {
             return Some((Owner::Batch(seq), ids));
         }
-        if self.ready_fanout.is_some() {
+        if self.ready_queued.is_some() || self.drain.unread.is_empty() {
             return None;
         }
-        let chunk_size = self.engine.config.fanout_chunk_size.get();
-        let fanout = self.fanouts.iter_mut().find(|f| !f.todo.is_empty())?;
-        let count = chunk_size.min(fanout.todo.len());
-        let ids: Vec<ProjectId> = fanout.todo.drain(..count).collect();
-        fanout.in_flight += 1;
-        Some((Owner::FanOut(fanout.seq), ids))
+        let count = self.queued_chunk_size().min(self.drain.unread.len());
+        let taken: Vec<QueuedProject> = self.drain.unread.drain(..count).collect();
+        let ids = taken.iter().map(|queued| queued.project).collect();
+        Some((Owner::Queued(taken), ids))
     }
 
-    /// Files the changes a poll brought as a batch (and a fan-out when they resolve to more
-    /// than a chunk), or notes the truncate among them.
+    /// Files the changes a poll brought as a batch, or notes the truncate among them.
     fn take_in(&mut self, intake: Intake) {
         let Intake {
             records,
             plan,
             resolved,
+            queued,
         } = intake;
         // Changes acknowledged while the poll ran may have come back: they are done.
         let acked = std::mem::take(&mut self.acked_while_polling);
@@ -437,6 +562,10 @@ impl<'a> Pipeline<'a> {
             .filter(|record| !acked.contains(&record.id))
             .collect();
         self.quiet = records.is_empty();
+        if queued > 0 {
+            // Even when every change came back acknowledged: the enqueue happened.
+            self.drain.dirty = true;
+        }
         if records.is_empty() {
             return;
         }
@@ -459,36 +588,11 @@ impl<'a> Pipeline<'a> {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let started = Instant::now();
-        let chunk_size = self.chunk_size();
-        let (projects, records) = if resolved.len() > chunk_size {
-            let (fanned, direct): (Vec<_>, Vec<_>) = records
-                .into_iter()
-                .partition(|record| resolves(&record.change));
-            debug!(
-                changes = fanned.len(),
-                projects = resolved.len(),
-                "fanning out"
-            );
-            let fanned = self.supersede_fanouts(&plan, fanned);
-            self.fanouts.push_back(FanOut {
-                seq,
-                records: fanned,
-                projects: resolved.len(),
-                todo: resolved.into_iter().collect(),
-                in_flight: 0,
-                summary: WriteSummary::default(),
-                started,
-            });
-            (plan.projects, direct)
-        } else {
-            let mut projects = plan.projects;
-            projects.extend(resolved);
-            (projects, records)
-        };
+        let mut projects = plan.projects;
+        projects.extend(resolved);
         let ids: Vec<ProjectId> = projects.into_iter().collect();
         let mut unwritten = 0;
-        for chunk in ids.chunks(chunk_size) {
+        for chunk in ids.chunks(self.chunk_size()) {
             self.direct.push_back((seq, chunk.to_vec()));
             unwritten += 1;
         }
@@ -498,38 +602,8 @@ impl<'a> Pipeline<'a> {
             unwritten,
             projects: ids.len(),
             summary: WriteSummary::default(),
-            started,
+            started: Instant::now(),
         });
-    }
-
-    /// A new fan-out resolved the users and hashtags of `plan` again: older fan-outs whose every
-    /// change is about one of them stop reading, and their changes join `records`, acknowledged
-    /// once the new fan-out is written. Their unread projects are among the new fan-out's (it
-    /// resolved the same users and hashtags later), except those unlinked meanwhile, whose link
-    /// change rebuilds them. Without this, a user renamed every few seconds while a fan-out of
-    /// theirs drains would queue one full fan-out per rename, more work than the stream can do.
-    fn supersede_fanouts(
-        &mut self,
-        plan: &ChangePlan,
-        mut records: Vec<ChangeRecord>,
-    ) -> Vec<ChangeRecord> {
-        let covered = |change: &Change| match change {
-            Change::User { user } => plan.users.contains(user),
-            Change::Hashtag { hashtag } => plan.hashtags.contains(hashtag),
-            _ => false,
-        };
-        for older in &mut self.fanouts {
-            if !older.todo.is_empty() && older.records.iter().all(|r| covered(&r.change)) {
-                debug!(
-                    changes = older.records.len(),
-                    unread = older.todo.len(),
-                    "fan-out superseded by a newer one"
-                );
-                older.todo.clear();
-                records.append(&mut older.records);
-            }
-        }
-        records
     }
 
     fn written(&mut self, owner: Owner, summary: WriteSummary) {
@@ -540,18 +614,17 @@ impl<'a> Pipeline<'a> {
                     batch.summary.merge(summary);
                 }
             }
-            Owner::FanOut(seq) => {
-                self.fanout_writes -= 1;
-                if let Some(fanout) = self.fanouts.iter_mut().find(|f| f.seq == seq) {
-                    fanout.in_flight -= 1;
-                    fanout.summary.merge(summary);
-                }
+            Owner::Queued(taken) => {
+                self.queued_writes -= 1;
+                self.drain.written.extend(taken);
+                self.drain.summary.merge(summary);
             }
         }
     }
 
-    /// Acknowledges, in one call, the written batches at the front (in order) and the fan-outs
-    /// done whose batch is acknowledged by then.
+    /// Acknowledges, in one call, the written batches at the front (in order) with the dead
+    /// letters of the queued projects written since the last acknowledgement, then marks those
+    /// projects done.
     fn schedule_ack(&mut self) {
         if self.truncate.is_some() {
             return;
@@ -559,34 +632,23 @@ impl<'a> Pipeline<'a> {
         let mut done = Vec::new();
         while self.batches.front().is_some_and(|b| b.unwritten == 0) {
             if let Some(batch) = self.batches.pop_front() {
-                self.acked_through = Some(batch.seq);
                 done.push((batch.records, batch.projects, batch.summary, batch.started));
             }
         }
-        let through = self.acked_through;
-        while let Some(at) = self.fanouts.iter().position(|f| {
-            f.todo.is_empty() && f.in_flight == 0 && through.is_some_and(|seq| f.seq <= seq)
-        }) {
-            if let Some(fanout) = self.fanouts.remove(at) {
-                debug!(
-                    projects = fanout.projects,
-                    seconds = fanout.started.elapsed().as_secs_f64(),
-                    "fan-out written"
-                );
-                done.push((
-                    fanout.records,
-                    fanout.projects,
-                    fanout.summary,
-                    fanout.started,
-                ));
-            }
-        }
-        if done.is_empty() {
+        let rebuilt = std::mem::take(&mut self.drain.written);
+        if done.is_empty() && rebuilt.is_empty() {
             return;
         }
+        let queued = std::mem::take(&mut self.drain.summary);
+        let mut report = StepReport {
+            projects: rebuilt.len(),
+            applied: queued.applied,
+            superseded: queued.superseded,
+            dead_letters: queued.dead_letters.len(),
+            ..StepReport::default()
+        };
         let mut records = Vec::new();
-        let mut dead_letters = Vec::new();
-        let mut report = StepReport::default();
+        let mut dead_letters = queued.dead_letters;
         let mut latencies = Vec::new();
         for (batch, projects, summary, started) in done {
             report.changes += batch.len();
@@ -598,37 +660,59 @@ impl<'a> Pipeline<'a> {
             latencies.push((records.len()..records.len() + batch.len(), started));
             records.extend(batch);
         }
-        if records.is_empty() && dead_letters.is_empty() {
-            self.report.merge(report);
-            return;
-        }
         let engine = self.engine;
         self.acking = Some(
             async move {
-                engine.acknowledge(&records, dead_letters).await?;
+                if !records.is_empty() || !dead_letters.is_empty() {
+                    engine.acknowledge(&records, dead_letters).await?;
+                }
                 for (range, started) in latencies {
                     metrics::acknowledged(&records[range], started.elapsed());
+                }
+                if !rebuilt.is_empty() {
+                    retrying(
+                        "mark queued projects done",
+                        &engine.config.retry,
+                        &engine.shutdown,
+                        || engine.queue.done(&rebuilt),
+                    )
+                    .await?;
                 }
                 debug!(
                     changes = report.changes,
                     projects = report.projects,
+                    queued = rebuilt.len(),
                     applied = report.applied,
                     superseded = report.superseded,
                     "acknowledged"
                 );
                 let ids = records.iter().map(|record| record.id).collect();
-                Ok((ids, report))
+                Ok((ids, rebuilt, report))
             }
             .boxed(),
         );
     }
 
-    /// A truncate: everything in flight is finished; rebuild the whole index and acknowledge
-    /// every change taken so far, whose work the rebuild covers.
+    /// A truncate: everything in flight is finished; clear the queue, rebuild the whole index
+    /// and acknowledge every change taken so far, whose work the rebuild covers.
+    ///
+    /// The queue is cleared before the backfill begins: every project queued by then is read by
+    /// the backfill's later snapshot, and a project queued after the clear (by a poll that was in
+    /// flight) stays queued. Leaving the queue as it is would be correct too, but a million
+    /// queued projects would then be read again right after the rebuild read them.
     async fn rebuild_everything(&mut self) -> Result<(), SyncError> {
         let Some(truncate) = self.truncate.take() else {
             return Ok(());
         };
+        retrying(
+            "clear the rebuild queue",
+            &self.engine.config.retry,
+            &self.engine.shutdown,
+            || self.engine.queue.clear(),
+        )
+        .await?;
+        self.taking = None;
+        self.drain = Drain::new();
         let backfill = self.engine.backfill().await?;
         let mut records = truncate;
         let mut dead_letters = Vec::new();
@@ -636,16 +720,11 @@ impl<'a> Pipeline<'a> {
             records.extend(batch.records);
             dead_letters.extend(batch.summary.dead_letters);
         }
-        for fanout in self.fanouts.drain(..) {
-            records.extend(fanout.records);
-            dead_letters.extend(fanout.summary.dead_letters);
-        }
         self.direct.clear();
         self.engine.acknowledge(&records, dead_letters).await?;
         for record in &records {
             self.known.remove(&record.id);
         }
-        self.acked_through = self.next_seq.checked_sub(1);
         self.report.merge(StepReport {
             changes: records.len(),
             projects: backfill.documents as usize,
@@ -659,13 +738,10 @@ impl<'a> Pipeline<'a> {
     }
 }
 
-/// Whether a change's projects are found by resolving it (a user or a hashtag).
-fn resolves(change: &Change) -> bool {
-    matches!(change, Change::User { .. } | Change::Hashtag { .. })
-}
-
 /// Polls the source, keeps the changes the pipeline does not hold yet, plans them and resolves
-/// their users and hashtags to projects.
+/// their users and hashtags to projects: up to a chunk of them joins the batch's own projects, more
+/// (a fan-out) are queued in the [`RebuildQueue`](crate::RebuildQueue) before this returns, so
+/// that acknowledging the batch cannot lose them.
 async fn intake(
     engine: &SyncEngine,
     max: usize,
@@ -701,10 +777,24 @@ async fn intake(
                 .filter(|project| !plan.projects.contains(project)),
         );
     }
+    let mut queued = 0;
+    if resolved.len() > engine.config.chunk_size.get() {
+        let projects: Vec<ProjectId> = std::mem::take(&mut resolved).into_iter().collect();
+        retrying(
+            "queue projects",
+            &engine.config.retry,
+            &engine.shutdown,
+            || engine.queue.enqueue(&projects),
+        )
+        .await?;
+        debug!(projects = projects.len(), "fan-out queued");
+        queued = projects.len();
+    }
     Ok(Intake {
         records,
         plan,
         resolved,
+        queued,
     })
 }
 
@@ -716,20 +806,28 @@ struct Housekeeping {
 }
 
 impl Housekeeping {
-    async fn run_due(&mut self, engine: &SyncEngine) {
-        if self
-            .backlog
-            .is_none_or(|at| at.elapsed() >= super::BACKLOG_INTERVAL)
-        {
-            engine.publish_backlog().await;
+    /// The round of what is due now, if anything is.
+    fn due<'a>(&mut self, engine: &'a SyncEngine) -> Option<BoxFuture<'a, ()>> {
+        let due =
+            |last: Option<Instant>, every: Duration| last.is_none_or(|at| at.elapsed() >= every);
+        let backlog = due(self.backlog, super::BACKLOG_INTERVAL);
+        let capture = due(self.capture, engine.config.capture_check_interval);
+        if backlog {
             self.backlog = Some(Instant::now());
         }
-        if self
-            .capture
-            .is_none_or(|at| at.elapsed() >= engine.config.capture_check_interval)
-        {
-            engine.check_capture().await;
+        if capture {
             self.capture = Some(Instant::now());
         }
+        (backlog || capture).then(|| {
+            async move {
+                if backlog {
+                    engine.publish_backlog().await;
+                }
+                if capture {
+                    engine.check_capture().await;
+                }
+            }
+            .boxed()
+        })
     }
 }

@@ -63,6 +63,7 @@ pub(super) fn rig_through(
         source.clone(),
         through,
         lease.clone(),
+        source.queue(),
         config(),
         shutdown.clone(),
     );

@@ -1,5 +1,5 @@
 //! An in-memory source: the five tables, an outbox filled the way the PostgreSQL triggers fill it
-//! (cascades included), versioned snapshots, a writer lease, and fault injection.
+//! (cascades included), versioned snapshots, a writer lease, a rebuild queue, and fault injection.
 
 use crate::KeysetPage;
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
+use super::MemoryQueue;
 use crate::change::{Ack, Backlog, Change, ChangeId, ChangeRecord, DeadLetter, Table};
 use crate::document::{
     Creator, CreatorLink, Hashtag, HashtagId, HashtagLink, ProjectDocument, ProjectId, ProjectRow,
@@ -166,6 +167,8 @@ impl Tables {
 pub struct MemorySource {
     tables: Mutex<Tables>,
     arrived: Notify,
+    /// The rebuild queue kept beside the tables, as PostgreSQL keeps it in the `athens` schema.
+    queue: MemoryQueue,
     /// Failures to inject.
     pub faults: SourceFaults,
 }
@@ -190,6 +193,12 @@ impl MemorySource {
         let result = mutate(&mut self.tables());
         self.arrived.notify_waiters();
         result
+    }
+
+    /// The rebuild queue kept with this source: every handle shares it, so it outlives the
+    /// engines that use it, like a table would.
+    pub fn queue(&self) -> Arc<MemoryQueue> {
+        Arc::new(self.queue.clone())
     }
 
     /// A lease handle for one process; handles of the same source exclude each other.

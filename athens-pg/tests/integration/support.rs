@@ -48,6 +48,7 @@ pub async fn seeded_engine(
         Arc::new(source.clone()),
         index.clone(),
         Arc::new(source.lease().await.expect("lease")),
+        Arc::new(source.clone()),
         config,
         CancellationToken::new(),
     );
