@@ -229,12 +229,12 @@ impl Outcome {
         (samples, lost)
     }
 
-    /// Commit-to-searchable latencies in tracked index `which` of the probed updates committed
-    /// within one of `windows` (from, to), and how many of those were never seen.
-    pub fn searchable_latency_within(
+    /// Commit-to-searchable latencies in tracked index `which` of the probed updates whose commit
+    /// instant `keep` accepts, and how many of those were never seen.
+    pub fn searchable_latency_where(
         &self,
         which: usize,
-        windows: &[(Instant, Instant)],
+        keep: impl Fn(Instant) -> bool,
     ) -> (Samples, usize) {
         let mut samples = Samples::default();
         let mut unseen = 0;
@@ -242,10 +242,7 @@ impl Outcome {
             let (Some(committed), Some(_)) = (record.committed, &record.probe) else {
                 continue;
             };
-            if !windows
-                .iter()
-                .any(|(from, to)| (*from..=*to).contains(&committed))
-            {
+            if !keep(committed) {
                 continue;
             }
             match record.searchable.get(which).copied().flatten() {
