@@ -292,10 +292,12 @@ impl Relay {
         Ok(())
     }
 
-    /// [`relay`](Self::relay) then [`confirm`](Self::confirm).
+    /// [`relay`](Self::relay) then [`confirm`](Self::confirm); every 15 s or so it also looks at
+    /// the slot's retained WAL, as the one-partition consumer does (the slot gauges, the warning).
     pub async fn step(&self, max: usize) -> Result<Relayed, PgError> {
         let relayed = self.relay(max).await?;
         self.confirm(&relayed).await?;
+        self.logical.watch_health().await;
         Ok(relayed)
     }
 }
