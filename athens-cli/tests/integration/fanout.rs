@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::support::{Running, World, engines, signal};
+use crate::support::{World, engines, signal};
 
 const PROJECTS: i64 = 10_000;
 const DRAIN: Duration = Duration::from_secs(120);
@@ -68,7 +68,7 @@ async fn fan_out_crash(mode: &str) {
         .await
         .unwrap();
     world.ok(&["setup"]).unwrap();
-    let mut sync = Running(Some(world.spawn(&["sync"]).unwrap()));
+    let mut sync = world.spawn(&["sync"]).unwrap();
     world.wait_drained(DRAIN).await.unwrap();
 
     let before = scalar(
@@ -102,7 +102,7 @@ async fn fan_out_crash(mode: &str) {
     assert!(queued > 0, "the kill came after the fan-out drained");
     assert!(rename_acknowledged(&world, mode, before).await);
 
-    let mut sync = Running(Some(world.spawn(&["sync"]).unwrap()));
+    let mut sync = world.spawn(&["sync"]).unwrap();
     world.wait_drained(DRAIN).await.unwrap();
     world.verify_clean().unwrap();
     let document = world.document(PROJECTS).await.unwrap().unwrap();

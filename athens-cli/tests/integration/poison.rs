@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
 
-use crate::support::{Running, World, engines};
+use crate::support::{World, engines};
 
 const DRAIN: Duration = Duration::from_secs(90);
 
@@ -92,7 +92,7 @@ async fn poison_rows_are_indexed_or_dead_lettered_and_never_stall_the_pipeline()
             "INSERT INTO projects (name, slug, description) VALUES ('Baseline', 'baseline', 'fine') RETURNING id",
         )
         .await;
-        let mut sync = Running(Some(world.spawn(&["sync"]).unwrap()));
+        let mut sync = world.spawn(&["sync"]).unwrap();
         indexed(&world, baseline, DRAIN).await;
 
         // NULL name, slug, description and created_at.
@@ -365,7 +365,7 @@ async fn poison_rows_are_indexed_or_dead_lettered_and_never_stall_the_pipeline()
 
         // Fixing the data lets the document through; the handled dead letter is the operator's to
         // delete.
-        let mut sync = Running(Some(world.spawn(&["sync"]).unwrap()));
+        let mut sync = world.spawn(&["sync"]).unwrap();
         world
             .sql(&format!(
                 "UPDATE hashtags SET name = 'immense-no-more' WHERE id = {immense_tag}"

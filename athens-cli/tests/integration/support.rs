@@ -97,13 +97,15 @@ impl World {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Starts `athens args…` in the background (its logs go to the test's stderr).
-    pub fn spawn(&self, args: &[&str]) -> anyhow::Result<Child> {
-        Ok(self
-            .athens(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?)
+    /// Starts `athens args…` in the background (its logs go to the test's stderr), killed when
+    /// the returned guard drops: a failing test leaves no process behind.
+    pub fn spawn(&self, args: &[&str]) -> anyhow::Result<Running> {
+        Ok(Running(Some(
+            self.athens(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()?,
+        )))
     }
 
     /// `migrate`, `seed --projects n`, `setup`.
@@ -229,6 +231,20 @@ impl Running {
         self.0
             .take()
             .and_then(|mut child| signal(&mut child, "TERM").unwrap())
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("the process was already stopped")
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the process was already stopped")
     }
 }
 
