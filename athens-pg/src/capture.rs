@@ -328,6 +328,34 @@ ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};
     )
 }
 
+/// A new partition count, in the transaction that installs it: the queued projects move to their
+/// new partitions and the pending outbox rows, routed for the old count, are deleted. True when
+/// rows were deleted: the caller then asks for a rebuild of the whole index, whose snapshot
+/// (taken after this commit) covers what they named.
+pub(crate) async fn recount(
+    tx: &mut sqlx::PgConnection,
+    before: Option<NonZeroU32>,
+    partitions: NonZeroU32,
+) -> Result<bool, PgError> {
+    let Some(before) = before.filter(|before| *before != partitions) else {
+        return Ok(false);
+    };
+    crate::rebuild_queue::repartition(tx, partitions).await?;
+    let replaced = sqlx::query("DELETE FROM athens.outbox")
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if replaced > 0 {
+        warn!(
+            before = before.get(),
+            partitions = partitions.get(),
+            replaced,
+            "the partition count changed with changes pending: they are replaced by a rebuild of the whole index"
+        );
+    }
+    Ok(replaced > 0)
+}
+
 /// The partition count of the capture installed in the database (see
 /// [`PgSource::capture_partitions`]).
 pub(crate) async fn installed_partitions(
@@ -430,28 +458,13 @@ impl PgSource {
         sqlx::raw_sql(AssertSqlSafe(install_sql(partitions.get())))
             .execute(&mut *tx)
             .await?;
-        if let Some(before) = before
-            && before != partitions
-        {
-            crate::rebuild_queue::repartition(&mut tx, partitions).await?;
-            let replaced = sqlx::query("DELETE FROM athens.outbox")
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if replaced > 0 {
-                sqlx::query(
-                    "INSERT INTO athens.outbox (source_table, op, partition) \
-                     VALUES ('projects', 'T', -1)",
-                )
-                .execute(&mut *tx)
-                .await?;
-                warn!(
-                    before = before.get(),
-                    partitions = partitions.get(),
-                    replaced,
-                    "the partition count changed with changes pending: they are replaced by a rebuild of the whole index"
-                );
-            }
+        if recount(&mut tx, before, partitions).await? {
+            sqlx::query(
+                "INSERT INTO athens.outbox (source_table, op, partition) \
+                 VALUES ('projects', 'T', -1)",
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         info!(

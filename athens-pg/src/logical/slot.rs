@@ -254,31 +254,16 @@ END $$;",
         sqlx::raw_sql(AssertSqlSafe(script))
             .execute(&mut *tx)
             .await?;
-        if let Some(before) = before
-            && before != partitions
-        {
-            crate::rebuild_queue::repartition(&mut tx, partitions).await?;
-            // The relay routed the pending rows for the old count, and the slot has moved past
-            // them: a rebuild from a snapshot taken after this commit covers what they named.
-            let replaced = sqlx::query("DELETE FROM athens.outbox")
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if replaced > 0 {
-                sqlx::query(
-                    "INSERT INTO athens.resync (reason) VALUES ($1) \
-                     ON CONFLICT (singleton) DO UPDATE SET reason = excluded.reason",
-                )
-                .bind("the partition count changed with changes pending")
-                .execute(&mut *tx)
-                .await?;
-                warn!(
-                    before = before.get(),
-                    partitions = partitions.get(),
-                    replaced,
-                    "the partition count changed with changes pending: they are replaced by a rebuild of the whole index"
-                );
-            }
+        // The relay routed the pending rows for the old count, and the slot has moved past them:
+        // the resync's rebuild covers what they named.
+        if crate::capture::recount(&mut tx, before, partitions).await? {
+            sqlx::query(
+                "INSERT INTO athens.resync (reason) VALUES ($1) \
+                 ON CONFLICT (singleton) DO UPDATE SET reason = excluded.reason",
+            )
+            .bind("the partition count changed with changes pending")
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         let slot = self.slot_name(capture).await?;

@@ -9,11 +9,11 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use athens_core::partition::{Partition, partition_of};
-use athens_core::{Ack, Change, ChangeRecord, ChangeSource, ProjectId, SourceError, WriterLease};
+use athens_core::{Ack, Change, ChangeSource, ProjectId, SourceError, WriterLease};
 use athens_pg::{PgConfig, PgSource};
 use sea_orm::sqlx;
 
-use crate::support::{config, empty, exec, scalar};
+use crate::support::{ack, config, empty, exec, poll, scalar};
 
 fn four() -> NonZeroU32 {
     NonZeroU32::new(4).unwrap()
@@ -28,18 +28,6 @@ async fn partitioned(test: &str, partitions: NonZeroU32) -> PgSource {
         .await
         .unwrap();
     source
-}
-
-async fn poll(changes: &dyn ChangeSource) -> Vec<ChangeRecord> {
-    changes.poll(10_000, Duration::ZERO).await.unwrap()
-}
-
-async fn ack(changes: &dyn ChangeSource, records: &[ChangeRecord]) {
-    let ack = Ack {
-        changes: records.iter().map(|record| record.id).collect(),
-        dead_letters: Vec::new(),
-    };
-    changes.ack(&ack).await.unwrap();
 }
 
 /// The project a change names, if it names one.

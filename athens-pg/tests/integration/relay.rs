@@ -5,13 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
-use std::time::Duration;
 
 use athens_core::partition::Partition;
-use athens_core::{Ack, Change, ChangeRecord, ChangeSource, ProjectId};
+use athens_core::{Change, ChangeSource, ProjectId};
 use athens_pg::{CaptureConfig, CaptureMode, PgSource};
 
-use crate::support::{Captured, exec, ready_in, scalar};
+use crate::support::{Captured, ack, exec, poll, ready_in, scalar};
 
 fn four() -> CaptureConfig {
     CaptureConfig {
@@ -30,18 +29,6 @@ async fn relayed(test: &str) -> Captured {
         .await
         .unwrap();
     captured
-}
-
-async fn poll(changes: &dyn ChangeSource) -> Vec<ChangeRecord> {
-    changes.poll(10_000, Duration::ZERO).await.unwrap()
-}
-
-async fn ack(changes: &dyn ChangeSource, records: &[ChangeRecord]) {
-    let ack = Ack {
-        changes: records.iter().map(|record| record.id).collect(),
-        dead_letters: Vec::new(),
-    };
-    changes.ack(&ack).await.unwrap();
 }
 
 /// What the slot still holds for Athens.

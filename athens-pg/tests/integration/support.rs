@@ -394,3 +394,17 @@ impl SourceFixture for SqlFixture {
         Ok(())
     }
 }
+
+/// Everything pending (up to 10,000 changes), without waiting.
+pub async fn poll(changes: &dyn ChangeSource) -> Vec<ChangeRecord> {
+    changes.poll(10_000, Duration::ZERO).await.unwrap()
+}
+
+/// Acknowledges `records`, with no dead letter.
+pub async fn ack(changes: &dyn ChangeSource, records: &[ChangeRecord]) {
+    let ack = Ack {
+        changes: records.iter().map(|record| record.id).collect(),
+        dead_letters: Vec::new(),
+    };
+    changes.ack(&ack).await.unwrap();
+}
