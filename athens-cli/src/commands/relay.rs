@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use athens_core::{ErrorChain, WriterLease};
+use athens_core::{ErrorChain, RetryPolicy, WriterLease};
 use athens_pg::{CaptureMode, PgLease, PgSource, Relay};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -38,8 +38,9 @@ pub async fn start(
         .context("cannot open the relay lease connection")?;
     let batch = settings.sync.batch_size.get();
     let standby = settings.sync.standby_interval;
+    let retry = settings.sync.retry;
     Ok(Some(tokio::spawn(run(
-        relay, lease, batch, standby, shutdown,
+        relay, lease, batch, standby, retry, shutdown,
     ))))
 }
 
@@ -49,6 +50,7 @@ async fn run(
     lease: PgLease,
     batch: usize,
     standby: Duration,
+    retry: RetryPolicy,
     shutdown: CancellationToken,
 ) {
     let mut waiting = false;
@@ -60,7 +62,7 @@ async fn run(
                     "holding the relay lease: relaying the slot into the partitions' outbox"
                 );
                 waiting = false;
-                relay_while_held(&relay, &lease, batch, &shutdown).await;
+                relay_while_held(&relay, &lease, batch, &retry, &shutdown).await;
                 if let Err(error) = lease.release().await {
                     warn!(error = %ErrorChain(&error), "could not give the relay lease back");
                 }
@@ -80,11 +82,13 @@ async fn run(
     }
 }
 
-/// Relays until shutdown or until the lease is found lost.
+/// Relays until shutdown or until the lease is found lost; a failed step is retried with the
+/// engine's backoff (`sync.max_retry_ms`).
 async fn relay_while_held(
     relay: &Relay,
     lease: &PgLease,
     batch: usize,
+    retry: &RetryPolicy,
     shutdown: &CancellationToken,
 ) {
     let mut failures = 0u32;
@@ -113,7 +117,7 @@ async fn relay_while_held(
             Err(error) => {
                 failures += 1;
                 warn!(failures, error = %ErrorChain(&error), "relay step failed, retrying");
-                Duration::from_millis(250).saturating_mul(failures.min(20))
+                retry.delay(failures)
             }
         };
         tokio::select! {
